@@ -1,0 +1,31 @@
+"""warming-tasks: Celery tasks that keep a Redis cache warm."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .beat import add_beat_entries
+from .errors import SettingsError, SourceError, StoreError, WarmingError
+from .source import DataSource
+from .tracker import flush_access, track_access
+
+__all__ = [
+    "DataSource",
+    "SettingsError",
+    "SourceError",
+    "StoreError",
+    "WarmingError",
+    "add_beat_entries",
+    "flush_access",
+    "track_access",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The Celery app is built only when asked for (``celery -A warming_tasks``), so
+    # an application importing track_access does not get a second current_app.
+    if name in ("app", "celery"):
+        from .app import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

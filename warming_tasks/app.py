@@ -1,0 +1,101 @@
+"""The Celery app that ``celery -A warming_tasks worker|beat`` finds.
+
+Configuration comes in three layers, the last one winning: the built-in
+defaults below, then a ``celeryconfig`` module on ``sys.path`` (or the module
+named by ``CELERY_CONFIG_MODULE``), then Celery's own environment variables
+``CELERY_BROKER_URL`` and ``CELERY_RESULT_BACKEND``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import sys
+from typing import Any
+
+from celery import Celery, signals
+
+from .beat import add_beat_entries
+from .errors import WarmingError
+from .settings import get_settings, redact_url
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: dict[str, Any] = {
+    "broker_url": "redis://localhost:6379/1",
+    "result_backend": "redis://localhost:6379/2",
+    "task_serializer": "json",
+    "result_serializer": "json",
+    "accept_content": ["json"],
+    "result_accept_content": ["json"],
+    "result_expires": 86_400,
+    "task_acks_late": True,
+    "task_reject_on_worker_lost": True,
+    # A batch holds a thousand keys: a prefetched one would wait behind a slow one.
+    "worker_prefetch_multiplier": 1,
+    "broker_connection_retry_on_startup": True,
+    "task_send_sent_event": True,
+    "worker_send_task_events": True,
+    "timezone": "UTC",
+}
+
+
+def _config_module() -> dict[str, Any]:
+    name = os.environ.get("CELERY_CONFIG_MODULE") or "celeryconfig"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name and "CELERY_CONFIG_MODULE" not in os.environ:
+            return {}
+        raise
+    return {k: v for k, v in vars(module).items() if k.islower() and not k.startswith("_")}
+
+
+def make_app() -> Celery:
+    app = Celery("warming_tasks", include=["warming_tasks.tasks"])
+    app.config_from_object(DEFAULTS | _config_module())
+    return app
+
+
+app = make_app()
+
+
+def _refuse(exc: WarmingError) -> None:
+    # One line, no traceback: the operator reads it in the service log.
+    print(f"warming-tasks: {exc}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+@signals.celeryd_init.connect
+def _check_worker_settings(**_: Any) -> None:
+    from .runtime import get_source
+
+    try:
+        settings = get_settings()
+        if settings.source:
+            get_source()
+    except WarmingError as exc:
+        _refuse(exc)
+    log.info(
+        "warming-tasks: cache %s, strategy %s, source %s",
+        redact_url(settings.redis_url),
+        settings.strategy.value,
+        settings.source or "(unset: warming runs will fail until WARMING_SOURCE is set)",
+    )
+
+
+@signals.beat_init.connect
+def _check_beat_settings(**_: Any) -> None:
+    try:
+        get_settings()
+    except WarmingError as exc:
+        _refuse(exc)
+
+
+@app.on_after_configure.connect
+def _schedule(sender: Celery, **_: Any) -> None:
+    # Bad settings are reported once, by the worker or beat start-up check.
+    with contextlib.suppress(WarmingError):
+        add_beat_entries(sender)

@@ -1,0 +1,31 @@
+"""Key names, limits and units in one place.
+
+Every key the suite keeps for itself shares the hash tag ``{warming}`` so that
+Lua scripts touching several of them stay on one Redis Cluster slot.
+"""
+
+from typing import Final
+
+TAG: Final = "{warming}"
+FREQUENCY_KEY: Final = f"{TAG}:freq"
+EPOCH_KEY: Final = f"{TAG}:epoch"
+REFRESH_LOCK_KEY: Final = f"{TAG}:lock:refresh"
+RUNS_KEY: Final = f"{TAG}:runs"
+RUN_KEY_PREFIX: Final = f"{TAG}:run:"
+
+RUN_HISTORY_LEN: Final = 100  # finished runs kept for `stats`
+RUN_STATE_TTL_S: Final = 7 * 86_400  # a run's progress record outlives any sane run
+ERROR_SAMPLE_LEN: Final = 10  # errors kept in a run's summary
+
+REFRESH_LOCK_TTL_S: Final = 300  # extended by every finished batch of the run
+DISPATCH_PROGRESS_EVERY: Final = 16  # batches between progress updates while dispatching
+
+# Forward decay: rebase the epoch long before 2**exponent overflows a double (2**1023).
+REBASE_EXPONENT: Final = 512.0
+
+TRACKER_BUFFER_MAX_ACCESSES: Final = 1_000_000  # raw accesses held between flushes
+TRACKER_CONNECT_TIMEOUT_S: Final = 0.5
+TRACKER_SOCKET_TIMEOUT_S: Final = 2.0
+FLUSH_CHUNK: Final = 10_000  # members per flush script call
+
+CACHE_SOCKET_TIMEOUT_S: Final = 10.0

@@ -1,0 +1,17 @@
+"""The exception tree: every error the suite raises on purpose."""
+
+
+class WarmingError(Exception):
+    """Base of every error raised by warming-tasks."""
+
+
+class SettingsError(WarmingError):
+    """A setting has a value the suite cannot use."""
+
+
+class SourceError(WarmingError):
+    """The data source cannot be found, built or used."""
+
+
+class StoreError(WarmingError):
+    """The cache Redis refused or failed a command."""

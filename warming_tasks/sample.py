@@ -1,0 +1,40 @@
+"""A built-in sample data source: a product catalogue computed on the fly.
+
+The demo uses it, and it is the smallest example of a source to copy:
+``WARMING_SOURCE=warming_tasks.sample:SampleSource``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+
+DEFAULT_PRODUCTS = 5_000
+TTL_S = 3_600
+
+
+class SampleSource:
+    """Products ``product:0`` … ``product:N-1``; every tenth is hot."""
+
+    def __init__(self, products: int = DEFAULT_PRODUCTS, ttl_s: int = TTL_S) -> None:
+        self.products = products
+        self.ttl_s = ttl_s
+
+    def hot_keys(self) -> Iterator[str]:
+        return (f"product:{i}" for i in range(0, self.products, 10))
+
+    def load(self, key: str) -> tuple[str, int] | None:
+        prefix, _, number = key.partition(":")
+        if prefix != "product" or not number.isdigit() or int(number) >= self.products:
+            return None
+        i = int(number)
+        value = {"id": i, "name": f"Product {i}", "price_cents": 100 + (i * 37) % 9_900}
+        return json.dumps(value), self.ttl_s
+
+    def load_many(self, keys: Sequence[str]) -> Mapping[str, tuple[str, int]]:
+        found = {}
+        for key in keys:
+            entry = self.load(key)
+            if entry is not None:
+                found[key] = entry
+        return found

@@ -1,0 +1,124 @@
+"""The validated settings model, read from ``WARMING_*`` environment variables."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import SettingsError
+
+ENV_PREFIX = "WARMING_"
+_SOURCE_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+class Strategy(StrEnum):
+    """Which warming strategies run; the others' tasks return ``skipped``."""
+
+    NONE = "none"
+    PRELOAD = "preload"
+    BACKGROUND_REFRESH = "background_refresh"
+    PREDICTIVE = "predictive"
+    ALL = "all"
+
+
+class Settings(BaseSettings):
+    """Every knob of the suite; field ``x`` is read from ``WARMING_X``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, validate_default=True
+    )
+
+    redis_url: str = "redis://localhost:6379/0"
+    redis_cluster: bool = False
+    source: str | None = None
+    strategy: Strategy = Strategy.ALL
+    refresh_interval: float = Field(60.0, gt=0)
+    refresh_threshold: int = Field(300, gt=0)
+    batch_size: int = Field(1000, ge=1, le=100_000)
+    enable_prediction: bool = True
+    predictive_limit: int = Field(1000, ge=1)
+    predictive_interval: float = Field(0.0, ge=0)
+    key_prefix: str = ""
+    ttl_jitter: float = Field(0.1, ge=0, lt=1)
+    decay_half_life: float = Field(3600.0, gt=0)
+    tracker_max_keys: int = Field(100_000, ge=1)
+    flush_interval: float = Field(5.0, gt=0)
+    max_value_bytes: int = Field(1_048_576, ge=1)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme
+        if scheme not in _REDIS_SCHEMES:
+            raise ValueError(f"the scheme must be one of {', '.join(_REDIS_SCHEMES)}")
+        return value
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str | None) -> str | None:
+        if value is not None and not _SOURCE_SPEC.match(value):
+            raise ValueError("expected 'module:attribute', for example 'myapp.cache:Source'")
+        return value
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _strategy(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    def allows(self, strategy: Strategy) -> str | None:
+        """Why ``strategy`` is switched off, or None when it may run."""
+        if strategy is Strategy.PREDICTIVE and not self.enable_prediction:
+            return "prediction is disabled (WARMING_ENABLE_PREDICTION=false)"
+        if self.strategy not in (Strategy.ALL, strategy):
+            return f"strategy {strategy.value} is off (WARMING_STRATEGY={self.strategy.value})"
+        return None
+
+
+def env_name(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def _describe(error: Any) -> str:
+    field = str(error["loc"][0]) if error["loc"] else "?"
+    value = error.get("input")
+    if field == "redis_url" and isinstance(value, str):
+        value = redact_url(value)
+    reason = str(error["msg"]).removeprefix("Value error, ")
+    return f"{env_name(field)}={value!s} is invalid: {reason[:1].lower()}{reason[1:]}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings; raise SettingsError naming the first bad one."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc.errors()[0])) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return load_settings()
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, safe for logs and output."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    netloc = f"{user}:***@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

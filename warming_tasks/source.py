@@ -1,0 +1,145 @@
+"""The data source: its protocol, the ``module:attribute`` loader, and loading a
+batch so that one bad key fails alone."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from .errors import SourceError
+
+Value = str | bytes
+
+
+@runtime_checkable
+class DataSource(Protocol):
+    """What warming-tasks needs from the application; ``load_many`` is optional."""
+
+    def hot_keys(self) -> Iterable[str]:
+        """The keys to preload and keep fresh; may be a generator of millions."""
+        ...
+
+    def load(self, key: str) -> tuple[Value, int] | None:
+        """``(value, ttl seconds)`` for ``key``, or None when there is no data."""
+        ...
+
+
+def load_source(spec: str | None) -> DataSource:
+    """Build the source named ``module:attribute`` (an instance, class or factory)."""
+    if not spec:
+        raise SourceError("WARMING_SOURCE is not set: name your data source as 'module:attribute'")
+    module_name, _, attribute = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise SourceError(
+            f"WARMING_SOURCE={spec} is invalid: module {module_name!r} cannot be imported "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
+    target: Any = module
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise SourceError(
+                f"WARMING_SOURCE={spec} is invalid: module {module_name!r} has no {attribute!r}"
+            ) from None
+    if inspect.isclass(target) or (callable(target) and not _looks_like_source(target)):
+        try:
+            target = target()
+        except Exception as exc:
+            raise SourceError(
+                f"WARMING_SOURCE={spec} is invalid: calling it failed ({type(exc).__name__}: {exc})"
+            ) from exc
+    if not _looks_like_source(target):
+        raise SourceError(
+            f"WARMING_SOURCE={spec} is invalid: {type(target).__name__} has no hot_keys() "
+            "and load() methods"
+        )
+    return target  # type: ignore[no-any-return]
+
+
+def _looks_like_source(obj: Any) -> bool:
+    return not inspect.isclass(obj) and all(
+        callable(getattr(obj, name, None)) for name in ("hot_keys", "load")
+    )
+
+
+@dataclass
+class Loaded:
+    """What loading a batch of keys gave: entries to write, keys without data, failures."""
+
+    entries: dict[str, tuple[Value, int]] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def check_entry(entry: Any, max_value_bytes: int) -> str | None:
+    """Why ``entry`` cannot be written, or None when it is a valid ``(value, ttl)``."""
+    if not isinstance(entry, tuple | list) or len(entry) != 2:
+        return f"expected (value, ttl), got {type(entry).__name__}"
+    value, ttl = entry
+    if not isinstance(value, str | bytes):
+        return f"value must be str or bytes, got {type(value).__name__}"
+    if isinstance(ttl, bool) or not isinstance(ttl, int):
+        return f"ttl must be a positive int, got {type(ttl).__name__} {ttl!r}"
+    if ttl <= 0:
+        return f"ttl must be a positive int, got {ttl}"
+    size = len(value.encode("utf-8")) if isinstance(value, str) else len(value)
+    if size > max_value_bytes:
+        return f"value is {size} bytes, over WARMING_MAX_VALUE_BYTES={max_value_bytes}"
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:200]
+
+
+def load_batch(source: DataSource, keys: Sequence[str], max_value_bytes: int) -> Loaded:
+    """Load ``keys`` through ``load_many`` when the source has it, else ``load`` per key.
+
+    A ``load_many`` that raises is retried key by key, so one bad key cannot fail
+    its neighbours.
+    """
+    load_many = getattr(source, "load_many", None)
+    if callable(load_many):
+        try:
+            found = load_many(keys)
+            if not isinstance(found, Mapping):
+                raise TypeError(f"load_many returned {type(found).__name__}, not a mapping")
+        except Exception:
+            return _load_each(source, keys, max_value_bytes)
+        loaded = Loaded()
+        for key in keys:
+            if key not in found or found[key] is None:
+                loaded.missing.append(key)
+            else:
+                _accept(loaded, key, found[key], max_value_bytes)
+        return loaded
+    return _load_each(source, keys, max_value_bytes)
+
+
+def _load_each(source: DataSource, keys: Sequence[str], max_value_bytes: int) -> Loaded:
+    loaded = Loaded()
+    for key in keys:
+        try:
+            entry = source.load(key)
+        except Exception as exc:
+            loaded.failed[key] = _reason(exc)
+            continue
+        if entry is None:
+            loaded.missing.append(key)
+        else:
+            _accept(loaded, key, entry, max_value_bytes)
+    return loaded
+
+
+def _accept(loaded: Loaded, key: str, entry: Any, max_value_bytes: int) -> None:
+    problem = check_entry(entry, max_value_bytes)
+    if problem is None:
+        loaded.entries[key] = (entry[0], entry[1])
+    else:
+        loaded.failed[key] = problem

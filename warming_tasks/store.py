@@ -1,0 +1,248 @@
+"""Every Redis command the suite sends: cache writes and probes, the frequency
+set, run records, the refresh lock. Nothing else in the package talks to Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from enum import StrEnum
+from importlib import resources
+from typing import Any, cast
+
+import redis
+from redis.backoff import NoBackoff
+from redis.commands.core import Script
+from redis.retry import Retry
+
+from . import constants as c
+from .errors import SettingsError
+from .settings import Settings, redact_url
+
+Value = str | bytes
+Entry = tuple[str, Value, int]  # key, value, ttl in seconds
+
+# Errors worth a retry: the cache was unreachable, not wrong.
+CONNECTION_ERRORS: tuple[type[Exception], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterDownError,
+)
+
+
+class WriteMode(StrEnum):
+    """How a batch write treats keys already in the cache."""
+
+    SET = "set"  # preload: always write
+    NX = "nx"  # predictive: only where absent
+    LIVE = "live"  # refresh: only where present with a TTL
+
+
+def _script(name: str) -> str:
+    return resources.files(__package__).joinpath("lua", f"{name}.lua").read_text()
+
+
+def connect(settings: Settings, *, for_tracker: bool = False) -> redis.Redis:
+    """A client for the cache Redis; the tracker's fails fast and never retries."""
+    if settings.redis_cluster:
+        raise SettingsError("WARMING_REDIS_CLUSTER=true is not supported by this version yet")
+    options: dict[str, Any] = {"health_check_interval": 30}
+    if for_tracker:
+        options |= {
+            "socket_connect_timeout": c.TRACKER_CONNECT_TIMEOUT_S,
+            "socket_timeout": c.TRACKER_SOCKET_TIMEOUT_S,
+            "retry": Retry(NoBackoff(), 0),
+        }
+    else:
+        options |= {
+            "socket_connect_timeout": c.CACHE_SOCKET_TIMEOUT_S,
+            "socket_timeout": c.CACHE_SOCKET_TIMEOUT_S,
+        }
+    try:
+        return redis.Redis.from_url(settings.redis_url, **options)
+    except ValueError as exc:
+        raise SettingsError(
+            f"WARMING_REDIS_URL={redact_url(settings.redis_url)} is invalid: {exc}"
+        ) from None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+class CacheStore:
+    """The cache Redis as the suite sees it, with ``key_prefix`` applied to every key."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "") -> None:
+        self.client = client
+        self.prefix = prefix
+        self._scripts: dict[str, Script] = {}
+
+    def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        script = self._scripts.get(name)
+        if script is None:
+            script = self._scripts[name] = self.client.register_script(_script(name))
+        return script(keys=keys, args=args)
+
+    def key(self, key: str) -> str:
+        return f"{self.prefix}{key}"
+
+    def _own(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    # -- the cache ---------------------------------------------------------------
+
+    def pttls(self, keys: Sequence[str]) -> list[int]:
+        """Milliseconds left for each key (-2 missing, -1 no expiry), one round trip."""
+        if not keys:
+            return []
+        return [int(t) for t in self._run("pttl", [self.key(k) for k in keys], [])]
+
+    def write(self, entries: Sequence[Entry], mode: WriteMode) -> list[bool]:
+        """Write a batch in one round trip; which entries were written."""
+        if not entries:
+            return []
+        args: list[Any] = [mode.value]
+        for _, value, ttl_s in entries:
+            args += [value, ttl_s]
+        written = self._run("write", [self.key(k) for k, _, _ in entries], args)
+        return [bool(w) for w in written]
+
+    def get(self, key: str) -> bytes | None:
+        return cast(bytes | None, self.client.get(self.key(key)))
+
+    # -- the frequency set ---------------------------------------------------------
+
+    def epoch(self) -> int | None:
+        raw = self.client.get(self._own(c.EPOCH_KEY))
+        return int(raw) if raw is not None else None
+
+    def add_accesses(self, weights: Mapping[str, float], epoch: int, max_keys: int) -> int | None:
+        """Add weights computed against ``epoch``; the stored epoch if it differs."""
+        keys = [self._own(c.FREQUENCY_KEY), self._own(c.EPOCH_KEY)]
+        args: list[Any] = [epoch, max_keys]
+        for member, weight in weights.items():
+            args += [member, repr(weight)]
+        reply = self._run("flush", keys, args)
+        return None if int(reply[0]) == 1 else int(reply[1])
+
+    def rebase(self, old_epoch: int, new_epoch: int, factor: float) -> bool:
+        keys = [self._own(c.FREQUENCY_KEY), self._own(c.EPOCH_KEY)]
+        return bool(self._run("rebase", keys, [old_epoch, new_epoch, repr(factor)]))
+
+    def top_keys(self, limit: int) -> list[tuple[str, float]]:
+        """The ``limit`` highest-scored members, highest first."""
+        rows = self.client.zrevrange(self._own(c.FREQUENCY_KEY), 0, limit - 1, withscores=True)
+        return [(_text(member), float(score)) for member, score in cast(list[Any], rows)]
+
+    def frequency_size(self) -> int:
+        return int(self.client.zcard(self._own(c.FREQUENCY_KEY)))
+
+    # -- runs ----------------------------------------------------------------------
+
+    def _run_keys(self, run_id: str) -> list[str]:
+        base = self._own(f"{c.RUN_KEY_PREFIX}{run_id}")
+        return [base, f"{base}:done", f"{base}:errors"]
+
+    def start_run(self, run_id: str, fields: Mapping[str, str | int | float]) -> None:
+        """Open a run's record; re-opening a redelivered run keeps its counts."""
+        run_key = self._run_keys(run_id)[0]
+        pipe = self.client.pipeline()
+        for name, value in fields.items():
+            pipe.hsetnx(run_key, name, value)
+        pipe.expire(run_key, c.RUN_STATE_TTL_S)
+        pipe.execute()
+
+    def note_dispatched(self, run_id: str, batches: int) -> None:
+        self.client.hset(self._run_keys(run_id)[0], "dispatched", batches)
+
+    def note_dispatch_error(self, run_id: str, reason: str) -> None:
+        self.client.hset(self._run_keys(run_id)[0], "dispatch_error", reason)
+
+    def finish_dispatch(self, run_id: str, batches: int) -> bool:
+        """Record the run's batch count; True if all of them had already finished."""
+        return bool(self._run("dispatch_done", self._run_keys(run_id)[:2], [batches]))
+
+    def finish_batch(
+        self,
+        run_id: str,
+        index: int,
+        counts: Mapping[str, int],
+        errors: Iterable[Mapping[str, str]],
+        lock_token: str = "",
+    ) -> bool:
+        """Count a batch into its run once; True when the whole run has finished."""
+        args: list[Any] = [
+            index,
+            lock_token,
+            c.REFRESH_LOCK_TTL_S * 1000,
+            c.RUN_STATE_TTL_S,
+            c.ERROR_SAMPLE_LEN,
+            len(counts),
+        ]
+        for name, value in counts.items():
+            args += [name, value]
+        args += [json.dumps(e, ensure_ascii=False) for e in errors][: c.ERROR_SAMPLE_LEN]
+        keys = [*self._run_keys(run_id), self._own(c.REFRESH_LOCK_KEY)]
+        return bool(self._run("batch_done", keys, args))
+
+    def run_state(self, run_id: str) -> dict[str, str]:
+        run_key, done_key, _ = self._run_keys(run_id)
+        pipe = self.client.pipeline()
+        pipe.hgetall(run_key)
+        pipe.scard(done_key)
+        raw, done = pipe.execute()
+        state = {_text(k): _text(v) for k, v in raw.items()}
+        if state:
+            state["batches_done"] = str(done)
+        return state
+
+    def run_errors(self, run_id: str) -> list[dict[str, str]]:
+        rows = self.client.lrange(self._run_keys(run_id)[2], 0, c.ERROR_SAMPLE_LEN - 1)
+        return [json.loads(r) for r in cast(list[bytes], rows)]
+
+    def close_run(self, run_id: str, summary: Mapping[str, Any]) -> bool:
+        """Add a finished run to the history once; False if it was already there."""
+        run_key = self._run_keys(run_id)[0]
+        if not self.client.hsetnx(run_key, "finished_at", time.time()):
+            return False
+        pipe = self.client.pipeline()
+        pipe.lpush(self._own(c.RUNS_KEY), json.dumps(summary, ensure_ascii=False))
+        pipe.ltrim(self._own(c.RUNS_KEY), 0, c.RUN_HISTORY_LEN - 1)
+        pipe.execute()
+        return True
+
+    def recent_runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        rows = self.client.lrange(self._own(c.RUNS_KEY), 0, limit - 1)
+        return [json.loads(r) for r in cast(list[bytes], rows)]
+
+    # -- the refresh lock ----------------------------------------------------------
+
+    def acquire_lock(self, token: str, ttl_s: float = c.REFRESH_LOCK_TTL_S) -> str:
+        """Take the refresh lock for ``token``; returns the holder's token."""
+        holder = self._run(
+            "lock_acquire", [self._own(c.REFRESH_LOCK_KEY)], [token, int(ttl_s * 1000)]
+        )
+        return _text(holder)
+
+    def release_lock(self, token: str) -> bool:
+        return bool(self._run("lock_release", [self._own(c.REFRESH_LOCK_KEY)], [token]))
+
+    def lock_holder(self) -> tuple[str, int] | None:
+        """The token holding the refresh lock and its ms left, or None."""
+        pipe = self.client.pipeline()
+        pipe.get(self._own(c.REFRESH_LOCK_KEY))
+        pipe.pttl(self._own(c.REFRESH_LOCK_KEY))
+        holder, pttl = pipe.execute()
+        return None if holder is None else (_text(holder), int(pttl))
+
+    def config_value(self, name: str) -> str | None:
+        """A server config value, or None when the server forbids CONFIG (managed Redis)."""
+        try:
+            reply = cast(dict[str, str], self.client.config_get(name))
+        except redis.ResponseError:
+            return None
+        return _text(reply[name]) if name in reply else None

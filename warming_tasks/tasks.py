@@ -1,0 +1,268 @@
+"""The Celery tasks: thin shells over the warmer that chunk, fan out and summarise.
+
+A run is dispatched by its entry task (``preload``, ``refresh``, ``predictive_load``)
+which streams keys into batch tasks without holding them all, so a source of ten
+million hot keys costs the dispatcher no more memory than one of a thousand.
+Batches count themselves into the run's record in Redis exactly once; the last
+to finish sends ``finish_run`` under the entry task's own id — as
+``Task.replace`` does — so the caller's ``AsyncResult.get()`` returns the summary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from celery import Task, shared_task
+from celery.exceptions import Ignore
+
+from . import constants as c
+from .batching import chunked
+from .runtime import get_source, get_store, get_warmer
+from .settings import get_settings
+from .store import CONNECTION_ERRORS, CacheStore
+from .summary import Kind, build_summary, empty_summary
+from .warmer import BatchResult
+
+log = logging.getLogger(__name__)
+
+MAX_RETRIES = 8
+_BATCH_TASKS = {
+    Kind.PRELOAD: "warming_tasks.preload_batch",
+    Kind.REFRESH: "warming_tasks.refresh_batch",
+    Kind.PREDICTIVE: "warming_tasks.predictive_batch",
+}
+# Where a finished run's summary must go: what Task.replace would hand on.
+_DELIVERY = ("callbacks", "errbacks", "chain", "chord", "group", "group_index", "root_id")
+_DELIVERY_OPTIONS = {"callbacks": "link", "errbacks": "link_error", "group": "group_id"}
+
+_entry = {"acks_late": True, "reject_on_worker_lost": True, "bind": True}
+_batch = _entry | {"max_retries": MAX_RETRIES}
+
+
+def backoff_s(retries: int) -> float:
+    """Seconds before retry number ``retries + 1``: exponential, capped, jittered."""
+    return float(min(30, 2**retries)) * (0.5 + random.random() / 2)
+
+
+# -- entry tasks ---------------------------------------------------------------------
+
+
+@shared_task(name="warming_tasks.preload", **_entry)
+def preload(self: Task) -> dict[str, Any]:
+    """Load every hot key of the source into the cache."""
+    run_id = _run_id(self)
+    if skipped := _skipped(Kind.PRELOAD):
+        return empty_summary(Kind.PRELOAD, run_id, skipped)
+    return _dispatch(self, Kind.PRELOAD, run_id, get_source().hot_keys())
+
+
+@shared_task(name="warming_tasks.refresh", **_entry)
+def refresh(self: Task) -> dict[str, Any]:
+    """Reload the hot keys that are about to expire; one run at a time."""
+    run_id = _run_id(self)
+    if skipped := _skipped(Kind.REFRESH):
+        return empty_summary(Kind.REFRESH, run_id, skipped)
+    store = get_store()
+    holder = store.acquire_lock(run_id)
+    if holder != run_id:
+        return empty_summary(Kind.REFRESH, run_id, f"a refresh run is in progress: {holder}")
+    try:
+        return _dispatch(self, Kind.REFRESH, run_id, get_source().hot_keys(), lock=run_id)
+    except Ignore:
+        raise
+    except BaseException:
+        store.release_lock(run_id)
+        raise
+
+
+@shared_task(name="warming_tasks.predictive_load", **_entry)
+def predictive_load(self: Task, limit: int | None = None) -> dict[str, Any]:
+    """Load the most-read keys that are not cached, never overwriting the application."""
+    run_id = _run_id(self)
+    if skipped := _skipped(Kind.PREDICTIVE):
+        return empty_summary(Kind.PREDICTIVE, run_id, skipped)
+    if limit is None:
+        limit = get_settings().predictive_limit
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"limit={limit!r} is invalid: must be a positive integer")
+    ranked = [key for key, _ in get_store().top_keys(limit)]
+    return _dispatch(self, Kind.PREDICTIVE, run_id, ranked)
+
+
+def _run_id(task: Task) -> str:
+    return str(task.request.id or uuid.uuid4())
+
+
+def _skipped(kind: Kind) -> str | None:
+    return get_settings().allows(kind.strategy)
+
+
+def _delivery(task: Task) -> dict[str, Any]:
+    request = task.request
+    options = {}
+    for name in _DELIVERY:
+        value = getattr(request, name, None)
+        if value is not None and value != []:
+            options[_DELIVERY_OPTIONS.get(name, name)] = value
+    return options
+
+
+def _dispatch(
+    task: Task, kind: Kind, run_id: str, keys: Iterable[str], lock: str = ""
+) -> dict[str, Any]:
+    store = get_store()
+    store.start_run(
+        run_id,
+        {
+            "kind": kind.value,
+            "started_at": time.time(),
+            "lock": lock,
+            "delivery": json.dumps(_delivery(task)),
+        },
+    )
+    batch_task = task.app.tasks[_BATCH_TASKS[kind]]
+    sent = 0
+    try:
+        for index, batch in enumerate(chunked(keys, get_settings().batch_size)):
+            batch_task.apply_async(
+                args=(run_id, index, batch, lock),
+                argsrepr=f"(run={run_id}, batch={index}, keys={len(batch)})",
+            )
+            sent = index + 1
+            if sent % c.DISPATCH_PROGRESS_EVERY == 0:
+                _best_effort(store.note_dispatched, run_id, sent)
+    except CONNECTION_ERRORS:
+        raise
+    except Exception as exc:
+        # The source's hot_keys() broke: finish what was sent, and say so.
+        reason = f"hot_keys() failed after {sent} batches: {type(exc).__name__}: {exc}"[:300]
+        log.error("%s run %s: %s", kind.value, run_id, reason)
+        store.note_dispatch_error(run_id, reason)
+    if store.finish_dispatch(run_id, sent):
+        return _finish(kind, run_id)
+    log.info("%s run %s dispatched %d batches", kind.value, run_id, sent)
+    raise Ignore()
+
+
+def _best_effort(call: Any, *args: Any) -> None:
+    try:
+        call(*args)
+    except Exception as exc:
+        log.warning("progress not recorded: %s", exc)
+
+
+# -- batch tasks ---------------------------------------------------------------------
+
+
+@shared_task(name="warming_tasks.preload_batch", **_batch)
+def preload_batch(
+    self: Task, run_id: str, index: int, keys: list[str], lock: str = ""
+) -> dict[str, int]:
+    """Load one batch of hot keys and write them."""
+    return _run_batch(self, Kind.PRELOAD, run_id, index, keys, lock)
+
+
+@shared_task(name="warming_tasks.refresh_batch", **_batch)
+def refresh_batch(
+    self: Task, run_id: str, index: int, keys: list[str], lock: str = ""
+) -> dict[str, int]:
+    """Reload the keys of one batch that are close to expiry."""
+    return _run_batch(self, Kind.REFRESH, run_id, index, keys, lock)
+
+
+@shared_task(name="warming_tasks.predictive_batch", **_batch)
+def predictive_batch(
+    self: Task, run_id: str, index: int, keys: list[str], lock: str = ""
+) -> dict[str, int]:
+    """Load the keys of one ranked batch that are not cached."""
+    return _run_batch(self, Kind.PREDICTIVE, run_id, index, keys, lock)
+
+
+def _warm(kind: Kind, keys: list[str]) -> BatchResult:
+    warmer = get_warmer()
+    if kind is Kind.PRELOAD:
+        return warmer.preload(keys)
+    if kind is Kind.REFRESH:
+        return warmer.refresh(keys)
+    return warmer.predict(keys)
+
+
+def _failed(keys: list[str], reason: str) -> BatchResult:
+    return BatchResult({"failed": len(keys)}, [{"key": "*", "reason": reason[:300]}])
+
+
+def _run_batch(
+    task: Task, kind: Kind, run_id: str, index: int, keys: list[str], lock: str
+) -> dict[str, int]:
+    retries = task.request.retries
+    try:
+        result = _warm(kind, keys)
+    except CONNECTION_ERRORS as exc:
+        if retries < task.max_retries:
+            raise task.retry(exc=exc, countdown=backoff_s(retries)) from exc
+        result = _failed(keys, f"cache unreachable after {retries} retries: {exc}")
+    except Exception as exc:
+        log.exception("%s batch %d of run %s failed", kind.value, index, run_id)
+        result = _failed(keys, f"batch failed: {type(exc).__name__}: {exc}")
+    if result.errors:
+        first = result.errors[0]
+        log.warning(
+            "%s batch %d of run %s: %d keys failed, first %r: %s",
+            kind.value,
+            index,
+            run_id,
+            result.counts.get("failed", 0),
+            first["key"],
+            first["reason"],
+        )
+    store = get_store()
+    try:
+        complete = store.finish_batch(run_id, index, result.counts, result.errors, lock)
+    except CONNECTION_ERRORS as exc:
+        if retries < task.max_retries:
+            raise task.retry(exc=exc, countdown=backoff_s(retries)) from exc
+        raise
+    if complete:
+        _send_finish(task, store, run_id)
+    return result.counts
+
+
+def _send_finish(task: Task, store: CacheStore, run_id: str) -> None:
+    delivery = json.loads(store.run_state(run_id).get("delivery", "{}"))
+    task.app.tasks["warming_tasks.finish_run"].apply_async(
+        args=(run_id,), task_id=run_id, **delivery
+    )
+
+
+# -- the end of a run ----------------------------------------------------------------
+
+
+@shared_task(
+    name="warming_tasks.finish_run",
+    acks_late=True,
+    autoretry_for=CONNECTION_ERRORS,
+    retry_backoff=True,
+    max_retries=MAX_RETRIES,
+)
+def finish_run(run_id: str) -> dict[str, Any]:
+    """Write a finished run's summary and history, and release its lock."""
+    kind = Kind(get_store().run_state(run_id).get("kind", Kind.PRELOAD.value))
+    return _finish(kind, run_id)
+
+
+def _finish(kind: Kind, run_id: str) -> dict[str, Any]:
+    store = get_store()
+    state = store.run_state(run_id)
+    summary = build_summary(kind, run_id, state, store.run_errors(run_id), time.time())
+    _best_effort(store.close_run, run_id, summary)
+    if state.get("lock"):
+        store.release_lock(state["lock"])
+    counts = " ".join(f"{name}={summary[name]}" for name in (*kind.fields, "batches"))
+    log.info("%s run %s finished in %.2fs: %s", kind.value, run_id, summary["duration_s"], counts)
+    return summary

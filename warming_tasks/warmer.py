@@ -1,0 +1,90 @@
+"""What one batch does — load, write, count — as plain Python with no Celery in it."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .expiry import in_refresh_window, jittered_ttl
+from .settings import Settings
+from .source import DataSource, Loaded, load_batch
+from .store import CacheStore, Entry, WriteMode
+
+_MISSING_PTTL = -2
+
+
+@dataclass
+class BatchResult:
+    """Counts of one batch and a sample of its per-key errors."""
+
+    counts: dict[str, int]
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+def _errors(loaded: Loaded) -> list[dict[str, str]]:
+    return [{"key": key, "reason": reason} for key, reason in loaded.failed.items()]
+
+
+class Warmer:
+    """Loads batches of keys from a source and writes them to the cache."""
+
+    def __init__(
+        self,
+        store: CacheStore,
+        source: DataSource,
+        settings: Settings,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.source = source
+        self.settings = settings
+        self.rng = rng or random.Random()
+
+    def _load(self, keys: Sequence[str]) -> tuple[Loaded, list[Entry]]:
+        loaded = load_batch(self.source, keys, self.settings.max_value_bytes)
+        jitter = self.settings.ttl_jitter
+        entries = [
+            (key, value, jittered_ttl(ttl_s, jitter, self.rng))
+            for key, (value, ttl_s) in loaded.entries.items()
+        ]
+        return loaded, entries
+
+    def preload(self, keys: Sequence[str]) -> BatchResult:
+        """Load every key and write it, replacing what the cache holds."""
+        loaded, entries = self._load(keys)
+        written = sum(self.store.write(entries, WriteMode.SET))
+        counts = {"loaded": written, "missing": len(loaded.missing), "failed": len(loaded.failed)}
+        return BatchResult(counts, _errors(loaded))
+
+    def refresh(self, keys: Sequence[str]) -> BatchResult:
+        """Reload the keys close to expiry; write only those still cached with a TTL."""
+        pttls = self.store.pttls(keys)
+        threshold = self.settings.refresh_threshold
+        due = [k for k, t in zip(keys, pttls, strict=True) if in_refresh_window(t, threshold)]
+        loaded, entries = self._load(due)
+        written = sum(self.store.write(entries, WriteMode.LIVE))
+        counts = {
+            "checked": len(keys),
+            "due": len(due),
+            "refreshed": written,
+            "missing": len(loaded.missing),
+            "failed": len(loaded.failed),
+            "vanished": len(entries) - written,
+        }
+        return BatchResult(counts, _errors(loaded))
+
+    def predict(self, keys: Sequence[str]) -> BatchResult:
+        """Load the ranked keys not cached; never overwrite what the application wrote."""
+        pttls = self.store.pttls(keys)
+        absent = [k for k, t in zip(keys, pttls, strict=True) if t == _MISSING_PTTL]
+        loaded, entries = self._load(absent)
+        written = sum(self.store.write(entries, WriteMode.NX))
+        counts = {
+            "candidates": len(absent),
+            "loaded": written,
+            "missing": len(loaded.missing),
+            "failed": len(loaded.failed),
+            "already_cached": len(keys) - len(absent) + len(entries) - written,
+        }
+        return BatchResult(counts, _errors(loaded))
