@@ -86,8 +86,9 @@ def _check_worker_settings(**_: Any) -> None:
     )
 
 
-@signals.beat_init.connect
-def _check_beat_settings(**_: Any) -> None:
+@signals.import_modules.connect
+def _check_settings(**_: Any) -> None:
+    # Sent by worker and beat start-up before their banners and log redirection.
     try:
         get_settings()
     except WarmingError as exc:

@@ -173,11 +173,19 @@ def flush_access() -> int:
     return _tracker.flush()
 
 
-def _after_fork_in_child() -> None:
-    # A forked web worker starts with an empty buffer, its own client and no flusher.
+def reset(settings: Settings | None = None) -> None:
+    """Drop what is buffered, and use ``settings`` (or re-read them) from the next access."""
     global _record
+    _tracker.stop()
+    _tracker._settings = settings
     _tracker._reset()
     _record = _first_access
+
+
+def _after_fork_in_child() -> None:
+    # A forked web worker starts with an empty buffer, its own client and no
+    # flusher thread (threads do not survive fork); its settings are the parent's.
+    reset(_tracker._settings)
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

