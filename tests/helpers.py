@@ -19,9 +19,7 @@ REPO = Path(__file__).parent.parent
 def process_env(extra: Mapping[str, str]) -> dict[str, str]:
     """The environment of a child process: ours minus WARMING_/CELERY_/TEST_, plus ``extra``."""
     env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("WARMING_", "CELERY_", "TEST_"))
+        k: v for k, v in os.environ.items() if not k.startswith(("WARMING_", "CELERY_", "TEST_"))
     }
     env["PYTHONPATH"] = os.pathsep.join([str(SUPPORT), env.get("PYTHONPATH", "")]).rstrip(
         os.pathsep

@@ -18,9 +18,7 @@ def test_only_the_chosen_strategy_runs(
     cache.set("key:0", "stale", ex=10)
     refresh = client_app.send_task("warming_tasks.refresh").get(timeout=30)
     predictive = client_app.send_task("warming_tasks.predictive_load").get(timeout=30)
-    assert refresh["skipped"] == (
-        "strategy background_refresh is off (WARMING_STRATEGY=preload)"
-    )
+    assert refresh["skipped"] == ("strategy background_refresh is off (WARMING_STRATEGY=preload)")
     assert (refresh["checked"], refresh["refreshed"], refresh["failed"]) == (0, 0, 0)
     assert predictive["skipped"] == "strategy predictive is off (WARMING_STRATEGY=preload)"
     assert (predictive["candidates"], predictive["loaded"], predictive["failed"]) == (0, 0, 0)

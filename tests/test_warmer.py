@@ -105,11 +105,13 @@ def test_bad_entries_fail_alone_and_are_never_written(cache: redis.Redis) -> Non
     assert cache.get("good") == b"v"
     assert cache.ttl("good") == 60
     assert cache.get("bytes") == b"\x00\xffraw"
-    assert sorted(k.decode() for k in cache.keys()) == ["bytes", "good"]
+    assert sorted(k.decode() for k in cache) == ["bytes", "good"]
 
 
 @pytest.mark.parametrize("bulk", [True, False])
-def test_a_raising_key_fails_alone_with_or_without_load_many(cache: redis.Redis, bulk: bool) -> None:
+def test_a_raising_key_fails_alone_with_or_without_load_many(
+    cache: redis.Redis, bulk: bool
+) -> None:
     data: dict[str, Entry] = {f"k{i}": (f"v{i}", 60) for i in range(100)}
     data["k42"] = RuntimeError("row locked")  # type: ignore[assignment]
     result = warmer(cache, DictSource(data, bulk=bulk)).preload(list(data))

@@ -89,7 +89,7 @@ class RedisProcess:
             "--logfile", str(self.log_path),
             *self.extra_args,
         ]  # fmt: skip
-        self.process = subprocess.Popen(  # noqa: S603 - our own binary and arguments
+        self.process = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
         self._wait_ready()
