@@ -20,6 +20,7 @@ from typing import Any
 
 from celery import Task, shared_task
 from celery.exceptions import Ignore
+from kombu.exceptions import OperationalError
 
 from . import constants as c
 from .batching import chunked
@@ -38,11 +39,20 @@ _BATCH_TASKS = {
     Kind.PREDICTIVE: "warming_tasks.predictive_batch",
 }
 # Where a finished run's summary must go: what Task.replace would hand on.
+_SEND_ERRORS: tuple[type[Exception], ...] = (*CONNECTION_ERRORS, OperationalError)
 _DELIVERY = ("callbacks", "errbacks", "chain", "chord", "group", "group_index", "root_id")
 _DELIVERY_OPTIONS = {"callbacks": "link", "errbacks": "link_error", "group": "group_id"}
 
-_entry = {"acks_late": True, "reject_on_worker_lost": True, "bind": True}
-_batch = _entry | {"max_retries": MAX_RETRIES}
+_durable = {"acks_late": True, "reject_on_worker_lost": True, "bind": True}
+# Dispatch is idempotent (batches are counted by index), so an entry task that
+# lost the cache mid-dispatch can simply run again under the same id.
+_entry = _durable | {
+    "autoretry_for": CONNECTION_ERRORS,
+    "retry_backoff": True,
+    "retry_backoff_max": 30,
+    "max_retries": MAX_RETRIES,
+}
+_batch = _durable | {"max_retries": MAX_RETRIES}
 
 
 def backoff_s(retries: int) -> float:
@@ -229,7 +239,13 @@ def _run_batch(
             raise task.retry(exc=exc, countdown=backoff_s(retries)) from exc
         raise
     if complete:
-        _send_finish(task, store, run_id)
+        try:
+            _send_finish(task, store, run_id)
+        except _SEND_ERRORS as exc:
+            # Run again: the batch is counted already, and a re-run resends the finish.
+            if retries < task.max_retries:
+                raise task.retry(exc=exc, countdown=backoff_s(retries)) from exc
+            raise
     return result.counts
 
 
