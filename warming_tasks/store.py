@@ -114,6 +114,12 @@ class CacheStore:
     def get(self, key: str) -> bytes | None:
         return cast(bytes | None, self.client.get(self.key(key)))
 
+    def ttl_s(self, key: str) -> int:
+        return int(self.client.ttl(self.key(key)))
+
+    def expire(self, key: str, ttl_s: int) -> None:
+        self.client.expire(self.key(key), ttl_s)
+
     # -- the frequency set ---------------------------------------------------------
 
     def epoch(self) -> int | None:

@@ -1,0 +1,242 @@
+"""The warming-tasks command, run as a user runs it: a process, its output, its exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import redis
+from celery import Celery
+
+from warming_tasks.constants import REFRESH_LOCK_KEY
+from warming_tasks.embedded import RedisProcess, free_port
+from warming_tasks.store import CacheStore
+
+from .conftest import Starter, celery_env
+from .helpers import process_env
+from .support.fixture_sources import CONFIG_KEY, value_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module", autouse=True)
+def worker(start_worker: Starter) -> Any:
+    return start_worker(WARMING_BATCH_SIZE=100)
+
+
+def cli(
+    *args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "warming_tasks", *args],
+        env=process_env(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def env(redis_server: RedisProcess, cache: redis.Redis) -> dict[str, str]:
+    cache.hset(CONFIG_KEY, mapping={"hot_keys": "500", "unknown_keys": "2"})
+    return celery_env(redis_server, WARMING_BATCH_SIZE=100)
+
+
+def test_preload_prints_the_summary(env: dict[str, str], cache: redis.Redis) -> None:
+    done = cli("preload", env=env)
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[1]: line.split()[3] for line in done.stdout.splitlines()
+            if line.startswith("│")}  # fmt: skip
+    assert rows["loaded"] == "500"
+    assert rows["missing"] == "2"
+    assert rows["failed"] == "0"
+    assert rows["batches"] == "6"
+    assert cache.get("key:499") == value_for("key:499").encode()
+
+
+def test_json_output_parses(env: dict[str, str]) -> None:
+    done = cli("preload", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["loaded"], summary["missing"], summary["failed"]) == (500, 2, 0)
+
+
+def test_no_wait_returns_a_task_id_that_finishes(env: dict[str, str], client_app: Celery) -> None:
+    done = cli("preload", "--no-wait", env=env)
+    assert done.returncode == 0, done.stderr
+    task_id = done.stdout.strip()
+    assert str(uuid.UUID(task_id)) == task_id
+    summary = client_app.AsyncResult(task_id).get(timeout=30)
+    assert summary["loaded"] == 500
+
+
+def test_refresh_and_predict(env: dict[str, str], cache: redis.Redis) -> None:
+    cache.set("key:7", "stale", ex=60)
+    done = cli("refresh", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["checked"], summary["refreshed"], summary["failed"]) == (502, 1, 0)
+    assert cache.get("key:7") == value_for("key:7").encode()
+
+    store = CacheStore(cache)
+    store.add_accesses({"popular": 9.0, "liked": 5.0, "rare": 1.0}, epoch=int(time.time()),
+                       max_keys=100)  # fmt: skip
+    done = cli("predict", "--limit", "2", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["candidates"], summary["loaded"]) == (2, 2)
+    assert cache.exists("popular", "liked") == 2
+    assert not cache.exists("rare")
+
+
+def test_stats_shows_keys_runs_and_the_lock(env: dict[str, str], cache: redis.Redis) -> None:
+    assert cli("preload", "--json", env=env).returncode == 0
+    store = CacheStore(cache)
+    store.add_accesses({"popular": 9.0, "rare": 1.0}, epoch=int(time.time()), max_keys=100)
+    done = cli("stats", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert [row["key"] for row in data["top_keys"]] == ["popular", "rare"]
+    assert data["top_keys"][0]["score"] == pytest.approx(9.0, rel=0.01)
+    assert data["recent_runs"][0]["loaded"] == 500
+    assert data["refresh_lock"] is None
+    store.acquire_lock("run-42")
+    done = cli("stats", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "refresh lock: held by run run-42" in done.stdout
+    assert "popular" in done.stdout
+    cache.delete(REFRESH_LOCK_KEY)
+
+
+def test_stats_warns_when_redis_may_evict_the_frequency_set(
+    env: dict[str, str], cache: redis.Redis
+) -> None:
+    cache.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        done = cli("stats", env=env)
+    finally:
+        cache.config_set("maxmemory-policy", "noeviction")
+    assert done.returncode == 0, done.stderr
+    assert "maxmemory-policy=allkeys-lru" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "extra", "code", "line"),
+    [
+        (["preload"], {"WARMING_BATCH_SIZE": "0"}, 2,
+         "warming-tasks: WARMING_BATCH_SIZE=0 is invalid: input should be greater"),
+        (["preload"], {"WARMING_SOURCE": "no_such_module:Nope"}, 2,
+         "warming-tasks: WARMING_SOURCE=no_such_module:Nope is invalid: module 'no_such_module'"),
+        (["warm-everything"], {}, 2, "warming-tasks: No such command 'warm-everything'."),
+        (["predict", "--limit", "0"], {}, 2, "warming-tasks: Invalid value for '--limit'"),
+        (["preload"], {"CELERY_BROKER_URL": "redis://:hunter2@127.0.0.1:{closed}/1"}, 1,
+         "warming-tasks: cannot reach the broker at redis://:***@127.0.0.1:{closed}/1"),
+        (["stats"], {"WARMING_REDIS_URL": "redis://127.0.0.1:{closed}/0"}, 1,
+         "warming-tasks: cannot read the cache Redis at redis://127.0.0.1:{closed}/0"),
+    ],
+)  # fmt: skip
+def test_bad_input_gives_one_line_and_an_exit_code(
+    env: dict[str, str], args: list[str], extra: dict[str, str], code: int, line: str
+) -> None:
+    closed = str(free_port())
+    extra = {k: v.format(closed=closed) for k, v in extra.items()}
+    done = cli(*args, env=env | extra)
+    assert done.returncode == code, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(line.format(closed=closed))
+    assert "Traceback" not in done.stderr
+    assert "hunter2" not in done.stderr + done.stdout
+
+
+def test_a_run_nobody_consumes_times_out_with_its_task_id(
+    env: dict[str, str], redis_server: RedisProcess
+) -> None:
+    lonely = env | {"CELERY_BROKER_URL": redis_server.url(5)}  # no worker listens here
+    done = cli("refresh", "--timeout", "1", env=lonely)
+    assert done.returncode == 1
+    assert done.stderr.startswith("warming-tasks: no summary after 1 s; the run goes on")
+    assert "task id" in done.stderr
+
+
+def test_help_reads_well(env: dict[str, str]) -> None:
+    done = cli("--help", env=env)
+    assert done.returncode == 0
+    for command in ("preload", "refresh", "predict", "stats", "demo"):
+        assert command in done.stdout
+
+
+def marked_processes(marker: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("WARMING_TEST_MARKER") == marker:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def test_demo_needs_no_services_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    marker = uuid.uuid4().hex
+    env = {
+        "CELERY_BROKER_URL": "",
+        "CELERY_RESULT_BACKEND": "",
+        "WARMING_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",  # closed: must be ignored
+        "WARMING_TEST_MARKER": marker,
+    }
+    started = time.monotonic()
+    done = cli("demo", env=env, cwd=tmp_path, timeout=90)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert time.monotonic() - started < 60
+    assert "loaded     │   500" in done.stdout
+    assert "Stopped the worker." in done.stdout
+    assert "Stopped the embedded server." in done.stdout
+    assert "Traceback" not in done.stderr
+    assert marked_processes(marker) == []
+
+
+def test_demo_uses_a_given_redis(redis_server: RedisProcess, cache: redis.Redis) -> None:
+    done = cli("demo", "--redis-url", redis_server.url(3), "--products", "1000", env={},
+               timeout=90)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    demo_cache = redis_server.client(3)
+    assert demo_cache.exists("warming-demo:product:10")
+    assert not demo_cache.exists("product:10"), "demo keys are prefixed"
+    demo_cache.flushdb()
+
+
+def test_demo_is_stopped_cleanly_by_sigterm(tmp_path: Path) -> None:
+    marker = uuid.uuid4().hex
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "warming_tasks", "demo"],
+        env=process_env({"WARMING_TEST_MARKER": marker}),
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("Started a Celery worker"):
+            break
+    proc.terminate()
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert stderr.strip() == "warming-tasks: interrupted"
+    assert marked_processes(marker) == []
+
+
+def test_the_console_script_is_installed() -> None:
+    script = Path(sys.executable).with_name("warming-tasks")
+    done = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False,
+                          env=os.environ | {"WARMING_REDIS_URL": "redis://127.0.0.1:1/0"})  # fmt: skip
+    assert done.returncode == 0
+    assert "Keep a Redis cache warm" in done.stdout
