@@ -24,7 +24,9 @@ from warming_tasks.embedded import RedisProcess
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_worker(server: RedisProcess, keys: int, concurrency: int, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    server: RedisProcess, keys: int, concurrency: int, log: Path
+) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env.update(
         WARMING_REDIS_URL=server.url(0),
@@ -36,10 +38,27 @@ def start_worker(server: RedisProcess, keys: int, concurrency: int, log: Path) -
     )
     out = log.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "warming_tasks", "worker", "-c", str(concurrency),
-         "-l", "warning", "--without-mingle", "--without-gossip", "-n", f"bench{time.time_ns()}@%h"],
-        env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tempfile.gettempdir(),
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "warming_tasks",
+            "worker",
+            "-c",
+            str(concurrency),
+            "-l",
+            "warning",
+            "--without-mingle",
+            "--without-gossip",
+            "-n",
+            f"bench{time.time_ns()}@%h",
+        ],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=tempfile.gettempdir(),
+    )
     return proc
 
 
@@ -64,11 +83,15 @@ def main() -> None:
                 assert summary["loaded"] == args.keys, summary
                 if i:
                     times.append(elapsed)
-                print(f"run {i}{' (warm-up)' if not i else ''}: {elapsed:.3f} s, "
-                      f"{args.keys / elapsed:,.0f} keys/s, batches={summary['batches']}")  # fmt: skip
+                print(
+                    f"run {i}{' (warm-up)' if not i else ''}: {elapsed:.3f} s, "
+                    f"{args.keys / elapsed:,.0f} keys/s, batches={summary['batches']}"
+                )
             med = statistics.median(times)
-            print(f"median {med:.3f} s (min {min(times):.3f}, max {max(times):.3f}) "
-                  f"= {args.keys / med:,.0f} keys/s with -c {args.concurrency}")  # fmt: skip
+            print(
+                f"median {med:.3f} s (min {min(times):.3f}, max {max(times):.3f}) "
+                f"= {args.keys / med:,.0f} keys/s with -c {args.concurrency}"
+            )
         finally:
             worker.terminate()
             worker.wait(30)

@@ -97,8 +97,17 @@ class CeleryProcess:
 
 def worker(env: Mapping[str, str], workdir: Path, concurrency: int = 2) -> CeleryProcess:
     name = f"w{time.monotonic_ns()}@%h"
-    command = ["worker", "-c", str(concurrency), "-l", "info", "-n", name,
-               "--without-mingle", "--without-gossip"]  # fmt: skip
+    command = [
+        "worker",
+        "-c",
+        str(concurrency),
+        "-l",
+        "info",
+        "-n",
+        name,
+        "--without-mingle",
+        "--without-gossip",
+    ]
     return CeleryProcess(command, env, workdir)
 
 

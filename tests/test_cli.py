@@ -55,8 +55,11 @@ def env(redis_server: RedisProcess, cache: redis.Redis) -> dict[str, str]:
 def test_preload_prints_the_summary(env: dict[str, str], cache: redis.Redis) -> None:
     done = cli("preload", env=env)
     assert done.returncode == 0, done.stderr
-    rows = {line.split()[1]: line.split()[3] for line in done.stdout.splitlines()
-            if line.startswith("│")}  # fmt: skip
+    rows = {
+        line.split()[1]: line.split()[3]
+        for line in done.stdout.splitlines()
+        if line.startswith("│")
+    }
     assert rows["loaded"] == "500"
     assert rows["missing"] == "2"
     assert rows["failed"] == "0"
@@ -89,8 +92,9 @@ def test_refresh_and_predict(env: dict[str, str], cache: redis.Redis) -> None:
     assert cache.get("key:7") == value_for("key:7").encode()
 
     store = CacheStore(cache)
-    store.add_accesses({"popular": 9.0, "liked": 5.0, "rare": 1.0}, epoch=int(time.time()),
-                       max_keys=100)  # fmt: skip
+    store.add_accesses(
+        {"popular": 9.0, "liked": 5.0, "rare": 1.0}, epoch=int(time.time()), max_keys=100
+    )
     done = cli("predict", "--limit", "2", "--json", env=env)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
@@ -133,18 +137,34 @@ def test_stats_warns_when_redis_may_evict_the_frequency_set(
 @pytest.mark.parametrize(
     ("args", "extra", "code", "line"),
     [
-        (["preload"], {"WARMING_BATCH_SIZE": "0"}, 2,
-         "warming-tasks: WARMING_BATCH_SIZE=0 is invalid: input should be greater"),
-        (["preload"], {"WARMING_SOURCE": "no_such_module:Nope"}, 2,
-         "warming-tasks: WARMING_SOURCE=no_such_module:Nope is invalid: module 'no_such_module'"),
+        (
+            ["preload"],
+            {"WARMING_BATCH_SIZE": "0"},
+            2,
+            "warming-tasks: WARMING_BATCH_SIZE=0 is invalid: input should be greater",
+        ),
+        (
+            ["preload"],
+            {"WARMING_SOURCE": "no_such_module:Nope"},
+            2,
+            "warming-tasks: WARMING_SOURCE=no_such_module:Nope is invalid: module 'no_such_module'",
+        ),
         (["warm-everything"], {}, 2, "warming-tasks: No such command 'warm-everything'."),
         (["predict", "--limit", "0"], {}, 2, "warming-tasks: Invalid value for '--limit'"),
-        (["preload"], {"CELERY_BROKER_URL": "redis://:hunter2@127.0.0.1:{closed}/1"}, 1,
-         "warming-tasks: cannot reach the broker at redis://:***@127.0.0.1:{closed}/1"),
-        (["stats"], {"WARMING_REDIS_URL": "redis://127.0.0.1:{closed}/0"}, 1,
-         "warming-tasks: cannot read the cache Redis at redis://127.0.0.1:{closed}/0"),
+        (
+            ["preload"],
+            {"CELERY_BROKER_URL": "redis://:hunter2@127.0.0.1:{closed}/1"},
+            1,
+            "warming-tasks: cannot reach the broker at redis://:***@127.0.0.1:{closed}/1",
+        ),
+        (
+            ["stats"],
+            {"WARMING_REDIS_URL": "redis://127.0.0.1:{closed}/0"},
+            1,
+            "warming-tasks: cannot read the cache Redis at redis://127.0.0.1:{closed}/0",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_input_gives_one_line_and_an_exit_code(
     env: dict[str, str], args: list[str], extra: dict[str, str], code: int, line: str
 ) -> None:
@@ -207,8 +227,7 @@ def test_demo_needs_no_services_and_leaves_nothing_behind(tmp_path: Path) -> Non
 
 
 def test_demo_uses_a_given_redis(redis_server: RedisProcess, cache: redis.Redis) -> None:
-    done = cli("demo", "--redis-url", redis_server.url(3), "--products", "1000", env={},
-               timeout=90)  # fmt: skip
+    done = cli("demo", "--redis-url", redis_server.url(3), "--products", "1000", env={}, timeout=90)
     assert done.returncode == 0, done.stdout + done.stderr
     demo_cache = redis_server.client(3)
     assert demo_cache.exists("warming-demo:product:10")
@@ -221,8 +240,11 @@ def test_demo_is_stopped_cleanly_by_sigterm(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "warming_tasks", "demo"],
         env=process_env({"WARMING_TEST_MARKER": marker}),
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.startswith("Started a Celery worker"):
@@ -236,7 +258,12 @@ def test_demo_is_stopped_cleanly_by_sigterm(tmp_path: Path) -> None:
 
 def test_the_console_script_is_installed() -> None:
     script = Path(sys.executable).with_name("warming-tasks")
-    done = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False,
-                          env=os.environ | {"WARMING_REDIS_URL": "redis://127.0.0.1:1/0"})  # fmt: skip
+    done = subprocess.run(
+        [str(script), "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=os.environ | {"WARMING_REDIS_URL": "redis://127.0.0.1:1/0"},
+    )
     assert done.returncode == 0
     assert "Keep a Redis cache warm" in done.stdout

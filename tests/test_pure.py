@@ -42,9 +42,14 @@ def test_chunked_rejects_a_zero_size() -> None:
 
 @pytest.mark.parametrize(
     ("ttl", "jitter", "low", "high"),
-    [(3600, 0.1, 3240, 3600), (3600, 0.0, 3600, 3600), (10, 0.5, 5, 10), (1, 0.9, 1, 1),
-     (2, 0.99, 1, 2)],
-)  # fmt: skip
+    [
+        (3600, 0.1, 3240, 3600),
+        (3600, 0.0, 3600, 3600),
+        (10, 0.5, 5, 10),
+        (1, 0.9, 1, 1),
+        (2, 0.99, 1, 2),
+    ],
+)
 def test_jittered_ttl_stays_in_its_range(ttl: int, jitter: float, low: int, high: int) -> None:
     rng = random.Random(7)
     draws = {jittered_ttl(ttl, jitter, rng) for _ in range(2000)}
@@ -56,18 +61,30 @@ def test_jittered_ttl_stays_in_its_range(ttl: int, jitter: float, low: int, high
 
 @pytest.mark.parametrize(
     ("pttl_ms", "threshold_s", "due"),
-    [(-2, 300, False), (-1, 300, False), (0, 300, False), (1, 300, True),
-     (299_999, 300, True), (300_000, 300, False), (3_600_000, 300, False)],
-)  # fmt: skip
+    [
+        (-2, 300, False),
+        (-1, 300, False),
+        (0, 300, False),
+        (1, 300, True),
+        (299_999, 300, True),
+        (300_000, 300, False),
+        (3_600_000, 300, False),
+    ],
+)
 def test_refresh_window(pttl_ms: int, threshold_s: int, due: bool) -> None:
     assert in_refresh_window(pttl_ms, threshold_s) is due
 
 
 @pytest.mark.parametrize(
     ("now", "epoch", "half_life", "weight"),
-    [(0, 0, 60, 1.0), (60, 0, 60, 2.0), (120, 0, 60, 4.0), (30, 0, 60, math.sqrt(2)),
-     (0, 60, 60, 0.5)],
-)  # fmt: skip
+    [
+        (0, 0, 60, 1.0),
+        (60, 0, 60, 2.0),
+        (120, 0, 60, 4.0),
+        (30, 0, 60, math.sqrt(2)),
+        (0, 60, 60, 0.5),
+    ],
+)
 def test_access_weight_doubles_every_half_life(
     now: float, epoch: float, half_life: float, weight: float
 ) -> None:
@@ -228,11 +245,25 @@ def test_beat_entries_follow_the_intervals() -> None:
 
 def test_summaries_carry_the_contract_fields() -> None:
     assert empty_summary(Kind.REFRESH, "r1", skipped="off") == {
-        "kind": "refresh", "run_id": "r1", "checked": 0, "refreshed": 0, "failed": 0,
-        "batches": 0, "duration_s": 0.0, "skipped": "off",
-    }  # fmt: skip
-    state = {"kind": "preload", "started_at": "100.0", "total": "3", "loaded": "250",
-             "failed": "1", "lock": "", "delivery": "{}", "batches_done": "3"}  # fmt: skip
+        "kind": "refresh",
+        "run_id": "r1",
+        "checked": 0,
+        "refreshed": 0,
+        "failed": 0,
+        "batches": 0,
+        "duration_s": 0.0,
+        "skipped": "off",
+    }
+    state = {
+        "kind": "preload",
+        "started_at": "100.0",
+        "total": "3",
+        "loaded": "250",
+        "failed": "1",
+        "lock": "",
+        "delivery": "{}",
+        "batches_done": "3",
+    }
     errors = [{"key": "k", "reason": "boom"}]
     summary = build_summary(Kind.PRELOAD, "r2", state, errors, now_s=102.5)
     assert summary["loaded"] == 250

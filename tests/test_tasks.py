@@ -70,8 +70,11 @@ def test_an_empty_source_returns_an_empty_summary(client_app: Celery, cache: red
     configure(cache, hot_keys=0)
     summary = run(client_app, "preload")
     assert (summary["loaded"], summary["missing"], summary["failed"], summary["batches"]) == (
-        0, 0, 0, 0,
-    )  # fmt: skip
+        0,
+        0,
+        0,
+        0,
+    )
 
 
 def test_runs_are_recorded_for_stats(client_app: Celery, cache: redis.Redis) -> None:

@@ -79,8 +79,12 @@ def test_predictive_never_overwrites_a_value_written_during_the_load(cache: redi
     )
     result = warmer(cache, source).predict(["hot", "cold"])
     assert result.counts == {
-        "candidates": 2, "loaded": 1, "missing": 0, "failed": 0, "already_cached": 1,
-    }  # fmt: skip
+        "candidates": 2,
+        "loaded": 1,
+        "missing": 0,
+        "failed": 0,
+        "already_cached": 1,
+    }
     assert cache.get("hot") == b"from-app"
     assert cache.get("cold") == b"from-source"
 
