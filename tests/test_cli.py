@@ -250,9 +250,12 @@ def test_demo_is_stopped_cleanly_by_sigterm(tmp_path: Path) -> None:
         if line.startswith("Started a Celery worker"):
             break
     proc.terminate()
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stdout + stderr
     assert stderr.strip() == "warming-tasks: interrupted"
+    assert "Done:" not in stdout
+    assert "Stopped the worker." in stdout
+    assert "Stopped the embedded server." in stdout
     assert marked_processes(marker) == []
 
 

@@ -272,3 +272,32 @@ def test_summaries_carry_the_contract_fields() -> None:
     assert summary["batches"] == 3
     assert summary["duration_s"] == 2.5
     assert summary["errors"] == errors
+
+
+def test_bookkeeping_fields_stay_out_of_the_summary() -> None:
+    state = {
+        "kind": "refresh",
+        "started_at": "1.0",
+        "finished_at": "2.0",
+        "total": "1",
+        "counted": "1",
+        "recorded": "1",
+        "dispatched": "1",
+        "batches_done": "1",
+        "lock": "r",
+        "delivery": "{}",
+        "checked": "5",
+        "refreshed": "2",
+    }
+    summary = build_summary(Kind.REFRESH, "r", state, [], now_s=99.0)
+    assert set(summary) == {
+        "kind",
+        "run_id",
+        "checked",
+        "refreshed",
+        "failed",
+        "batches",
+        "duration_s",
+        "started_at",
+    }
+    assert summary["duration_s"] == 1.0, "from the stamped finish, not from now"

@@ -181,3 +181,29 @@ def test_a_pickled_message_is_refused_by_the_worker(
     worker.wait_for("ContentDisallowed", timeout=10)
     assert result.state == "PENDING"
     assert not cache.exists("key:0")
+
+
+def test_a_redelivered_entry_task_returns_the_same_summary_once(
+    client_app: Celery, cache: redis.Redis
+) -> None:
+    configure(cache, hot_keys=300)
+    first = client_app.send_task("warming_tasks.preload", task_id="run-twice").get(timeout=30)
+    again = client_app.send_task("warming_tasks.preload", task_id="run-twice").get(timeout=30)
+    assert again == first
+    assert first["loaded"] == 300
+    assert cache.llen(RUNS_KEY) == 1, "the run is recorded once"
+
+
+def test_a_source_that_breaks_while_listing_keys_finishes_what_it_sent(
+    client_app: Celery, cache: redis.Redis
+) -> None:
+    configure(cache, hot_keys=500, hot_keys_fail_after=250)
+    summary = run(client_app, "preload")
+    assert summary["loaded"] == 200
+    assert summary["batches"] == 2
+    assert summary["dispatch_error"] == (
+        "listing the keys failed after 2 batches: ConnectionResetError: "
+        "the database went away while listing keys"
+    )
+    assert cache.exists("key:199")
+    assert not cache.exists("key:200")

@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
 
 from warming_tasks import tracker
-from warming_tasks.constants import EPOCH_KEY, FREQUENCY_KEY
+from warming_tasks.constants import EPOCH_KEY, FLUSH_CHUNK, FREQUENCY_KEY
 from warming_tasks.embedded import RedisProcess, free_port
-from warming_tasks.settings import load_settings
+from warming_tasks.settings import get_settings, load_settings
 from warming_tasks.store import CacheStore
 from warming_tasks.tracker import AccessTracker
 
@@ -191,3 +192,70 @@ def test_tracking_is_off_when_prediction_is_disabled(redis_server: RedisProcess)
         assert tracker.flush_access() == 0
     finally:
         tracker.reset()
+
+
+class FailingAfter(CacheStore):
+    """A real store whose connection drops after ``ok`` flush chunks."""
+
+    def __init__(self, client: redis.Redis, ok: int) -> None:
+        super().__init__(client)
+        self.ok = ok
+
+    def add_accesses(self, weights: Any, epoch: int, max_keys: int) -> int | None:
+        if self.ok == 0:
+            raise redis.ConnectionError("connection reset by peer")
+        self.ok -= 1
+        return super().add_accesses(weights, epoch, max_keys)
+
+
+def test_a_flush_that_fails_midway_owes_only_what_it_did_not_deliver(
+    redis_server: RedisProcess, cache: redis.Redis
+) -> None:
+    t = make(redis_server.url())
+    t._store = FailingAfter(cache, ok=1)
+    distinct = FLUSH_CHUNK + 5000
+    for i in range(distinct):
+        t.track(f"k{i}")
+    assert t.flush() == 0
+    assert cache.zcard(FREQUENCY_KEY) == FLUSH_CHUNK, "the first chunk arrived"
+    assert len(t.pending) == 5000, "only the rest is owed"
+    t._store = CacheStore(cache)
+    assert t.flush() == distinct
+    assert cache.zcard(FREQUENCY_KEY) == distinct
+    scores = [score for _, score in cache.zrange(FREQUENCY_KEY, 0, -1, withscores=True)]
+    assert min(scores) == max(scores) == pytest.approx(1.0), "no key counted twice"
+
+
+def test_accesses_held_through_an_outage_keep_their_age() -> None:
+    port = free_port()
+    clock = Clock(0)
+    t = make(f"redis://127.0.0.1:{port}/0", clock, decay_half_life=10)
+    t.track("during-outage")
+    assert t.flush() == 0
+    clock.now = 20  # two half-lives later Redis is back
+    t.track("after-outage")
+    with RedisProcess(port=port) as server:
+        assert t.flush() == 2
+        scores = dict(CacheStore(server.client()).top_keys(2))
+    assert scores["after-outage"] / scores["during-outage"] == pytest.approx(4.0)
+
+
+def test_bad_settings_turn_tracking_off_without_raising(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("WARMING_DECAY_HALF_LIFE", "-1")
+    get_settings.cache_clear()
+    tracker.reset()
+    try:
+        tracker.track_access("a")
+        tracker.track_access("b")
+        assert tracker._tracker.buffered() == 0
+    finally:
+        monkeypatch.delenv("WARMING_DECAY_HALF_LIFE")
+        get_settings.cache_clear()
+        tracker.reset()
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == [
+        "warming-tasks: access tracking is off: WARMING_DECAY_HALF_LIFE=-1 is invalid: "
+        "input should be greater than 0"
+    ]

@@ -70,12 +70,15 @@ def _refuse(exc: WarmingError) -> None:
 
 @signals.celeryd_init.connect
 def _check_worker_settings(**_: Any) -> None:
-    from .runtime import get_source
+    from .source import load_source
+    from .store import connect
 
     try:
         settings = get_settings()
+        connect(settings).close()  # builds the client only: no round trip yet
         if settings.source:
-            get_source()
+            # A throwaway instance: each pool child builds its own after fork.
+            load_source(settings.source)
     except WarmingError as exc:
         _refuse(exc)
     log.info(

@@ -54,8 +54,20 @@ def _db_url(url: str, offset: int) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{db + offset}", parts.query, ""))
 
 
-def _interrupt_on_sigterm(signum: int, frame: FrameType | None) -> None:
+_stopping = False
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # Raised wherever the main thread is; if that is a finalizer (__del__), Python
+    # swallows it, so the flag makes the next checkpoint raise it again.
+    global _stopping
+    _stopping = True
     raise KeyboardInterrupt
+
+
+def _checkpoint() -> None:
+    if _stopping:
+        raise KeyboardInterrupt
 
 
 @contextmanager
@@ -65,10 +77,12 @@ def _server(redis_url: str | None, say: Any) -> Iterator[str]:
         yield redis_url
         return
     binary = server_binary(prefer_embedded=True)
-    with RedisProcess(binary=binary) as server:
-        say(f"Started {Path(binary).name} on 127.0.0.1:{server.port}, private to this demo.")
-        yield server.url(0)
-    say("Stopped the embedded server.")
+    try:
+        with RedisProcess(binary=binary) as server:
+            say(f"Started {Path(binary).name} on 127.0.0.1:{server.port}, private to this demo.")
+            yield server.url(0)
+    finally:
+        say("Stopped the embedded server.")
 
 
 @contextmanager
@@ -153,15 +167,22 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run_demo(redis_url: str | None, products: int, console: Console) -> None:
-    def say(text: str) -> None:
+    global _stopping
+
+    def note(text: str) -> None:
         console.print(text, markup=False)
 
-    previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    def say(text: str) -> None:
+        _checkpoint()
+        note(text)
+
+    _stopping = False
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         with (
             tempfile.TemporaryDirectory(prefix="warming-demo-") as tmp,
-            _server(redis_url, say) as cache_url,
-            _worker(cache_url, products, Path(tmp), say) as app,
+            _server(redis_url, note) as cache_url,
+            _worker(cache_url, products, Path(tmp), note) as app,
         ):
             settings = load_settings(redis_url=cache_url, key_prefix=PREFIX)
             store = CacheStore(connect(settings), PREFIX)
@@ -171,7 +192,8 @@ def run_demo(redis_url: str | None, products: int, console: Console) -> None:
                 tracker.reset()
                 store.client.close()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _run(app: Celery, kind: Kind, store: CacheStore, console: Console, **kwargs: Any) -> Any:

@@ -101,15 +101,16 @@ class CacheStore:
             return []
         return [int(t) for t in self._run("pttl", [self.key(k) for k in keys], [])]
 
-    def write(self, entries: Sequence[Entry], mode: WriteMode) -> list[bool]:
-        """Write a batch in one round trip; which entries were written."""
+    def write(self, entries: Sequence[Entry], mode: WriteMode) -> list[bool | str]:
+        """Write a batch in one round trip: per entry True (written), False (left
+        alone by ``mode``) or the error Redis gave for that key alone."""
         if not entries:
             return []
         args: list[Any] = [mode.value]
         for _, value, ttl_s in entries:
             args += [value, ttl_s]
-        written = self._run("write", [self.key(k) for k, _, _ in entries], args)
-        return [bool(w) for w in written]
+        replies = self._run("write", [self.key(k) for k, _, _ in entries], args)
+        return [r == 1 if isinstance(r, int) else _text(r) for r in replies]
 
     def get(self, key: str) -> bytes | None:
         return cast(bytes | None, self.client.get(self.key(key)))
@@ -169,8 +170,13 @@ class CacheStore:
         self.client.hset(self._run_keys(run_id)[0], "dispatch_error", reason)
 
     def finish_dispatch(self, run_id: str, batches: int) -> bool:
-        """Record the run's batch count; True if all of them had already finished."""
-        return bool(self._run("dispatch_done", self._run_keys(run_id)[:2], [batches]))
+        """Record the run's batch count; True if all of them had already finished.
+
+        The first complete dispatch fixes the count: a redelivered dispatcher
+        cannot change it.
+        """
+        keys = self._run_keys(run_id)[:2]
+        return bool(self._run("dispatch_done", keys, [batches, time.time()]))
 
     def finish_batch(
         self,
@@ -187,6 +193,7 @@ class CacheStore:
             c.REFRESH_LOCK_TTL_S * 1000,
             c.RUN_STATE_TTL_S,
             c.ERROR_SAMPLE_LEN,
+            time.time(),
             len(counts),
         ]
         for name, value in counts.items():
@@ -213,7 +220,7 @@ class CacheStore:
     def close_run(self, run_id: str, summary: Mapping[str, Any]) -> bool:
         """Add a finished run to the history once; False if it was already there."""
         run_key = self._run_keys(run_id)[0]
-        if not self.client.hsetnx(run_key, "finished_at", time.time()):
+        if not self.client.hsetnx(run_key, "recorded", 1):
             return False
         pipe = self.client.pipeline()
         pipe.lpush(self._own(c.RUNS_KEY), json.dumps(summary, ensure_ascii=False))
@@ -233,6 +240,11 @@ class CacheStore:
             "lock_acquire", [self._own(c.REFRESH_LOCK_KEY)], [token, int(ttl_s * 1000)]
         )
         return _text(holder)
+
+    def extend_lock(self, token: str, ttl_s: float = c.REFRESH_LOCK_TTL_S) -> bool:
+        """Keep (or take back, if it expired) the lock for ``token``; False if another holds it."""
+        keys = [self._own(c.REFRESH_LOCK_KEY)]
+        return bool(self._run("lock_extend", keys, [token, int(ttl_s * 1000)]))
 
     def release_lock(self, token: str) -> bool:
         return bool(self._run("lock_release", [self._own(c.REFRESH_LOCK_KEY)], [token]))

@@ -47,6 +47,8 @@ _META = frozenset(
         "dispatched",
         "batches_done",
         "dispatch_error",
+        "counted",
+        "recorded",
     }
 )
 
@@ -70,14 +72,19 @@ def build_summary(
     errors: Sequence[Mapping[str, str]],
     now_s: float,
 ) -> dict[str, Any]:
-    """The summary of a finished run from its record in Redis."""
+    """The summary of a finished run from its record in Redis.
+
+    It depends on the record alone (``finished_at`` is stamped once), so building
+    it twice — a redelivered finish — gives the same summary.
+    """
     summary = empty_summary(kind, run_id)
     for name, value in state.items():
         if name not in _META:
             summary[name] = int(value)
     started = float(state.get("started_at", now_s))
+    finished = float(state.get("finished_at", now_s))
     summary["batches"] = int(state.get("total", 0))
-    summary["duration_s"] = round(max(0.0, now_s - started), 3)
+    summary["duration_s"] = round(max(0.0, finished - started), 3)
     summary["started_at"] = started
     if errors:
         summary["errors"] = list(errors)

@@ -15,16 +15,16 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from celery import Task, shared_task
+from celery import Task, shared_task, signals
 from celery.exceptions import Ignore
 from kombu.exceptions import OperationalError
 
 from . import constants as c
 from .batching import chunked
-from .runtime import get_source, get_store, get_warmer
+from .runtime import get_source, get_store, get_warmer, reset
 from .settings import get_settings
 from .store import CONNECTION_ERRORS, CacheStore
 from .summary import Kind, build_summary, empty_summary
@@ -39,7 +39,10 @@ _BATCH_TASKS = {
     Kind.PREDICTIVE: "warming_tasks.predictive_batch",
 }
 # Where a finished run's summary must go: what Task.replace would hand on.
-_SEND_ERRORS: tuple[type[Exception], ...] = (*CONNECTION_ERRORS, OperationalError)
+# Worth a retry: the cache or the broker was unreachable, not wrong.
+_RETRYABLE: tuple[type[Exception], ...] = (*CONNECTION_ERRORS, OperationalError)
+# An entry task that ends in these still has a run going on: it keeps its lock.
+_KEEP_LOCK: tuple[type[BaseException], ...] = (Ignore, *_RETRYABLE)
 _DELIVERY = ("callbacks", "errbacks", "chain", "chord", "group", "group_index", "root_id")
 _DELIVERY_OPTIONS = {"callbacks": "link", "errbacks": "link_error", "group": "group_id"}
 
@@ -47,12 +50,19 @@ _durable = {"acks_late": True, "reject_on_worker_lost": True, "bind": True}
 # Dispatch is idempotent (batches are counted by index), so an entry task that
 # lost the cache mid-dispatch can simply run again under the same id.
 _entry = _durable | {
-    "autoretry_for": CONNECTION_ERRORS,
+    "autoretry_for": _RETRYABLE,
     "retry_backoff": True,
     "retry_backoff_max": 30,
     "max_retries": MAX_RETRIES,
 }
 _batch = _durable | {"max_retries": MAX_RETRIES}
+
+
+@signals.worker_process_init.connect
+def _fresh_after_fork(**_: Any) -> None:
+    # Each pool child builds its own source, client and warmer: a database
+    # connection opened by the parent must not be shared across processes.
+    reset()
 
 
 def backoff_s(retries: int) -> float:
@@ -69,7 +79,7 @@ def preload(self: Task) -> dict[str, Any]:
     run_id = _run_id(self)
     if skipped := _skipped(Kind.PRELOAD):
         return empty_summary(Kind.PRELOAD, run_id, skipped)
-    return _dispatch(self, Kind.PRELOAD, run_id, get_source().hot_keys())
+    return _dispatch(self, Kind.PRELOAD, run_id, lambda: get_source().hot_keys())
 
 
 @shared_task(name="warming_tasks.refresh", **_entry)
@@ -83,9 +93,9 @@ def refresh(self: Task) -> dict[str, Any]:
     if holder != run_id:
         return empty_summary(Kind.REFRESH, run_id, f"a refresh run is in progress: {holder}")
     try:
-        return _dispatch(self, Kind.REFRESH, run_id, get_source().hot_keys(), lock=run_id)
-    except Ignore:
-        raise
+        return _dispatch(self, Kind.REFRESH, run_id, lambda: get_source().hot_keys(), lock=run_id)
+    except _KEEP_LOCK:
+        raise  # the run goes on (in its batches, or in the retry): it keeps its lock
     except BaseException:
         store.release_lock(run_id)
         raise
@@ -101,7 +111,11 @@ def predictive_load(self: Task, limit: int | None = None) -> dict[str, Any]:
         limit = get_settings().predictive_limit
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ValueError(f"limit={limit!r} is invalid: must be a positive integer")
-    ranked = [key for key, _ in get_store().top_keys(limit)]
+    top = limit
+
+    def ranked() -> list[str]:
+        return [key for key, _ in get_store().top_keys(top)]
+
     return _dispatch(self, Kind.PREDICTIVE, run_id, ranked)
 
 
@@ -124,9 +138,15 @@ def _delivery(task: Task) -> dict[str, Any]:
 
 
 def _dispatch(
-    task: Task, kind: Kind, run_id: str, keys: Iterable[str], lock: str = ""
+    task: Task, kind: Kind, run_id: str, keys: Callable[[], Iterable[str]], lock: str = ""
 ) -> dict[str, Any]:
     store = get_store()
+    state = store.run_state(run_id)
+    if "total" in state:
+        # A redelivered dispatcher whose run was fully sent: never send it twice.
+        if "finished_at" in state:
+            return _finish(kind, run_id)
+        raise Ignore()
     store.start_run(
         run_id,
         {
@@ -138,29 +158,42 @@ def _dispatch(
     )
     batch_task = task.app.tasks[_BATCH_TASKS[kind]]
     sent = 0
-    try:
-        for index, batch in enumerate(chunked(keys, get_settings().batch_size)):
-            batch_task.apply_async(
-                args=(run_id, index, batch, lock),
-                argsrepr=f"(run={run_id}, batch={index}, keys={len(batch)})",
-            )
-            sent = index + 1
-            if sent % c.DISPATCH_PROGRESS_EVERY == 0:
-                _best_effort(store.note_dispatched, run_id, sent)
-    except CONNECTION_ERRORS:
-        raise
-    except Exception as exc:
-        # The source's hot_keys() broke: finish what was sent, and say so.
-        reason = f"hot_keys() failed after {sent} batches: {type(exc).__name__}: {exc}"[:300]
-        log.error("%s run %s: %s", kind.value, run_id, reason)
-        store.note_dispatch_error(run_id, reason)
+    batches = _batches(store, run_id, keys)
+    for index, batch in enumerate(batches):
+        batch_task.apply_async(
+            args=(run_id, index, batch, lock),
+            argsrepr=f"(run={run_id}, batch={index}, keys={len(batch)})",
+        )
+        sent = index + 1
+        if sent % c.DISPATCH_PROGRESS_EVERY == 0:
+            _best_effort(store.note_dispatched, run_id, sent)
+            if lock:
+                _best_effort(store.extend_lock, lock)
     if store.finish_dispatch(run_id, sent):
         return _finish(kind, run_id)
     log.info("%s run %s dispatched %d batches", kind.value, run_id, sent)
     raise Ignore()
 
 
-def _best_effort(call: Any, *args: Any) -> None:
+def _batches(
+    store: CacheStore, run_id: str, keys: Callable[[], Iterable[str]]
+) -> Iterator[list[str]]:
+    """The run's batches; a source that breaks ends them early, said in the summary."""
+    size = get_settings().batch_size
+    sent = 0
+    try:
+        for batch in chunked(keys(), size):
+            yield batch
+            sent += 1
+    except _RETRYABLE:
+        raise
+    except Exception as exc:
+        reason = f"listing the keys failed after {sent} batches: {type(exc).__name__}: {exc}"
+        log.error("run %s: %s", run_id, reason)
+        store.note_dispatch_error(run_id, reason[:300])
+
+
+def _best_effort(call: Callable[..., Any], *args: Any) -> None:
     try:
         call(*args)
     except Exception as exc:
@@ -172,29 +205,32 @@ def _best_effort(call: Any, *args: Any) -> None:
 
 @shared_task(name="warming_tasks.preload_batch", **_batch)
 def preload_batch(
-    self: Task, run_id: str, index: int, keys: list[str], lock: str = ""
+    self: Task, run_id: str, index: int, keys: list[str], lock: str = "", outcome: Any = None
 ) -> dict[str, int]:
     """Load one batch of hot keys and write them."""
-    return _run_batch(self, Kind.PRELOAD, run_id, index, keys, lock)
+    return _run_batch(self, Kind.PRELOAD, run_id, index, keys, lock, outcome)
 
 
 @shared_task(name="warming_tasks.refresh_batch", **_batch)
 def refresh_batch(
-    self: Task, run_id: str, index: int, keys: list[str], lock: str = ""
+    self: Task, run_id: str, index: int, keys: list[str], lock: str = "", outcome: Any = None
 ) -> dict[str, int]:
     """Reload the keys of one batch that are close to expiry."""
-    return _run_batch(self, Kind.REFRESH, run_id, index, keys, lock)
+    return _run_batch(self, Kind.REFRESH, run_id, index, keys, lock, outcome)
 
 
 @shared_task(name="warming_tasks.predictive_batch", **_batch)
 def predictive_batch(
-    self: Task, run_id: str, index: int, keys: list[str], lock: str = ""
+    self: Task, run_id: str, index: int, keys: list[str], lock: str = "", outcome: Any = None
 ) -> dict[str, int]:
     """Load the keys of one ranked batch that are not cached."""
-    return _run_batch(self, Kind.PREDICTIVE, run_id, index, keys, lock)
+    return _run_batch(self, Kind.PREDICTIVE, run_id, index, keys, lock, outcome)
 
 
-def _warm(kind: Kind, keys: list[str]) -> BatchResult:
+def _warm(kind: Kind, keys: list[str], lock: str) -> BatchResult:
+    if lock and not get_store().extend_lock(lock):
+        # Another run holds the lock now: this run's remaining batches stand down.
+        return BatchResult({"lock_lost": len(keys)})
     warmer = get_warmer()
     if kind is Kind.PRELOAD:
         return warmer.preload(keys)
@@ -208,18 +244,45 @@ def _failed(keys: list[str], reason: str) -> BatchResult:
 
 
 def _run_batch(
-    task: Task, kind: Kind, run_id: str, index: int, keys: list[str], lock: str
+    task: Task,
+    kind: Kind,
+    run_id: str,
+    index: int,
+    keys: list[str],
+    lock: str,
+    outcome: dict[str, Any] | None,
 ) -> dict[str, int]:
     retries = task.request.retries
+    if outcome is not None:  # written on an earlier try; only its counting failed
+        result = BatchResult(outcome["counts"], outcome["errors"])
+    else:
+        try:
+            result = _warm(kind, keys, lock)
+        except CONNECTION_ERRORS as exc:
+            if retries < task.max_retries:
+                raise task.retry(exc=exc, countdown=backoff_s(retries)) from exc
+            result = _failed(keys, f"cache unreachable after {retries} retries: {exc}")
+        except Exception as exc:
+            log.exception("%s batch %d of run %s failed", kind.value, index, run_id)
+            result = _failed(keys, f"batch failed: {type(exc).__name__}: {exc}")
+        _log_errors(kind, run_id, index, result)
     try:
-        result = _warm(kind, keys)
-    except CONNECTION_ERRORS as exc:
+        complete = get_store().finish_batch(run_id, index, result.counts, result.errors, lock)
+        if complete:
+            _send_finish(task, get_store(), run_id)
+    except _RETRYABLE as exc:
+        # Counting is idempotent and a re-run resends the finish; keep the outcome
+        # so a retry does not warm again (a refresh would then find nothing due).
         if retries < task.max_retries:
-            raise task.retry(exc=exc, countdown=backoff_s(retries)) from exc
-        result = _failed(keys, f"cache unreachable after {retries} retries: {exc}")
-    except Exception as exc:
-        log.exception("%s batch %d of run %s failed", kind.value, index, run_id)
-        result = _failed(keys, f"batch failed: {type(exc).__name__}: {exc}")
+            done = {"counts": result.counts, "errors": result.errors}
+            raise task.retry(
+                exc=exc, countdown=backoff_s(retries), kwargs={"outcome": done}
+            ) from exc
+        raise
+    return result.counts
+
+
+def _log_errors(kind: Kind, run_id: str, index: int, result: BatchResult) -> None:
     if result.errors:
         first = result.errors[0]
         log.warning(
@@ -231,22 +294,6 @@ def _run_batch(
             first["key"],
             first["reason"],
         )
-    store = get_store()
-    try:
-        complete = store.finish_batch(run_id, index, result.counts, result.errors, lock)
-    except CONNECTION_ERRORS as exc:
-        if retries < task.max_retries:
-            raise task.retry(exc=exc, countdown=backoff_s(retries)) from exc
-        raise
-    if complete:
-        try:
-            _send_finish(task, store, run_id)
-        except _SEND_ERRORS as exc:
-            # Run again: the batch is counted already, and a re-run resends the finish.
-            if retries < task.max_retries:
-                raise task.retry(exc=exc, countdown=backoff_s(retries)) from exc
-            raise
-    return result.counts
 
 
 def _send_finish(task: Task, store: CacheStore, run_id: str) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from . import constants as c
 from .decay import access_weight, needs_rebase
+from .errors import SettingsError
 from .settings import Settings, get_settings
 from .store import CacheStore, connect
 
@@ -44,7 +45,11 @@ class AccessTracker:
 
     def _reset(self) -> None:
         self.buffer: deque[str] = deque(maxlen=self.max_buffered)
-        self.pending: Counter[str] = Counter()  # counted but not yet delivered
+        # Counted but not yet delivered, as decayed weight at time ``_pending_at``:
+        # accesses held through an outage keep their age.
+        self.pending: dict[str, float] = {}
+        self._pending_at = 0.0
+        self._pending_accesses = 0
         self._flush_lock = threading.Lock()
         self._store: CacheStore | None = None
         self._epoch: int | None = None
@@ -84,16 +89,22 @@ class AccessTracker:
     def flush(self) -> int:
         """Deliver what is buffered now; the number of accesses delivered. Never raises."""
         with self._flush_lock:
+            now = self.clock()
             popleft = self.buffer.popleft
-            counts = Counter([popleft() for _ in range(len(self.buffer))])
-            counts.update(self.pending)
-            self.pending = Counter()
-            if not counts:
+            drained = Counter([popleft() for _ in range(len(self.buffer))])
+            if not drained and not self.pending:
                 return 0
+            at = self._pending_at if self.pending else now
+            weights = self.pending
+            factor = access_weight(now, at, self.settings.decay_half_life)
+            for key, n in drained.items():
+                weights[key] = weights.get(key, 0.0) + n * factor
+            accesses = self._pending_accesses + drained.total()
+            self.pending, self._pending_accesses = {}, 0
             try:
-                self._deliver(counts)
+                self._deliver(weights, at)
             except Exception as exc:
-                self._keep(counts)
+                self._keep(weights, at, accesses)
                 if not self._failing:
                     log.warning("access counts kept in memory, flush failed: %s", exc)
                 self._failing = True
@@ -101,13 +112,14 @@ class AccessTracker:
             if self._failing:
                 log.info("access counts delivered again")
             self._failing = False
-            return sum(counts.values())
+            return accesses
 
-    def _keep(self, counts: Counter[str]) -> None:
+    def _keep(self, weights: dict[str, float], at: float, accesses: int) -> None:
+        """Hold what was not delivered, bounded to the heaviest ``tracker_max_keys``."""
         limit = self.settings.tracker_max_keys
-        if len(counts) > limit:
-            counts = Counter(dict(heapq.nlargest(limit, counts.items(), key=lambda kv: kv[1])))
-        self.pending = counts
+        if len(weights) > limit:
+            weights = dict(heapq.nlargest(limit, weights.items(), key=lambda kv: kv[1]))
+        self.pending, self._pending_at, self._pending_accesses = weights, at, accesses
 
     def _store_for_flush(self) -> CacheStore:
         if self._store is None:
@@ -115,22 +127,30 @@ class AccessTracker:
             self._store = CacheStore(connect(settings, for_tracker=True), settings.key_prefix)
         return self._store
 
-    def _deliver(self, counts: Counter[str]) -> None:
+    def _deliver(self, weights: dict[str, float], at: float) -> None:
+        """Add ``weights`` (decayed weight at time ``at``) to Redis, chunk by chunk.
+
+        Delivered chunks leave ``weights``, so after a failure it holds exactly
+        what is still owed.
+        """
         store = self._store_for_flush()
         settings = self.settings
         half_life = settings.decay_half_life
-        now = self.clock()
-        epoch = self._current_epoch(store, now, half_life)
-        members = list(counts.items())
+        epoch = self._current_epoch(store, at, half_life)
+        members = list(weights.items())
         for start in range(0, len(members), c.FLUSH_CHUNK):
             chunk = members[start : start + c.FLUSH_CHUNK]
-            for _ in range(2):  # a second try after learning another process's epoch
-                factor = access_weight(now, epoch, half_life)
-                weights = {key: n * factor for key, n in chunk}
-                stored = store.add_accesses(weights, epoch, settings.tracker_max_keys)
+            for attempt in range(2):  # a second try after learning another process's epoch
+                factor = access_weight(at, epoch, half_life)
+                scaled = {key: w * factor for key, w in chunk}
+                stored = store.add_accesses(scaled, epoch, settings.tracker_max_keys)
                 if stored is None:
                     break
                 epoch = self._epoch = stored
+                if attempt:
+                    raise RuntimeError("the decay epoch changed twice during one flush")
+            for key, _ in chunk:
+                del weights[key]
 
     def _current_epoch(self, store: CacheStore, now: float, half_life: float) -> int:
         if self._epoch is None:
@@ -147,7 +167,13 @@ _tracker = AccessTracker()
 
 def _first_access(key: str) -> None:
     global _record
-    settings = _tracker.settings  # raises SettingsError once, loudly, on bad settings
+    try:
+        settings = _tracker.settings
+    except SettingsError as exc:
+        # The application must never fail because of its cache warmer: say it once.
+        log.error("warming-tasks: access tracking is off: %s", exc)
+        _record = _ignore
+        return
     if not settings.enable_prediction:
         _record = _ignore
         return

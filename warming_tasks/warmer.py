@@ -26,6 +26,17 @@ def _errors(loaded: Loaded) -> list[dict[str, str]]:
     return [{"key": key, "reason": reason} for key, reason in loaded.failed.items()]
 
 
+def _written(loaded: Loaded, entries: Sequence[Entry], replies: Sequence[bool | str]) -> int:
+    """How many entries were written; a key Redis refused joins ``loaded.failed``."""
+    written = 0
+    for (key, _, _), reply in zip(entries, replies, strict=True):
+        if reply is True:
+            written += 1
+        elif isinstance(reply, str):
+            loaded.failed[key] = f"Redis refused the write: {reply}"[:200]
+    return written
+
+
 class Warmer:
     """Loads batches of keys from a source and writes them to the cache."""
 
@@ -53,7 +64,7 @@ class Warmer:
     def preload(self, keys: Sequence[str]) -> BatchResult:
         """Load every key and write it, replacing what the cache holds."""
         loaded, entries = self._load(keys)
-        written = sum(self.store.write(entries, WriteMode.SET))
+        written = _written(loaded, entries, self.store.write(entries, WriteMode.SET))
         counts = {"loaded": written, "missing": len(loaded.missing), "failed": len(loaded.failed)}
         return BatchResult(counts, _errors(loaded))
 
@@ -63,14 +74,15 @@ class Warmer:
         threshold = self.settings.refresh_threshold
         due = [k for k, t in zip(keys, pttls, strict=True) if in_refresh_window(t, threshold)]
         loaded, entries = self._load(due)
-        written = sum(self.store.write(entries, WriteMode.LIVE))
+        failed_before = len(loaded.failed)
+        written = _written(loaded, entries, self.store.write(entries, WriteMode.LIVE))
         counts = {
             "checked": len(keys),
             "due": len(due),
             "refreshed": written,
             "missing": len(loaded.missing),
             "failed": len(loaded.failed),
-            "vanished": len(entries) - written,
+            "vanished": len(entries) - written - (len(loaded.failed) - failed_before),
         }
         return BatchResult(counts, _errors(loaded))
 
@@ -79,12 +91,14 @@ class Warmer:
         pttls = self.store.pttls(keys)
         absent = [k for k, t in zip(keys, pttls, strict=True) if t == _MISSING_PTTL]
         loaded, entries = self._load(absent)
-        written = sum(self.store.write(entries, WriteMode.NX))
+        failed_before = len(loaded.failed)
+        written = _written(loaded, entries, self.store.write(entries, WriteMode.NX))
+        refused = len(loaded.failed) - failed_before
         counts = {
             "candidates": len(absent),
             "loaded": written,
             "missing": len(loaded.missing),
             "failed": len(loaded.failed),
-            "already_cached": len(keys) - len(absent) + len(entries) - written,
+            "already_cached": len(keys) - len(absent) + len(entries) - written - refused,
         }
         return BatchResult(counts, _errors(loaded))

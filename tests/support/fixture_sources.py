@@ -32,7 +32,11 @@ class Catalogue:
 
     def hot_keys(self) -> Iterator[str]:
         conf = _config()
-        yield from (f"key:{i}" for i in range(int(conf.get("hot_keys", "500"))))
+        fail_after = int(conf.get("hot_keys_fail_after", "-1"))
+        for i in range(int(conf.get("hot_keys", "500"))):
+            if i == fail_after:
+                raise ConnectionResetError("the database went away while listing keys")
+            yield f"key:{i}"
         yield from (f"unknown:{i}" for i in range(int(conf.get("unknown_keys", "0"))))
 
     def load(self, key: str) -> tuple[str, int] | None:
