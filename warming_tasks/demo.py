@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -63,6 +63,16 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     global _stopping
     _stopping = True
     raise KeyboardInterrupt
+
+
+def _quiet_interrupts(hook: Callable[[Any], None]) -> Callable[[Any], None]:
+    """An unraisable hook that stays silent about our own interrupt in a finalizer."""
+
+    def quiet(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            hook(unraisable)
+
+    return quiet
 
 
 def _checkpoint() -> None:
@@ -178,6 +188,8 @@ def run_demo(redis_url: str | None, products: int, console: Console) -> None:
 
     _stopping = False
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+    unraisable = sys.unraisablehook
+    sys.unraisablehook = _quiet_interrupts(unraisable)
     try:
         with (
             tempfile.TemporaryDirectory(prefix="warming-demo-") as tmp,
@@ -194,6 +206,7 @@ def run_demo(redis_url: str | None, products: int, console: Console) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        sys.unraisablehook = unraisable
 
 
 def _run(app: Celery, kind: Kind, store: CacheStore, console: Console, **kwargs: Any) -> Any:

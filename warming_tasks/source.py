@@ -79,6 +79,20 @@ class Loaded:
 
 def check_entry(entry: Any, max_value_bytes: int) -> str | None:
     """Why ``entry`` cannot be written, or None when it is a valid ``(value, ttl)``."""
+    # The common case first, cheaply: this runs for every key of every batch.
+    if type(entry) is tuple and len(entry) == 2:
+        value, ttl = entry
+        if type(ttl) is int and ttl > 0:
+            kind = type(value)
+            if kind is bytes and len(value) <= max_value_bytes:
+                return None
+            # UTF-8 takes at most 4 bytes a character: short strings need no encoding.
+            if kind is str and len(value) * 4 <= max_value_bytes:
+                return None
+    return _entry_problem(entry, max_value_bytes)
+
+
+def _entry_problem(entry: Any, max_value_bytes: int) -> str | None:
     if not isinstance(entry, tuple | list) or len(entry) != 2:
         return f"expected (value, ttl), got {type(entry).__name__}"
     value, ttl = entry

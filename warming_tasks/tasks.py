@@ -55,7 +55,8 @@ _entry = _durable | {
     "retry_backoff_max": 30,
     "max_retries": MAX_RETRIES,
 }
-_batch = _durable | {"max_retries": MAX_RETRIES}
+# Batches count themselves into the run's record: their own results are never read.
+_batch = _durable | {"max_retries": MAX_RETRIES, "ignore_result": True}
 
 
 @signals.worker_process_init.connect
