@@ -24,6 +24,5 @@ task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 
-# Events for Flower (celery -A warming_tasks flower).
-task_send_sent_event = True
-worker_send_task_events = True
+# Task events cost a broker message each (several per task): they are off by
+# default. Flower switches them on at run time, or start workers with -E.

@@ -5,18 +5,38 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping, Sequence
 
+import redis
+
 VALUE = "x" * 100
 TTL_S = 3600
+KEYS_SETTING = "bench:config:keys"  # in the cache db: the harness changes N between runs
+
+
+def bench_key(i: int) -> str:
+    return f"bench:{i}"
 
 
 class InstantSource:
-    """``bench:0`` … ``bench:N-1`` (N from BENCH_KEYS), 100-byte values, TTL 3600."""
+    """``bench:0`` … ``bench:N-1``, 100-byte values, TTL 3600.
+
+    N is read at each run from ``bench:config:keys`` in the cache Redis, else from
+    BENCH_KEYS, so one worker serves every workload of the harness.
+    """
 
     def __init__(self) -> None:
-        self.count = int(os.environ.get("BENCH_KEYS", "100000"))
+        self.default = int(os.environ.get("BENCH_KEYS", "100000"))
+        url = os.environ.get("WARMING_REDIS_URL")
+        self.client = redis.Redis.from_url(url) if url else None
+
+    def _count(self) -> int:
+        if self.client is not None:
+            raw = self.client.get(KEYS_SETTING)
+            if raw is not None:
+                return int(raw)
+        return self.default
 
     def hot_keys(self) -> Iterator[str]:
-        return (f"bench:{i}" for i in range(self.count))
+        return (bench_key(i) for i in range(self._count()))
 
     def load(self, key: str) -> tuple[str, int] | None:
         return VALUE, TTL_S

@@ -36,8 +36,6 @@ DEFAULTS: dict[str, Any] = {
     # A batch holds a thousand keys: a prefetched one would wait behind a slow one.
     "worker_prefetch_multiplier": 1,
     "broker_connection_retry_on_startup": True,
-    "task_send_sent_event": True,
-    "worker_send_task_events": True,
     "timezone": "UTC",
 }
 

@@ -85,6 +85,7 @@ class RedisProcess:
         return self.data_dir / "server.log"
 
     def start(self) -> RedisProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [
             self.binary,
             "--port", str(self.port),
@@ -107,7 +108,7 @@ class RedisProcess:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
                     err = self.process.stderr.read().decode() if self.process.stderr else ""
-                    raise WarmingError(f"{self.binary} exited at start: {err.strip()[:300]}")
+                    raise WarmingError(f"{self.binary} exited at start: {' '.join(err.split())[:300]}")
                 try:
                     if client.ping():
                         return

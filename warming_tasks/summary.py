@@ -49,6 +49,7 @@ _META = frozenset(
         "dispatch_error",
         "counted",
         "recorded",
+        "dispatched_at",
     }
 )
 
@@ -86,6 +87,8 @@ def build_summary(
     summary["batches"] = int(state.get("total", 0))
     summary["duration_s"] = round(max(0.0, finished - started), 3)
     summary["started_at"] = started
+    if "dispatched_at" in state:
+        summary["dispatch_s"] = round(max(0.0, float(state["dispatched_at"]) - started), 3)
     if errors:
         summary["errors"] = list(errors)
     if "dispatch_error" in state:

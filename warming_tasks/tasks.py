@@ -10,13 +10,14 @@ to finish sends ``finish_run`` under the entry task's own id — as
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from celery import Task, shared_task, signals
 from celery.exceptions import Ignore
@@ -159,21 +160,42 @@ def _dispatch(
     )
     batch_task = task.app.tasks[_BATCH_TASKS[kind]]
     sent = 0
-    batches = _batches(store, run_id, keys)
-    for index, batch in enumerate(batches):
-        batch_task.apply_async(
-            args=(run_id, index, batch, lock),
-            argsrepr=f"(run={run_id}, batch={index}, keys={len(batch)})",
-        )
-        sent = index + 1
-        if sent % c.DISPATCH_PROGRESS_EVERY == 0:
-            _best_effort(store.note_dispatched, run_id, sent)
-            if lock:
-                _best_effort(store.extend_lock, lock)
+    dispatch_started = time.monotonic()
+    with task.app.producer_or_acquire() as producer, _publish_batch(producer):
+        for index, batch in enumerate(_batches(store, run_id, keys)):
+            batch_task.apply_async(
+                args=(run_id, index, batch, lock),
+                argsrepr=f"(run={run_id}, batch={index}, keys={len(batch)})",
+                producer=producer,
+            )
+            sent = index + 1
+            if sent % c.DISPATCH_PROGRESS_EVERY == 0:
+                _best_effort(store.note_dispatched, run_id, sent)
+                if lock:
+                    _best_effort(store.extend_lock, lock)
     if store.finish_dispatch(run_id, sent):
         return _finish(kind, run_id)
-    log.info("%s run %s dispatched %d batches", kind.value, run_id, sent)
+    log.info(
+        "%s run %s dispatched %d batches in %.2fs",
+        kind.value,
+        run_id,
+        sent,
+        time.monotonic() - dispatch_started,
+    )
     raise Ignore()
+
+
+def _publish_batch(producer: Any) -> contextlib.AbstractContextManager[Any]:
+    """Group publishes into one broker round trip per few batches where kombu can
+    (kombu >= 5.7 on Redis); elsewhere each publish goes out at once.
+
+    Dispatch waits on the broker once per message otherwise, and on a busy
+    Redis that wait, not CPU, is what limits how fast batches reach workers.
+    """
+    batch = getattr(producer, "batch", None)
+    if batch is None:
+        return contextlib.nullcontext()
+    return cast(contextlib.AbstractContextManager[Any], batch(c.DISPATCH_PROGRESS_EVERY))
 
 
 def _batches(

@@ -13,7 +13,7 @@ if redis.call('HSETNX', run, 'total', ARGV[1]) == 1 then
       counted = counted + 1
     end
   end
-  redis.call('HSET', run, 'counted', counted, 'dispatched', total)
+  redis.call('HSET', run, 'counted', counted, 'dispatched', total, 'dispatched_at', ARGV[2])
 end
 local total = tonumber(redis.call('HGET', run, 'total'))
 if tonumber(redis.call('HGET', run, 'counted') or '0') >= total then

@@ -1,0 +1,162 @@
+"""The benchmark harness: warming-tasks against its ceilings and the naive loop.
+
+    python -m benchmarks                  # 1,000,000 keys, 3 repetitions
+    python -m benchmarks --keys 20000     # a quick run
+
+It starts its own redis-server and a worker (-c 2), measures every workload side
+by side in each repetition, and prints medians (min–max) of figures and of the
+ratios paired within a repetition. Everything also goes to
+benchmarks/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import sys
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from warming_tasks.embedded import RedisProcess
+
+from . import workloads as w
+from .workers import worker
+
+RESULTS = Path(__file__).parent / "results"
+
+# ratio name: (numerator, denominator, target description, passes?)
+RATIOS: dict[str, tuple[str, str, str, Callable[[float], bool]]] = {
+    "preload_vs_pipeline": (
+        "preload_keys_per_s",
+        "pipeline_keys_per_s",
+        ">= 1.5",
+        lambda r: r >= 1.5,
+    ),
+    "preload_vs_naive": ("preload_keys_per_s", "naive_keys_per_s", ">= 15", lambda r: r >= 15),
+    "preload_vs_redis_benchmark": (
+        "preload_keys_per_s",
+        "redis_benchmark_keys_per_s",
+        "report (stretch >= 0.4)",
+        lambda r: r >= 0.4,
+    ),
+    "refresh_vs_probe": ("refresh_keys_per_s", "probe_keys_per_s", ">= 1.5", lambda r: r >= 1.5),
+    "predictive_vs_preload": ("predictive_s", "preload_same_keys_s", "<= 1.5", lambda r: r <= 1.5),
+    "track_access_vs_dict": ("track_access_ns", "defaultdict_ns", "<= 1.5", lambda r: r <= 1.5),
+    "dispatch_memory_10m_vs_1m": (
+        "dispatch_rss_10x_kib",
+        "dispatch_rss_1x_kib",
+        "<= 1.2",
+        lambda r: r <= 1.2,
+    ),
+}
+FLUSH_TARGET_S = 0.5
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def measure(n: int, repeat: int, workdir: Path) -> dict[str, list[float]]:
+    figures: dict[str, list[float]] = defaultdict(list)
+    limit = max(100, min(10_000, n // 100))
+    with RedisProcess(data_dir=workdir / "redis") as server, worker(server, workdir) as app:
+        client = server.client(0)
+        w.preload(app, client, min(n, 10_000))  # warm-up: imports, connections, scripts
+        for rep in range(1, repeat + 1):
+            print(f"repetition {rep}/{repeat} …", file=sys.stderr, flush=True)
+            client.flushdb()
+            figures["pipeline_keys_per_s"].append(n / w.pipeline(client, n))
+            figures["naive_keys_per_s"].append(w.NAIVE_KEYS / w.naive(client))
+            figures["redis_benchmark_keys_per_s"].append(w.redis_benchmark(server, n))
+            client.flushdb()
+            seconds, _ = w.preload(app, client, n)
+            figures["preload_keys_per_s"].append(n / seconds)
+            w.prepare_refresh(client, n)
+            figures["probe_keys_per_s"].append(n / w.probe(client, n))
+            seconds, _ = w.refresh(app, client, n)
+            figures["refresh_keys_per_s"].append(n / seconds)
+            client.flushdb()
+            w.prepare_ranking(client, members=limit * 10)
+            figures["preload_same_keys_s"].append(w.preload(app, client, limit)[0])
+            figures["predictive_s"].append(w.predictive(app, client, limit)[0])
+            figures["flush_100k_s"].append(w.flush_seconds(server))
+        client.flushdb()
+        tracked, bare = w.track_access_ns(server)
+        figures["track_access_ns"].append(tracked)
+        figures["defaultdict_ns"].append(bare)
+        for _ in range(repeat):
+            figures["dispatch_rss_1x_kib"].append(w.dispatch_peak_rss_kib(server, n, workdir))
+            figures["dispatch_rss_10x_kib"].append(w.dispatch_peak_rss_kib(server, 10 * n, workdir))
+    return figures
+
+
+def paired(figures: dict[str, list[float]], top: str, bottom: str) -> list[float]:
+    a, b = figures[top], figures[bottom]
+    if len(a) == len(b):
+        return [x / y for x, y in zip(a, b, strict=True)]
+    return [statistics.median(a) / statistics.median(b)]
+
+
+def report(n: int, repeat: int, figures: dict[str, list[float]]) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "keys": n,
+        "repeat": repeat,
+        "cpus": os.cpu_count(),
+        "figures": {name: stats(values) for name, values in figures.items()},
+        "ratios": {},
+    }
+    for name, (top, bottom, target, passes) in RATIOS.items():
+        ratio = stats(paired(figures, top, bottom))
+        result["ratios"][name] = ratio | {"target": target, "meets": passes(ratio["median"])}
+        result[name] = ratio["median"]
+    flush = stats(figures["flush_100k_s"])
+    result["flush_100k_s"] = flush["median"]
+    result["ratios"]["flush_100k_s"] = flush | {
+        "target": f"<= {FLUSH_TARGET_S}",
+        "meets": flush["median"] <= FLUSH_TARGET_S,
+    }
+    return result
+
+
+def print_table(result: dict[str, Any]) -> None:
+    print(
+        f"warming-tasks benchmarks, {result['date']}, {result['keys']:,} keys, "
+        f"{result['repeat']} repetitions, {result['cpus']} CPUs"
+    )
+    print(f"\n{'figure':34} {'median':>14} {'min':>14} {'max':>14}")
+    for name, s in result["figures"].items():
+        print(f"{name:34} {s['median']:14,.3f} {s['min']:14,.3f} {s['max']:14,.3f}")
+    print(f"\n{'ratio':34} {'median':>8} {'min':>8} {'max':>8}  target")
+    for name, s in result["ratios"].items():
+        mark = "meets" if s["meets"] else "misses"
+        print(
+            f"{name:34} {s['median']:8.2f} {s['min']:8.2f} {s['max']:8.2f}  {s['target']} ({mark})"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--keys", type=int, default=1_000_000, help="keys per workload")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions (at least 3)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args()
+    if args.keys < 1000 or args.repeat < 1:
+        parser.error("--keys must be at least 1000 and --repeat at least 1")
+    with tempfile.TemporaryDirectory(prefix="warming-bench-") as tmp:
+        figures = measure(args.keys, args.repeat, Path(tmp))
+    result = report(args.keys, args.repeat, figures)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print_table(result)
+    print(f"\nwritten to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

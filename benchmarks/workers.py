@@ -1,0 +1,79 @@
+"""The harness's own servers and workers: nothing here touches a Redis it did not start."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from celery import Celery
+
+from warming_tasks.app import DEFAULTS
+from warming_tasks.embedded import RedisProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = "benchmarks.sources:InstantSource"
+
+
+def bench_env(server: RedisProcess, broker_db: int = 1, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WARMING_", "CELERY_"))}
+    env.update(
+        WARMING_REDIS_URL=server.url(0),
+        CELERY_BROKER_URL=server.url(broker_db),
+        CELERY_RESULT_BACKEND=server.url(2),
+        WARMING_SOURCE=SOURCE,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+    )
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def worker(server: RedisProcess, workdir: Path, concurrency: int = 2) -> Iterator[Celery]:
+    """A real ``celery -A warming_tasks worker -c N`` and a client app to call it."""
+    log = (workdir / "worker.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "warming_tasks",
+            "worker",
+            "-c",
+            str(concurrency),
+            "-l",
+            "warning",
+            "--without-mingle",
+            "--without-gossip",
+            "-n",
+            f"bench{time.time_ns()}@%h",
+        ],
+        env=bench_env(server),
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    app = Celery("bench", set_as_current=False)
+    app.conf.update(DEFAULTS, broker_url=server.url(1), result_backend=server.url(2))
+    try:
+        deadline = time.monotonic() + 60
+        while not app.control.ping(timeout=0.5):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the benchmark worker did not start: see {workdir}/worker.log")
+        yield app
+    finally:
+        app.close()
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()

@@ -1,0 +1,219 @@
+"""One function per measured workload; each returns what it measured, not a verdict."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import time
+import timeit
+from collections import defaultdict
+from itertools import cycle
+from pathlib import Path
+from typing import Any
+
+import redis
+from celery import Celery
+
+from warming_tasks import tracker
+from warming_tasks.constants import FREQUENCY_KEY
+from warming_tasks.embedded import RedisProcess
+from warming_tasks.settings import load_settings
+from warming_tasks.store import CacheStore
+from warming_tasks.tracker import AccessTracker
+
+from .sources import KEYS_SETTING, TTL_S, VALUE, InstantSource, bench_key
+from .workers import bench_env
+
+PIPELINE = 1000
+NAIVE_KEYS = 20_000
+
+
+def _keys(start: int, stop: int) -> list[str]:
+    return [bench_key(i) for i in range(start, stop)]
+
+
+def _clear_cache(client: redis.Redis, n: int) -> None:
+    """Remove bench keys 0..n-1 (leaving the frequency set and settings)."""
+    for start in range(0, n, 10_000):
+        client.unlink(*_keys(start, min(n, start + 10_000)))
+
+
+def pipeline(client: redis.Redis, n: int) -> float:
+    """Seconds for one process to write n keys with redis-py pipelines of 1,000."""
+    started = time.perf_counter()
+    for start in range(0, n, PIPELINE):
+        pipe = client.pipeline(transaction=False)
+        for key in _keys(start, min(n, start + PIPELINE)):
+            pipe.set(key, VALUE, ex=TTL_S)
+        pipe.execute()
+    return time.perf_counter() - started
+
+
+def naive(client: redis.Redis, n: int = NAIVE_KEYS) -> float:
+    """Seconds for the seed's loop: one load and one SET EX round trip per key."""
+    source = InstantSource()
+    started = time.perf_counter()
+    for key in _keys(0, n):
+        entry = source.load(key)
+        if entry is not None:
+            client.set(key, entry[0], ex=entry[1])
+    return time.perf_counter() - started
+
+
+def redis_benchmark(server: RedisProcess, n: int) -> float:
+    """Keys/s that redis-benchmark -P 100 reaches for SET … EX 3600 on the same server."""
+    done = subprocess.run(
+        [
+            "redis-benchmark",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(server.port),
+            "-P",
+            "100",
+            "-r",
+            str(n),
+            "-n",
+            str(n),
+            "--csv",
+            "SET",
+            "key:__rand_int__",
+            VALUE,
+            "EX",
+            "3600",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    row = done.stdout.strip().splitlines()[-1].split('","')
+    return float(row[1])
+
+
+def run_task(app: Celery, name: str, **kwargs: Any) -> tuple[float, dict[str, Any]]:
+    """Seconds from enqueue to summary of a warming run through the workers."""
+    started = time.perf_counter()
+    summary: dict[str, Any] = app.send_task(f"warming_tasks.{name}", kwargs=kwargs).get(
+        timeout=1800
+    )
+    return time.perf_counter() - started, summary
+
+
+def preload(app: Celery, client: redis.Redis, n: int) -> tuple[float, dict[str, Any]]:
+    client.set(KEYS_SETTING, n)
+    _clear_cache(client, n)
+    seconds, summary = run_task(app, "preload")
+    if summary["loaded"] != n:
+        raise RuntimeError(f"preload loaded {summary['loaded']} of {n}: {summary}")
+    return seconds, summary
+
+
+def prepare_refresh(client: redis.Redis, n: int) -> None:
+    """n cached keys, every tenth expiring in 100 s (under the 300 s threshold)."""
+    for start in range(0, n, PIPELINE):
+        pipe = client.pipeline(transaction=False)
+        for i in range(start, min(n, start + PIPELINE)):
+            pipe.set(bench_key(i), VALUE, ex=100 if i % 10 == 0 else TTL_S)
+        pipe.execute()
+
+
+def refresh(app: Celery, client: redis.Redis, n: int) -> tuple[float, dict[str, Any]]:
+    client.set(KEYS_SETTING, n)
+    seconds, summary = run_task(app, "refresh")
+    if summary["refreshed"] != n // 10:
+        raise RuntimeError(f"refresh refreshed {summary['refreshed']} of {n // 10}: {summary}")
+    return seconds, summary
+
+
+def probe(client: redis.Redis, n: int) -> float:
+    """Seconds for one process to read the PTTL of n keys with pipelines of 1,000."""
+    started = time.perf_counter()
+    for start in range(0, n, PIPELINE):
+        pipe = client.pipeline(transaction=False)
+        for key in _keys(start, min(n, start + PIPELINE)):
+            pipe.pttl(key)
+        pipe.execute()
+    return time.perf_counter() - started
+
+
+def prepare_ranking(client: redis.Redis, members: int = 100_000) -> None:
+    """A frequency set of ``members`` keys whose top 10,000 are bench:0..9999."""
+    rng = random.Random(5)
+    client.delete(FREQUENCY_KEY)
+    for start in range(0, members, 10_000):
+        scores = {bench_key(i): 1e6 - i + rng.random() / 2 for i in range(start, start + 10_000)}
+        client.zadd(FREQUENCY_KEY, scores)
+
+
+def predictive(app: Celery, client: redis.Redis, limit: int) -> tuple[float, dict[str, Any]]:
+    _clear_cache(client, limit)
+    seconds, summary = run_task(app, "predictive_load", limit=limit)
+    if summary["loaded"] != limit:
+        raise RuntimeError(f"predictive loaded {summary['loaded']} of {limit}: {summary}")
+    return seconds, summary
+
+
+def track_access_ns(server: RedisProcess, calls: int = 1_000_000) -> tuple[float, float]:
+    """ns per track_access call and per bare defaultdict increment, same keys, same loop."""
+    tracker.reset(load_settings(redis_url=server.url(0), flush_interval=3600))
+    keys = [f"k{i}" for i in range(1000)]
+    counts: defaultdict[str, int] = defaultdict(int)
+    env = {"track_access": tracker.track_access, "counts": counts}
+    tracked = min(
+        timeit.repeat(
+            "track(nxt())",
+            setup="nxt = cycle(keys).__next__",
+            globals={**env, "cycle": cycle, "keys": keys, "track": tracker.track_access},
+            number=calls,
+            repeat=3,
+        )
+    )
+    tracker.flush_access()
+    bare = min(
+        timeit.repeat(
+            "counts[nxt()] += 1",
+            setup="nxt = cycle(keys).__next__",
+            globals={**env, "cycle": cycle, "keys": keys},
+            number=calls,
+            repeat=3,
+        )
+    )
+    tracker.reset()
+    return tracked / calls * 1e9, bare / calls * 1e9
+
+
+def flush_seconds(server: RedisProcess, distinct: int = 100_000) -> float:
+    """Seconds to flush ``distinct`` buffered keys into the sorted set."""
+    t = AccessTracker(load_settings(redis_url=server.url(0), tracker_max_keys=distinct * 2))
+    for i in range(distinct):
+        t.track(f"flush:{i}")
+    started = time.perf_counter()
+    delivered = t.flush()
+    seconds = time.perf_counter() - started
+    if delivered != distinct:
+        raise RuntimeError(f"flush delivered {delivered} of {distinct}")
+    CacheStore(server.client()).client.delete(FREQUENCY_KEY)
+    return seconds
+
+
+def dispatch_peak_rss_kib(server: RedisProcess, keys: int, workdir: Path) -> int:
+    """Peak RSS of a process dispatching a preload of ``keys`` hot keys (broker db 5)."""
+    env = bench_env(server, broker_db=5, BENCH_KEYS=str(keys))
+    client = server.client(0)
+    client.delete(KEYS_SETTING)  # the source then reads BENCH_KEYS
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.dispatch_memory"],
+            env=env,
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=1800,
+        )
+    finally:
+        server.client(5).flushdb()  # the batches nobody consumes
+    return int(json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_kib"])
