@@ -10,9 +10,18 @@ prints one JSON line: the batches sent and the peak RSS in KiB.
 from __future__ import annotations
 
 import json
-import resource
+from pathlib import Path
 
 from celery.exceptions import Ignore
+
+
+def _peak_rss_kib() -> int:
+    # VmHWM is this program's own high-water mark. ru_maxrss is not: Linux keeps
+    # it across exec, so it would report the (larger) parent that started us.
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def main() -> None:
@@ -23,7 +32,7 @@ def main() -> None:
     result = task.apply()
     if result.failed() and not isinstance(result.result, Ignore):
         raise SystemExit(f"dispatch failed: {result.result!r}")
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kib = _peak_rss_kib()
     print(json.dumps({"peak_rss_kib": peak_kib, "state": result.state}))
 
 

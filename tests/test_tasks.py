@@ -207,3 +207,12 @@ def test_a_source_that_breaks_while_listing_keys_finishes_what_it_sent(
     )
     assert cache.exists("key:199")
     assert not cache.exists("key:200")
+
+
+def test_a_refresh_with_nothing_due_sends_no_batch(client_app: Celery, cache: redis.Redis) -> None:
+    configure(cache, hot_keys=250)
+    for i in range(250):
+        cache.set(f"key:{i}", "fresh", ex=3000)
+    summary = run(client_app, "refresh")
+    assert (summary["checked"], summary["refreshed"], summary["batches"]) == (250, 0, 0)
+    assert cache.get("key:0") == b"fresh"

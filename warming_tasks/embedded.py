@@ -108,7 +108,9 @@ class RedisProcess:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
                     err = self.process.stderr.read().decode() if self.process.stderr else ""
-                    raise WarmingError(f"{self.binary} exited at start: {' '.join(err.split())[:300]}")
+                    raise WarmingError(
+                        f"{self.binary} exited at start: {' '.join(err.split())[:300]}"
+                    )
                 try:
                     if client.ping():
                         return

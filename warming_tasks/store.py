@@ -166,6 +166,10 @@ class CacheStore:
     def note_dispatched(self, run_id: str, batches: int) -> None:
         self.client.hset(self._run_keys(run_id)[0], "dispatched", batches)
 
+    def set_run_count(self, run_id: str, name: str, value: int) -> None:
+        """Set a count the dispatcher owns (batches add to theirs with HINCRBY)."""
+        self.client.hset(self._run_keys(run_id)[0], name, value)
+
     def note_dispatch_error(self, run_id: str, reason: str) -> None:
         self.client.hset(self._run_keys(run_id)[0], "dispatch_error", reason)
 

@@ -29,7 +29,7 @@ from .runtime import get_source, get_store, get_warmer, reset
 from .settings import get_settings
 from .store import CONNECTION_ERRORS, CacheStore
 from .summary import Kind, build_summary, empty_summary
-from .warmer import BatchResult
+from .warmer import BatchResult, DueKeys
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +94,17 @@ def refresh(self: Task) -> dict[str, Any]:
     holder = store.acquire_lock(run_id)
     if holder != run_id:
         return empty_summary(Kind.REFRESH, run_id, f"a refresh run is in progress: {holder}")
+    settings = get_settings()
+    due = DueKeys(
+        store,
+        settings.refresh_threshold,
+        settings.batch_size,
+        lambda checked: _best_effort(store.set_run_count, run_id, "checked", checked),
+    )
     try:
-        return _dispatch(self, Kind.REFRESH, run_id, lambda: get_source().hot_keys(), lock=run_id)
+        return _dispatch(
+            self, Kind.REFRESH, run_id, lambda: due(get_source().hot_keys()), lock=run_id, due=due
+        )
     except _KEEP_LOCK:
         raise  # the run goes on (in its batches, or in the retry): it keeps its lock
     except BaseException:
@@ -140,7 +149,12 @@ def _delivery(task: Task) -> dict[str, Any]:
 
 
 def _dispatch(
-    task: Task, kind: Kind, run_id: str, keys: Callable[[], Iterable[str]], lock: str = ""
+    task: Task,
+    kind: Kind,
+    run_id: str,
+    keys: Callable[[], Iterable[str]],
+    lock: str = "",
+    due: DueKeys | None = None,
 ) -> dict[str, Any]:
     store = get_store()
     state = store.run_state(run_id)
@@ -167,12 +181,17 @@ def _dispatch(
                 args=(run_id, index, batch, lock),
                 argsrepr=f"(run={run_id}, batch={index}, keys={len(batch)})",
                 producer=producer,
+                # Celery would keep every batch's AsyncResult in request.children:
+                # memory growing with the key count, for results nobody reads.
+                add_to_parent=False,
             )
             sent = index + 1
             if sent % c.DISPATCH_PROGRESS_EVERY == 0:
                 _best_effort(store.note_dispatched, run_id, sent)
                 if lock:
                     _best_effort(store.extend_lock, lock)
+    if due is not None:
+        store.set_run_count(run_id, "checked", due.checked)
     if store.finish_dispatch(run_id, sent):
         return _finish(kind, run_id)
     log.info(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from .batching import chunked
+from .constants import DISPATCH_PROGRESS_EVERY as PROGRESS_EVERY
 from .expiry import in_refresh_window, jittered_ttl
 from .settings import Settings
 from .source import DataSource, Loaded, load_batch
@@ -35,6 +37,38 @@ def _written(loaded: Loaded, entries: Sequence[Entry], replies: Sequence[bool | 
         elif isinstance(reply, str):
             loaded.failed[key] = f"Redis refused the write: {reply}"[:200]
     return written
+
+
+class DueKeys:
+    """The keys of a stream that are due for refresh, probed a chunk per round trip.
+
+    A refresh run probes every hot key (one script call per ``chunk`` keys) and
+    fans out only the due ones, so a tick where little expires costs a few
+    round trips, not a task per thousand keys.
+    """
+
+    def __init__(
+        self,
+        store: CacheStore,
+        threshold_s: int,
+        chunk: int,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.threshold_s = threshold_s
+        self.chunk = chunk
+        self.on_progress = on_progress
+        self.checked = 0
+
+    def __call__(self, keys: Iterable[str]) -> Iterator[str]:
+        for number, chunk in enumerate(chunked(keys, self.chunk), start=1):
+            pttls = self.store.pttls(chunk)
+            self.checked += len(chunk)
+            if self.on_progress is not None and number % PROGRESS_EVERY == 0:
+                self.on_progress(self.checked)
+            for key, pttl in zip(chunk, pttls, strict=True):
+                if in_refresh_window(pttl, self.threshold_s):
+                    yield key
 
 
 class Warmer:
@@ -69,7 +103,11 @@ class Warmer:
         return BatchResult(counts, _errors(loaded))
 
     def refresh(self, keys: Sequence[str]) -> BatchResult:
-        """Reload the keys close to expiry; write only those still cached with a TTL."""
+        """Reload the keys close to expiry; write only those still cached with a TTL.
+
+        The TTLs are probed again here: a key the application rewrote since the
+        run found it due is left alone.
+        """
         pttls = self.store.pttls(keys)
         threshold = self.settings.refresh_threshold
         due = [k for k, t in zip(keys, pttls, strict=True) if in_refresh_window(t, threshold)]
@@ -77,8 +115,8 @@ class Warmer:
         failed_before = len(loaded.failed)
         written = _written(loaded, entries, self.store.write(entries, WriteMode.LIVE))
         counts = {
-            "checked": len(keys),
             "due": len(due),
+            "not_due": len(keys) - len(due),
             "refreshed": written,
             "missing": len(loaded.missing),
             "failed": len(loaded.failed),
