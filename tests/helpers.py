@@ -34,8 +34,15 @@ class CeleryProcess:
 
     READY = "ready."
 
-    def __init__(self, command: list[str], env: Mapping[str, str], workdir: Path) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        env: Mapping[str, str],
+        workdir: Path,
+        app: str = "warming_tasks",
+    ) -> None:
         self.command = command
+        self.app = app
         self.env = process_env(env)
         self.workdir = workdir
         self.log_path = workdir / f"{command[0]}-{time.monotonic_ns()}.log"
@@ -45,7 +52,7 @@ class CeleryProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "warming_tasks", *self.command],
+            [sys.executable, "-m", "celery", "-A", self.app, *self.command],
             cwd=self.workdir,
             env=self.env,
             stdout=log,

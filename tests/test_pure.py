@@ -16,6 +16,7 @@ from warming_tasks.expiry import in_refresh_window, jittered_ttl
 from warming_tasks.settings import Strategy, load_settings, redact_url
 from warming_tasks.source import check_entry
 from warming_tasks.summary import Kind, build_summary, empty_summary
+from warming_tasks.throttle import Throttle
 
 
 @pytest.mark.parametrize(
@@ -301,3 +302,36 @@ def test_bookkeeping_fields_stay_out_of_the_summary() -> None:
         "started_at",
     }
     assert summary["duration_s"] == 1.0, "from the stamped finish, not from now"
+
+
+def test_the_throttle_allows_a_burst_then_counts_what_it_holds_back() -> None:
+    now = [0.0]
+    throttle = Throttle(limit=3, period_s=60, clock=lambda: now[0])
+    assert [throttle.allow() for _ in range(5)] == [
+        (True, 0),
+        (True, 0),
+        (True, 0),
+        (False, 0),
+        (False, 0),
+    ]
+    now[0] = 61
+    assert throttle.allow() == (True, 2), "the next line says how many were held back"
+    assert throttle.allow() == (True, 0)
+
+
+def test_a_warming_queue_is_put_on_beat_entries() -> None:
+    entries = beat_entries(load_settings(queue="warming", predictive_interval=30))
+    assert entries[REFRESH_ENTRY]["options"] == {"expires": 60.0, "queue": "warming"}
+    assert entries[PREDICTIVE_ENTRY]["options"] == {"expires": 30.0, "queue": "warming"}
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"), [("warming", True), ("cache.warm-1", True), ("has space", False), ("", True)]
+)
+def test_queue_names(monkeypatch: pytest.MonkeyPatch, value: str, ok: bool) -> None:
+    monkeypatch.setenv("WARMING_QUEUE", value)
+    if ok:
+        assert load_settings().queue == (value or None)
+    else:
+        with pytest.raises(SettingsError, match="WARMING_QUEUE=has space is invalid"):
+            load_settings()

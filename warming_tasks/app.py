@@ -8,20 +8,14 @@ named by ``CELERY_CONFIG_MODULE``), then Celery's own environment variables
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import logging
 import os
-import sys
 from typing import Any
 
 from celery import Celery, signals
 
 from .beat import add_beat_entries
-from .errors import WarmingError
-from .settings import get_settings, redact_url
-
-log = logging.getLogger(__name__)
+from .startup import check_settings
 
 DEFAULTS: dict[str, Any] = {
     "broker_url": "redis://localhost:6379/1",
@@ -36,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     # A batch holds a thousand keys: a prefetched one would wait behind a slow one.
     "worker_prefetch_multiplier": 1,
     "broker_connection_retry_on_startup": True,
+    "task_routes": ("warming_tasks.routing.route",),
     "timezone": "UTC",
 }
 
@@ -60,44 +55,11 @@ def make_app() -> Celery:
 app = make_app()
 
 
-def _refuse(exc: WarmingError) -> None:
-    # One line, no traceback: the operator reads it in the service log.
-    print(f"warming-tasks: {exc}", file=sys.stderr, flush=True)
-    raise SystemExit(2)
-
-
-@signals.celeryd_init.connect
-def _check_worker_settings(**_: Any) -> None:
-    from .source import load_source
-    from .store import connect
-
-    try:
-        settings = get_settings()
-        connect(settings).close()  # builds the client only: no round trip yet
-        if settings.source:
-            # A throwaway instance: each pool child builds its own after fork.
-            load_source(settings.source)
-    except WarmingError as exc:
-        _refuse(exc)
-    log.info(
-        "warming-tasks: cache %s, strategy %s, source %s",
-        redact_url(settings.redis_url),
-        settings.strategy.value,
-        settings.source or "(unset: warming runs will fail until WARMING_SOURCE is set)",
-    )
-
-
 @signals.import_modules.connect
 def _check_settings(**_: Any) -> None:
-    # Sent by worker and beat start-up before their banners and log redirection.
-    try:
-        get_settings()
-    except WarmingError as exc:
-        _refuse(exc)
+    # Sent by worker and beat start-up before their banners and log redirection;
+    # the tasks module checks again (and the source) for apps of users' own.
+    check_settings()
 
 
-@app.on_after_configure.connect
-def _schedule(sender: Celery, **_: Any) -> None:
-    # Bad settings are reported once, by the worker or beat start-up check.
-    with contextlib.suppress(WarmingError):
-        add_beat_entries(sender)
+add_beat_entries(app)

@@ -25,3 +25,22 @@ def eviction_warning(store: CacheStore) -> str | None:
         f"the cache Redis has maxmemory-policy={policy}: under memory pressure it can "
         f"evict {what}, not only cached entries; prefer volatile-lru or volatile-lfu"
     )
+
+
+def persistence_warning(store: CacheStore) -> str | None:
+    """A warning when a restart of the cache Redis would forget access frequencies."""
+    save = store.config_value("save")
+    appendonly = store.config_value("appendonly")
+    if save is None or appendonly is None:
+        return None  # CONFIG is not allowed here (a managed Redis): nothing to say
+    if save.strip() or appendonly == "yes":
+        return None
+    return (
+        "the cache Redis persists nothing (no RDB snapshots, no AOF): a restart forgets "
+        "the access frequencies and the run history, and predictive loads start cold"
+    )
+
+
+def startup_warnings(store: CacheStore) -> list[str]:
+    """Every warning an operator should see in the worker log at start."""
+    return [w for w in (eviction_warning(store), persistence_warning(store)) if w]

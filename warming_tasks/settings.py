@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     tracker_max_keys: int = Field(100_000, ge=1)
     flush_interval: float = Field(5.0, gt=0)
     max_value_bytes: int = Field(1_048_576, ge=1)
+    queue: str | None = Field(None, pattern=r"^[\w.:-]{1,200}$")
 
     @field_validator("redis_url")
     @classmethod

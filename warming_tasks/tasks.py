@@ -24,16 +24,22 @@ from celery.exceptions import Ignore
 from kombu.exceptions import OperationalError
 
 from . import constants as c
+from . import startup
 from .batching import chunked
+from .routing import warming_queue
 from .runtime import get_source, get_store, get_warmer, reset
 from .settings import get_settings
 from .store import CONNECTION_ERRORS, CacheStore
 from .summary import Kind, build_summary, empty_summary
+from .throttle import Throttle
 from .warmer import BatchResult, DueKeys
 
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 8
+# Per-key failures are logged one line each, but no more than this per minute and
+# process: a source that fails every key must not flood the worker log.
+_key_failures = Throttle(limit=20, period_s=60)
 _BATCH_TASKS = {
     Kind.PRELOAD: "warming_tasks.preload_batch",
     Kind.REFRESH: "warming_tasks.refresh_batch",
@@ -58,6 +64,23 @@ _entry = _durable | {
 }
 # Batches count themselves into the run's record: their own results are never read.
 _batch = _durable | {"max_retries": MAX_RETRIES, "ignore_result": True}
+
+
+# Start-up checks, here rather than in the app module so that a user's own app
+# that includes these tasks gets them too.
+@signals.celeryd_init.connect
+def _check_worker(**_: Any) -> None:
+    startup.check_worker()
+
+
+@signals.beat_init.connect
+def _check_beat(**_: Any) -> None:
+    startup.check_settings()
+
+
+@signals.worker_ready.connect
+def _warn_operator(**_: Any) -> None:
+    startup.warn_operator()
 
 
 @signals.worker_process_init.connect
@@ -175,12 +198,14 @@ def _dispatch(
     batch_task = task.app.tasks[_BATCH_TASKS[kind]]
     sent = 0
     dispatch_started = time.monotonic()
+    route = _queue()
     with task.app.producer_or_acquire() as producer, _publish_batch(producer):
         for index, batch in enumerate(_batches(store, run_id, keys)):
             batch_task.apply_async(
                 args=(run_id, index, batch, lock),
                 argsrepr=f"(run={run_id}, batch={index}, keys={len(batch)})",
                 producer=producer,
+                **route,
                 # Celery would keep every batch's AsyncResult in request.children:
                 # memory growing with the key count, for results nobody reads.
                 add_to_parent=False,
@@ -325,24 +350,33 @@ def _run_batch(
 
 
 def _log_errors(kind: Kind, run_id: str, index: int, result: BatchResult) -> None:
-    if result.errors:
-        first = result.errors[0]
+    for error in result.errors:
+        allowed, held = _key_failures.allow()
+        if not allowed:
+            continue
+        if held:
+            log.warning("warming-tasks: %d more key failures were not logged", held)
         log.warning(
-            "%s batch %d of run %s: %d keys failed, first %r: %s",
+            "%s run %s batch %d: key %r failed: %s",
             kind.value,
-            index,
             run_id,
-            result.counts.get("failed", 0),
-            first["key"],
-            first["reason"],
+            index,
+            error["key"],
+            error["reason"],
         )
 
 
 def _send_finish(task: Task, store: CacheStore, run_id: str) -> None:
     delivery = json.loads(store.run_state(run_id).get("delivery", "{}"))
     task.app.tasks["warming_tasks.finish_run"].apply_async(
-        args=(run_id,), task_id=run_id, **delivery
+        args=(run_id,), task_id=run_id, **_queue(), **delivery
     )
+
+
+def _queue() -> dict[str, str]:
+    """Where follow-up tasks go: WARMING_QUEUE even in an app without our router."""
+    queue = warming_queue()
+    return {"queue": queue} if queue else {}
 
 
 # -- the end of a run ----------------------------------------------------------------

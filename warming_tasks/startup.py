@@ -1,0 +1,67 @@
+"""What worker and beat check when they start, for our app and for users' apps alike.
+
+The signal handlers live in ``tasks`` (imported by every app that includes the
+tasks); ``app`` adds an earlier settings check for ``celery -A warming_tasks``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import NoReturn
+
+from .checks import startup_warnings
+from .errors import WarmingError
+from .settings import get_settings, redact_url
+from .source import load_source
+from .store import CacheStore, connect
+
+log = logging.getLogger("warming_tasks")
+
+
+def refuse(exc: WarmingError) -> NoReturn:
+    """Stop the process with one line and exit code 2: no traceback for an operator."""
+    print(f"warming-tasks: {exc}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def check_settings() -> None:
+    try:
+        get_settings()
+    except WarmingError as exc:
+        refuse(exc)
+
+
+def check_worker() -> None:
+    """Settings, the cache URL and the source must be usable before a worker starts."""
+    try:
+        settings = get_settings()
+        connect(settings).close()  # builds the client only: no round trip yet
+        if settings.source:
+            # A throwaway instance: each pool child builds its own after fork.
+            load_source(settings.source)
+    except WarmingError as exc:
+        refuse(exc)
+    log.info(
+        "warming-tasks: cache %s, strategy %s, source %s",
+        redact_url(settings.redis_url),
+        settings.strategy.value,
+        settings.source or "(unset: warming runs will fail until WARMING_SOURCE is set)",
+    )
+
+
+def warn_operator() -> None:
+    """Log, once the worker is up, what in the cache Redis' configuration puts data at risk."""
+    settings = get_settings()
+    client = connect(settings)
+    try:
+        for warning in startup_warnings(CacheStore(client, settings.key_prefix)):
+            log.warning("warming-tasks: %s", warning)
+    except Exception as exc:
+        log.warning(
+            "warming-tasks: cannot reach the cache Redis at %s: %s",
+            redact_url(settings.redis_url),
+            exc,
+        )
+    finally:
+        client.close()
