@@ -14,7 +14,7 @@ from .checks import startup_warnings
 from .errors import WarmingError
 from .settings import get_settings, redact_url
 from .source import load_source
-from .store import CacheStore, connect
+from .store import CacheStore, cluster_url, connect
 
 log = logging.getLogger("warming_tasks")
 
@@ -36,7 +36,10 @@ def check_worker() -> None:
     """Settings, the cache URL and the source must be usable before a worker starts."""
     try:
         settings = get_settings()
-        connect(settings).close()  # builds the client only: no round trip yet
+        if settings.redis_cluster:
+            cluster_url(settings.redis_url)  # its client would connect now: check the URL only
+        else:
+            connect(settings).close()  # builds the client only: no round trip yet
         if settings.source:
             # A throwaway instance: each pool child builds its own after fork.
             load_source(settings.source)

@@ -4,16 +4,20 @@ set, run records, the refresh lock. Nothing else in the package talks to Redis.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from enum import StrEnum
 from importlib import resources
 from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.commands.core import Script
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from . import constants as c
@@ -22,6 +26,7 @@ from .settings import Settings, redact_url
 
 Value = str | bytes
 Entry = tuple[str, Value, int]  # key, value, ttl in seconds
+Client = redis.Redis | RedisCluster
 
 # Errors worth a retry: the cache was unreachable, not wrong.
 CONNECTION_ERRORS: tuple[type[Exception], ...] = (
@@ -45,28 +50,39 @@ def _script(name: str) -> str:
     return resources.files(__package__).joinpath("lua", f"{name}.lua").read_text()
 
 
-def connect(settings: Settings, *, for_tracker: bool = False) -> redis.Redis:
-    """A client for the cache Redis; the tracker's fails fast and never retries."""
-    if settings.redis_cluster:
-        raise SettingsError("WARMING_REDIS_CLUSTER=true is not supported by this version yet")
-    options: dict[str, Any] = {"health_check_interval": 30}
+def connect(settings: Settings, *, for_tracker: bool = False) -> Client:
+    """A client for the cache Redis (or Redis Cluster); the tracker's fails fast."""
+    options: dict[str, Any] = {}
     if for_tracker:
         options |= {
             "socket_connect_timeout": c.TRACKER_CONNECT_TIMEOUT_S,
             "socket_timeout": c.TRACKER_SOCKET_TIMEOUT_S,
-            "retry": Retry(NoBackoff(), 0),
         }
     else:
         options |= {
             "socket_connect_timeout": c.CACHE_SOCKET_TIMEOUT_S,
             "socket_timeout": c.CACHE_SOCKET_TIMEOUT_S,
         }
+    url = settings.redis_url
     try:
-        return redis.Redis.from_url(settings.redis_url, **options)
-    except ValueError as exc:
+        if settings.redis_cluster:
+            return RedisCluster.from_url(cluster_url(url), **options)
+        options["health_check_interval"] = 30
+        if for_tracker:
+            options["retry"] = Retry(NoBackoff(), 0)
+        return redis.Redis.from_url(url, **options)
+    except (ValueError, RedisClusterException) as exc:
+        raise SettingsError(f"WARMING_REDIS_URL={redact_url(url)} is invalid: {exc}") from None
+
+
+def cluster_url(url: str) -> str:
+    """A Redis Cluster has only database 0: accept /0 and say so for any other."""
+    parts = urlsplit(url)
+    if parts.path.strip("/") not in ("", "0"):
         raise SettingsError(
-            f"WARMING_REDIS_URL={redact_url(settings.redis_url)} is invalid: {exc}"
-        ) from None
+            f"WARMING_REDIS_URL={redact_url(url)} is invalid: a Redis Cluster has only db 0"
+        )
+    return urlunsplit((parts.scheme, parts.netloc, "", parts.query, parts.fragment))
 
 
 def _text(value: bytes | str) -> str:
@@ -76,16 +92,33 @@ def _text(value: bytes | str) -> str:
 class CacheStore:
     """The cache Redis as the suite sees it, with ``key_prefix`` applied to every key."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "") -> None:
+    def __init__(self, client: Client, prefix: str = "") -> None:
         self.client = client
         self.prefix = prefix
+        # On a cluster a batch's keys live on many slots: probes and writes go as
+        # per-key commands in one pipeline per node instead of one script.
+        self.cluster = isinstance(client, RedisCluster)
         self._scripts: dict[str, Script] = {}
 
     def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         script = self._scripts.get(name)
         if script is None:
             script = self._scripts[name] = self.client.register_script(_script(name))
-        return script(keys=keys, args=args)
+        with self._topology_guard():
+            return script(keys=keys, args=args)
+
+    @contextlib.contextmanager
+    def _topology_guard(self) -> Iterator[None]:
+        """On a cluster, a node that stopped answering makes the client re-learn the
+        slot map from the nodes still up, so the batch's retry finds the promoted
+        replica instead of knocking on the dead master again."""
+        try:
+            yield
+        except CONNECTION_ERRORS:
+            if isinstance(self.client, RedisCluster):
+                with contextlib.suppress(Exception):
+                    self.client.nodes_manager.initialize()
+            raise
 
     def key(self, key: str) -> str:
         return f"{self.prefix}{key}"
@@ -99,6 +132,12 @@ class CacheStore:
         """Milliseconds left for each key (-2 missing, -1 no expiry), one round trip."""
         if not keys:
             return []
+        if self.cluster:
+            pipe = self.client.pipeline()
+            for key in keys:
+                pipe.pttl(self.key(key))
+            with self._topology_guard():
+                return [int(t) for t in pipe.execute()]
         return [int(t) for t in self._run("pttl", [self.key(k) for k in keys], [])]
 
     def write(self, entries: Sequence[Entry], mode: WriteMode) -> list[bool | str]:
@@ -106,11 +145,28 @@ class CacheStore:
         alone by ``mode``) or the error Redis gave for that key alone."""
         if not entries:
             return []
+        if self.cluster:
+            return self._write_each(entries, mode)
         args: list[Any] = [mode.value]
         for _, value, ttl_s in entries:
             args += [value, ttl_s]
         replies = self._run("write", [self.key(k) for k, _, _ in entries], args)
         return [r == 1 if isinstance(r, int) else _text(r) for r in replies]
+
+    def _write_each(self, entries: Sequence[Entry], mode: WriteMode) -> list[bool | str]:
+        pipe = self.client.pipeline()
+        live = _script("write_live_one") if mode is WriteMode.LIVE else ""
+        for key, value, ttl_s in entries:
+            if mode is WriteMode.LIVE:
+                pipe.execute_command("EVAL", live, 1, self.key(key), value, ttl_s)
+            else:
+                pipe.set(self.key(key), value, ex=ttl_s, nx=mode is WriteMode.NX)
+        with self._topology_guard():
+            replies = pipe.execute(raise_on_error=False)
+            for reply in replies:
+                if isinstance(reply, CONNECTION_ERRORS):
+                    raise reply  # the node is down: let the batch retry
+        return [_text(str(r)) if isinstance(r, Exception) else r is True or r == 1 for r in replies]
 
     def get(self, key: str) -> bytes | None:
         return cast(bytes | None, self.client.get(self.key(key)))

@@ -21,7 +21,9 @@ def value_for(key: str) -> str:
 
 def _config() -> dict[str, str]:
     conf = {k[5:].lower(): v for k, v in os.environ.items() if k.startswith("TEST_")}
-    client = redis.Redis.from_url(os.environ["WARMING_REDIS_URL"], decode_responses=True)
+    # On a cluster cache the knobs live in a plain Redis of the test's (TEST_CONFIG_URL).
+    url = os.environ.get("TEST_CONFIG_URL") or os.environ["WARMING_REDIS_URL"]
+    client = redis.Redis.from_url(url, decode_responses=True)
     conf.update(client.hgetall(CONFIG_KEY))
     client.close()
     return conf

@@ -1,0 +1,133 @@
+"""A Redis Cluster cache (3 masters, 1 replica each) started by the tests, real workers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from celery import Celery
+from redis.cluster import RedisCluster
+
+from warming_tasks import tracker
+from warming_tasks.embedded import RedisClusterProcess, RedisProcess
+from warming_tasks.settings import load_settings
+
+from .conftest import Starter
+from .support.fixture_sources import CONFIG_KEY, value_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterProcess]:
+    with RedisClusterProcess(base_dir=tmp_path_factory.mktemp("cluster")) as running:
+        yield running
+
+
+@pytest.fixture
+def cache(cluster: RedisClusterProcess, redis_server: RedisProcess) -> Iterator[RedisCluster]:
+    """The cluster, emptied before each test (it is ours); knobs in the plain Redis."""
+    client = RedisCluster.from_url(cluster.url())
+    client.flushdb(target_nodes=RedisCluster.PRIMARIES)
+    redis_server.client(0).flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def worker(start_worker: Starter, cluster: RedisClusterProcess, redis_server: RedisProcess) -> Any:
+    return start_worker(
+        WARMING_REDIS_URL=cluster.url(),
+        WARMING_REDIS_CLUSTER="true",
+        WARMING_KEY_PREFIX="app:",
+        WARMING_BATCH_SIZE=50,
+        TEST_CONFIG_URL=redis_server.url(0),
+    )
+
+
+def configure(server: RedisProcess, **conf: object) -> None:
+    server.client(0).hset(CONFIG_KEY, mapping={k: str(v) for k, v in conf.items()})
+
+
+def run(app: Celery, name: str, **kwargs: Any) -> dict[str, Any]:
+    summary: dict[str, Any] = app.send_task(f"warming_tasks.{name}", kwargs=kwargs).get(timeout=90)
+    return summary
+
+
+@pytest.mark.usefixtures("worker")
+def test_preload_spreads_keys_over_every_master(
+    client_app: Celery,
+    cache: RedisCluster,
+    redis_server: RedisProcess,
+    cluster: RedisClusterProcess,
+) -> None:
+    configure(redis_server, hot_keys=1000, unknown_keys=3)
+    summary = run(client_app, "preload")
+    assert (summary["loaded"], summary["missing"], summary["batches"]) == (1000, 3, 21)
+    assert cache.get("app:key:999") == value_for("key:999").encode()
+    assert 3240 <= cache.ttl("app:key:0") <= 3600
+    per_master = [m.client().dbsize() for m in cluster.masters()]
+    assert len(per_master) == 3
+    assert min(per_master) > 250, f"the prefix must not force one slot: {per_master}"
+
+
+@pytest.mark.usefixtures("worker")
+def test_refresh_on_a_cluster(
+    client_app: Celery, cache: RedisCluster, redis_server: RedisProcess
+) -> None:
+    configure(redis_server, hot_keys=200)
+    for i in range(200):
+        cache.set(f"app:key:{i}", "stale", ex=100 if i < 20 else 3000)
+    cache.persist("app:key:20")
+    cache.delete("app:key:21")
+    summary = run(client_app, "refresh")
+    assert (summary["checked"], summary["refreshed"], summary["failed"]) == (200, 20, 0)
+    assert cache.get("app:key:19") == value_for("key:19").encode()
+    assert cache.get("app:key:25") == b"stale"
+    assert cache.ttl("app:key:20") == -1
+    assert not cache.exists("app:key:21")
+    assert not cache.exists("app:{warming}:lock:refresh")
+
+
+@pytest.mark.usefixtures("worker")
+def test_predictive_on_a_cluster(
+    client_app: Celery, cache: RedisCluster, cluster: RedisClusterProcess
+) -> None:
+    tracker.reset(load_settings(redis_url=cluster.url(), redis_cluster=True, key_prefix="app:"))
+    try:
+        for key, reads in (("a", 30), ("b", 20), ("c", 1)):
+            for _ in range(reads):
+                tracker.track_access(key)
+        assert tracker.flush_access() == 51
+    finally:
+        tracker.reset()
+    cache.set("app:b", "written-by-app")
+    summary = run(client_app, "predictive_load", limit=2)
+    assert (summary["candidates"], summary["loaded"]) == (1, 1)
+    assert cache.get("app:a") == value_for("a").encode()
+    assert cache.get("app:b") == b"written-by-app"
+    assert not cache.exists("app:c")
+
+
+@pytest.mark.usefixtures("worker")
+def test_a_master_killed_mid_preload_fails_over_and_loses_no_key(
+    client_app: Celery,
+    cache: RedisCluster,
+    redis_server: RedisProcess,
+    cluster: RedisClusterProcess,
+) -> None:
+    configure(redis_server, hot_keys=1500, batch_sleep=0.1)
+    result = client_app.send_task("warming_tasks.preload")
+    time.sleep(0.8)  # some batches written, most not
+    victim = cluster.masters()[0]
+    victim.stop(kill=True)  # SIGKILL: no goodbye to the cluster
+    summary = result.get(timeout=120)
+    assert (summary["loaded"], summary["failed"]) == (1500, 0), summary.get("errors")
+    cluster.wait_healthy()
+    assert len(cluster.masters()) == 3, "a replica was promoted"
+    survivor = RedisCluster.from_url(cluster.nodes[1].url(0).rsplit("/", 1)[0])
+    missing = [i for i in range(1500) if survivor.get(f"app:key:{i}") is None]
+    survivor.close()
+    assert missing == []
