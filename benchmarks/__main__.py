@@ -23,7 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from warming_tasks.embedded import RedisProcess
+from redis.cluster import RedisCluster
+
+from warming_tasks.embedded import RedisClusterProcess, RedisProcess
 
 from . import workloads as w
 from .workers import worker
@@ -96,6 +98,40 @@ def measure(n: int, repeat: int, workdir: Path) -> dict[str, list[float]]:
     return figures
 
 
+def measure_cluster(n: int, repeat: int, workdir: Path) -> dict[str, list[float]]:
+    """Preload on a single node and on a 3-master cluster, interleaved repetitions."""
+    figures: dict[str, list[float]] = defaultdict(list)
+    with (
+        RedisProcess(data_dir=workdir / "redis") as server,
+        RedisClusterProcess(masters=3, replicas=0, base_dir=workdir / "cluster") as cluster,
+        worker(server, workdir) as single_app,
+        worker(
+            server,
+            workdir,
+            broker_db=3,
+            WARMING_REDIS_URL=cluster.url(),
+            WARMING_REDIS_CLUSTER="true",
+        ) as cluster_app,
+    ):
+        single = server.client(0)
+        spread = RedisCluster.from_url(cluster.url())
+        w.preload(single_app, single, min(n, 10_000))
+        spread.set(w.KEYS_SETTING, n)
+        w.run_task(cluster_app, "preload")
+        for rep in range(1, repeat + 1):
+            print(f"repetition {rep}/{repeat} …", file=sys.stderr, flush=True)
+            single.flushdb()
+            figures["preload_single_keys_per_s"].append(n / w.preload(single_app, single, n)[0])
+            spread.flushdb(target_nodes=RedisCluster.PRIMARIES)
+            spread.set(w.KEYS_SETTING, n)
+            seconds, summary = w.run_task(cluster_app, "preload")
+            if summary["loaded"] != n:
+                raise RuntimeError(f"cluster preload loaded {summary['loaded']} of {n}")
+            figures["preload_cluster_keys_per_s"].append(n / seconds)
+        spread.close()
+    return figures
+
+
 def paired(figures: dict[str, list[float]], top: str, bottom: str) -> list[float]:
     a, b = figures[top], figures[bottom]
     if len(a) == len(b):
@@ -145,13 +181,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--keys", type=int, default=1_000_000, help="keys per workload")
     parser.add_argument("--repeat", type=int, default=3, help="repetitions (at least 3)")
-    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="only: preload on a 3-node Redis Cluster against one node",
+    )
     args = parser.parse_args()
     if args.keys < 1000 or args.repeat < 1:
         parser.error("--keys must be at least 1000 and --repeat at least 1")
+    if args.cluster:
+        with tempfile.TemporaryDirectory(prefix="warming-bench-") as tmp:
+            figures = measure_cluster(args.keys, args.repeat, Path(tmp))
+        result = {
+            "keys": args.keys,
+            "repeat": args.repeat,
+            "figures": {name: stats(values) for name, values in figures.items()},
+        }
+        ratio = stats(paired(figures, "preload_cluster_keys_per_s", "preload_single_keys_per_s"))
+        result["cluster_vs_single"] = ratio
+        out = args.out or RESULTS / "cluster.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        for name, s in result["figures"].items():
+            print(
+                f"{name:34} median {s['median']:12,.0f}  min {s['min']:12,.0f}  "
+                f"max {s['max']:12,.0f}"
+            )
+        print(
+            f"{'cluster_vs_single':34} median {ratio['median']:12.2f}  min {ratio['min']:12.2f}"
+            f"  max {ratio['max']:12.2f}"
+        )
+        return
     with tempfile.TemporaryDirectory(prefix="warming-bench-") as tmp:
         figures = measure(args.keys, args.repeat, Path(tmp))
     result = report(args.keys, args.repeat, figures)
+    args.out = args.out or RESULTS / "latest.json"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print_table(result)

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 
 import redis
+from redis.cluster import RedisCluster
 
 VALUE = "x" * 100
 TTL_S = 3600
@@ -26,7 +27,10 @@ class InstantSource:
     def __init__(self) -> None:
         self.default = int(os.environ.get("BENCH_KEYS", "100000"))
         url = os.environ.get("WARMING_REDIS_URL")
-        self.client = redis.Redis.from_url(url) if url else None
+        cluster = os.environ.get("WARMING_REDIS_CLUSTER", "").lower() in ("1", "true", "yes")
+        self.client: redis.Redis | RedisCluster | None = None
+        if url:
+            self.client = RedisCluster.from_url(url) if cluster else redis.Redis.from_url(url)
 
     def _count(self) -> int:
         if self.client is not None:

@@ -33,9 +33,15 @@ def bench_env(server: RedisProcess, broker_db: int = 1, **extra: str) -> dict[st
 
 
 @contextmanager
-def worker(server: RedisProcess, workdir: Path, concurrency: int = 2) -> Iterator[Celery]:
+def worker(
+    server: RedisProcess,
+    workdir: Path,
+    concurrency: int = 2,
+    broker_db: int = 1,
+    **env: str,
+) -> Iterator[Celery]:
     """A real ``celery -A warming_tasks worker -c N`` and a client app to call it."""
-    log = (workdir / "worker.log").open("wb")
+    log = (workdir / f"worker-{broker_db}.log").open("wb")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -53,7 +59,7 @@ def worker(server: RedisProcess, workdir: Path, concurrency: int = 2) -> Iterato
             "-n",
             f"bench{time.time_ns()}@%h",
         ],
-        env=bench_env(server),
+        env=bench_env(server, broker_db, **env),
         cwd=workdir,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -61,7 +67,7 @@ def worker(server: RedisProcess, workdir: Path, concurrency: int = 2) -> Iterato
         start_new_session=True,
     )
     app = Celery("bench", set_as_current=False)
-    app.conf.update(DEFAULTS, broker_url=server.url(1), result_backend=server.url(2))
+    app.conf.update(DEFAULTS, broker_url=server.url(broker_db), result_backend=server.url(2))
     try:
         deadline = time.monotonic() + 60
         while not app.control.ping(timeout=0.5):
