@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +12,7 @@ from pathlib import Path
 from celery import Celery
 
 from warming_tasks.app import DEFAULTS
-from warming_tasks.embedded import RedisProcess
+from warming_tasks.embedded import RedisProcess, worker_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = "benchmarks.sources:InstantSource"
@@ -43,22 +42,7 @@ def worker(
     """A real ``celery -A warming_tasks worker -c N`` and a client app to call it."""
     log = (workdir / f"worker-{broker_db}.log").open("wb")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "warming_tasks",
-            "worker",
-            "-c",
-            str(concurrency),
-            "-l",
-            "warning",
-            "--without-mingle",
-            "--without-gossip",
-            "-n",
-            f"bench{time.time_ns()}@%h",
-        ],
+        worker_command(concurrency, f"bench{time.time_ns()}@%h", loglevel="warning"),
         env=bench_env(server, broker_db, **env),
         cwd=workdir,
         stdout=log,

@@ -28,7 +28,7 @@ from rich.console import Console
 
 from . import tracker
 from .app import DEFAULTS
-from .embedded import RedisProcess, server_binary
+from .embedded import RedisProcess, server_binary, worker_command
 from .errors import SettingsError, WarmingError
 from .settings import load_settings, redact_url
 from .store import CacheStore, connect
@@ -111,22 +111,7 @@ def _worker(cache_url: str, products: int, workdir: Path, say: Any) -> Iterator[
     log_path = workdir / "worker.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "warming_tasks",
-                "worker",
-                "-c",
-                "2",
-                "-l",
-                "info",
-                "-n",
-                f"demo{os.getpid()}@%h",
-                "--without-mingle",
-                "--without-gossip",
-            ],
+            worker_command(2, f"demo{os.getpid()}@%h"),
             env=env,
             cwd=workdir,
             stdout=log,

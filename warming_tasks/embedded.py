@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +23,15 @@ import redis
 from .errors import WarmingError
 
 READY_TIMEOUT_S = 10.0
+
+
+def worker_command(concurrency: int, name: str, loglevel: str = "info") -> list[str]:
+    """``celery -A warming_tasks worker`` as a private child of this program runs it."""
+    return [
+        sys.executable, "-m", "celery", "-A", "warming_tasks", "worker",
+        "-c", str(concurrency), "-l", loglevel, "-n", name,
+        "--without-mingle", "--without-gossip",
+    ]  # fmt: skip
 
 
 def _embedded_binary() -> str | None:
