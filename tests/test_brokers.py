@@ -68,9 +68,7 @@ def app(broker: str, redis_server: RedisProcess, start_worker: Starter) -> Itera
 
 
 def run(app: Celery, name: str, **kwargs: Any) -> dict[str, Any]:
-    summary: dict[str, Any] = app.send_task(f"warming_tasks.{name}", kwargs=kwargs).get(
-        timeout=60
-    )
+    summary: dict[str, Any] = app.send_task(f"warming_tasks.{name}", kwargs=kwargs).get(timeout=60)
     return summary
 
 

@@ -173,6 +173,8 @@ BAD_SETTINGS = [
     ("WARMING_REDIS_URL", "http://localhost:6379"),
     ("WARMING_REDIS_CLUSTER", "sometimes"),
     ("WARMING_MAX_VALUE_BYTES", "0"),
+    ("WARMING_REFRESH_INTERVAL", "inf"),
+    ("WARMING_FLUSH_INTERVAL", "nan"),
 ]
 
 
@@ -202,6 +204,8 @@ def test_a_bad_redis_url_never_shows_its_password(monkeypatch: pytest.MonkeyPatc
         ("redis://:secret@h:6379/0", "redis://:***@h:6379/0"),
         ("amqp://guest:guest@127.0.0.1:5672//", "amqp://guest:***@127.0.0.1:5672//"),
         ("redis://h:6379/0", "redis://h:6379/0"),
+        ("redis://:pw@h:notaport/0", "redis://:***@h:notaport/0"),
+        ("redis://h/0?password=secret&db=1", "redis://h/0?password=***&db=1"),
     ],
 )
 def test_redact_url(url: str, shown: str) -> None:

@@ -21,10 +21,11 @@ from rich.table import Table
 from .errors import SettingsError, SourceError, WarmingError
 from .settings import get_settings, redact_url
 from .source import load_source
+from .startup import check_cache_url
 from .store import CacheStore, connect
 from .summary import Kind
 from .watch import Progress as RunProgress
-from .watch import RunTimeout, enqueue, wait
+from .watch import RunFailed, RunTimeout, enqueue, wait
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -130,6 +131,7 @@ def predict(limit: int | None, no_wait: bool, as_json: bool, timeout: float) -> 
 
 def run(kind: Kind, kwargs: dict[str, Any], no_wait: bool, as_json: bool, timeout: float) -> None:
     settings = get_settings()
+    check_cache_url(settings)  # nothing is enqueued while a setting is wrong
     load_source(settings.source)  # the workers will need it: say now if it is wrong
     from .app import app
 
@@ -138,6 +140,9 @@ def run(kind: Kind, kwargs: dict[str, Any], no_wait: bool, as_json: bool, timeou
         result = enqueue(app, kind, kwargs)
     except OperationalError as exc:
         fail(f"cannot reach the broker at {broker}: {exc}")
+    except RuntimeError as exc:  # Celery gives up on the result backend this way
+        backend = redact_url(str(app.conf.result_backend))
+        fail(f"cannot reach the result backend at {backend}: {' '.join(str(exc).split())}")
     if no_wait:
         out.print(json.dumps({"task_id": result.id}) if as_json else result.id)
         return
@@ -176,6 +181,8 @@ def follow(result: Any, kind: Kind, store: CacheStore, timeout: float, show_prog
             return wait(result, kind, store, timeout, update)
         except RunTimeout as exc:
             fail(str(exc))
+        except RunFailed as exc:
+            fail(f"the run failed: {exc}")
         except (OperationalError, redis.ConnectionError) as exc:
             fail(f"lost the result backend while waiting: {exc}")
         except WarmingError:

@@ -16,6 +16,7 @@ from .errors import SettingsError
 ENV_PREFIX = "WARMING_"
 _SOURCE_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
+_QUERY_SECRET = re.compile(r"((?:^|&)password=)[^&]*", re.IGNORECASE)
 
 
 class Strategy(StrEnum):
@@ -39,17 +40,17 @@ class Settings(BaseSettings):
     redis_cluster: bool = False
     source: str | None = None
     strategy: Strategy = Strategy.ALL
-    refresh_interval: float = Field(60.0, gt=0)
+    refresh_interval: float = Field(60.0, gt=0, allow_inf_nan=False)
     refresh_threshold: int = Field(300, gt=0)
     batch_size: int = Field(1000, ge=1, le=100_000)
     enable_prediction: bool = True
     predictive_limit: int = Field(1000, ge=1)
-    predictive_interval: float = Field(0.0, ge=0)
+    predictive_interval: float = Field(0.0, ge=0, allow_inf_nan=False)
     key_prefix: str = ""
-    ttl_jitter: float = Field(0.1, ge=0, lt=1)
-    decay_half_life: float = Field(3600.0, gt=0)
+    ttl_jitter: float = Field(0.1, ge=0, lt=1, allow_inf_nan=False)
+    decay_half_life: float = Field(3600.0, gt=0, allow_inf_nan=False)
     tracker_max_keys: int = Field(100_000, ge=1)
-    flush_interval: float = Field(5.0, gt=0)
+    flush_interval: float = Field(5.0, gt=0, allow_inf_nan=False)
     max_value_bytes: int = Field(1_048_576, ge=1)
     queue: str | None = Field(None, pattern=r"^[\w.:-]{1,200}$")
 
@@ -110,16 +111,14 @@ def get_settings() -> Settings:
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, safe for logs and output."""
+    """``url`` with any password (in the userinfo or a ``password=`` query) as ``***``."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return "<unparseable url>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    netloc = f"{user}:***@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    netloc = parts.netloc
+    if parts.password is not None:
+        host = netloc.rpartition("@")[2]  # as written: a bad port must not hide the rest
+        netloc = f"{parts.username or ''}:***@{host}"
+    query = _QUERY_SECRET.sub(r"\1***", parts.query)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

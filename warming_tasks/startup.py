@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from .checks import startup_warnings
 from .errors import WarmingError
-from .settings import get_settings, redact_url
+from .settings import Settings, get_settings, redact_url
 from .source import load_source
 from .store import CacheStore, cluster_url, connect
 
@@ -32,14 +32,19 @@ def check_settings() -> None:
         refuse(exc)
 
 
+def check_cache_url(settings: Settings) -> None:
+    """Raise SettingsError if the cache URL cannot make a client (no round trip)."""
+    if settings.redis_cluster:
+        cluster_url(settings.redis_url)  # its client would connect now: check the URL only
+    else:
+        connect(settings).close()
+
+
 def check_worker() -> None:
     """Settings, the cache URL and the source must be usable before a worker starts."""
     try:
         settings = get_settings()
-        if settings.redis_cluster:
-            cluster_url(settings.redis_url)  # its client would connect now: check the URL only
-        else:
-            connect(settings).close()  # builds the client only: no round trip yet
+        check_cache_url(settings)
         if settings.source:
             # A throwaway instance: each pool child builds its own after fork.
             load_source(settings.source)

@@ -38,6 +38,15 @@ CONNECTION_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+# Subclasses of ConnectionError that no retry will mend: a refused password.
+PERMANENT_ERRORS: tuple[type[Exception], ...] = (redis.AuthenticationError,)
+
+
+def retryable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the cache was unreachable (worth a retry), not refusing us."""
+    return isinstance(exc, CONNECTION_ERRORS) and not isinstance(exc, PERMANENT_ERRORS)
+
+
 class WriteMode(StrEnum):
     """How a batch write treats keys already in the cache."""
 
@@ -100,7 +109,7 @@ class CacheStore:
         self.cluster = isinstance(client, RedisCluster)
         self._scripts: dict[str, Script] = {}
 
-    def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    def _run(self, name: str, keys: Sequence[str | bytes], args: Sequence[Any]) -> Any:
         script = self._scripts.get(name)
         if script is None:
             script = self._scripts[name] = self.client.register_script(_script(name))
@@ -120,7 +129,10 @@ class CacheStore:
                     self.client.nodes_manager.initialize()
             raise
 
-    def key(self, key: str) -> str:
+    def key(self, key: str | bytes) -> str | bytes:
+        # Redis keys are binary: a bytes key from the source is written as those bytes.
+        if isinstance(key, bytes):
+            return self.prefix.encode() + key
         return f"{self.prefix}{key}"
 
     def _own(self, name: str) -> str:

@@ -29,7 +29,7 @@ from .batching import chunked
 from .routing import warming_queue
 from .runtime import get_source, get_store, get_warmer, reset
 from .settings import get_settings
-from .store import CONNECTION_ERRORS, CacheStore
+from .store import CONNECTION_ERRORS, PERMANENT_ERRORS, CacheStore, retryable
 from .summary import Kind, build_summary, empty_summary
 from .throttle import Throttle
 from .warmer import BatchResult, DueKeys
@@ -58,6 +58,7 @@ _durable = {"acks_late": True, "reject_on_worker_lost": True, "bind": True}
 # lost the cache mid-dispatch can simply run again under the same id.
 _entry = _durable | {
     "autoretry_for": _RETRYABLE,
+    "dont_autoretry_for": PERMANENT_ERRORS,
     "retry_backoff": True,
     "retry_backoff_max": 30,
     "max_retries": MAX_RETRIES,
@@ -326,9 +327,12 @@ def _run_batch(
         try:
             result = _warm(kind, keys, lock)
         except CONNECTION_ERRORS as exc:
-            if retries < task.max_retries:
+            if not retryable(exc):
+                result = _failed(keys, f"the cache refused us: {type(exc).__name__}: {exc}")
+            elif retries < task.max_retries:
                 raise task.retry(exc=exc, countdown=backoff_s(retries)) from exc
-            result = _failed(keys, f"cache unreachable after {retries} retries: {exc}")
+            else:
+                result = _failed(keys, f"cache unreachable after {retries} retries: {exc}")
         except Exception as exc:
             log.exception("%s batch %d of run %s failed", kind.value, index, run_id)
             result = _failed(keys, f"batch failed: {type(exc).__name__}: {exc}")
@@ -338,6 +342,8 @@ def _run_batch(
         if complete:
             _send_finish(task, get_store(), run_id)
     except _RETRYABLE as exc:
+        if not retryable(exc) and isinstance(exc, CONNECTION_ERRORS):
+            raise
         # Counting is idempotent and a re-run resends the finish; keep the outcome
         # so a retry does not warm again (a refresh would then find nothing due).
         if retries < task.max_retries:

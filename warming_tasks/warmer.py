@@ -25,7 +25,12 @@ class BatchResult:
 
 
 def _errors(loaded: Loaded) -> list[dict[str, str]]:
-    return [{"key": key, "reason": reason} for key, reason in loaded.failed.items()]
+    return [{"key": _shown(key), "reason": reason} for key, reason in loaded.failed.items()]
+
+
+def _shown(key: str | bytes) -> str:
+    """A key as text for summaries and logs (bytes keys shown with escapes)."""
+    return key.decode("utf-8", "backslashreplace") if isinstance(key, bytes) else key
 
 
 def _written(loaded: Loaded, entries: Sequence[Entry], replies: Sequence[bool | str]) -> int:

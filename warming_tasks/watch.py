@@ -27,6 +27,10 @@ class RunTimeout(Exception):
     """The run did not finish within the time the caller would wait."""
 
 
+class RunFailed(Exception):
+    """The run itself raised: its exception, as the result backend stored it."""
+
+
 @dataclass(frozen=True)
 class Progress:
     """A run seen from outside: batches done of sent, keys dealt with, time elapsed."""
@@ -82,5 +86,9 @@ def wait(
             with contextlib.suppress(Exception):
                 on_progress(progress_of(kind, store.run_state(result.id), elapsed))
         time.sleep(POLL_S)
-    summary: dict[str, Any] = result.get(timeout=max(1.0, timeout_s), propagate=True)
+    outcome = result.get(timeout=max(1.0, timeout_s), propagate=False)
+    if result.failed():
+        # The run's own error, not ours: keep it apart from losing the backend.
+        raise RunFailed(f"{type(outcome).__name__}: {outcome}")
+    summary: dict[str, Any] = outcome
     return summary

@@ -1,0 +1,85 @@
+"""Scenarios 2 and 3: the cache Redis, then the broker, restarted in the middle of a run.
+
+Both servers run with AOF (``appendfsync always``) and a directory of their own,
+so what comes back after the restart is what was there before it: the test then
+measures the warmer, not the loss of an unpersisted Redis.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from warming_tasks.constants import RUNS_KEY
+
+from ..support.fault_sources import CONFIG_KEY, value_for
+from .conftest import (
+    PERSISTENT,
+    Procs,
+    Stack,
+    StackFactory,
+    await_summary,
+    count_cached,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.faults, pytest.mark.integration]
+
+KEYS = [f"key:{i}" for i in range(300)]
+BATCH = 10
+OUTAGE_S = 3.0
+
+
+def assert_every_key_loaded(stack: Stack, summary: dict[str, object]) -> None:
+    assert (summary["loaded"], summary["missing"], summary["failed"]) == (300, 0, 0), summary
+    assert summary["batches"] == 30
+    assert "errors" not in summary
+    cache = stack.cache_client()
+    values = cache.mget(KEYS)
+    wrong = [k for k, v in zip(KEYS, values, strict=True) if v != value_for(k).encode()]
+    assert not wrong, f"{len(wrong)} keys missing or wrong, first {wrong[:3]}"
+    assert min(cache.ttl(k) for k in KEYS) > 3000
+    assert cache.llen(RUNS_KEY) == 1
+
+
+@pytest.mark.timeout(120)
+def test_cache_redis_restarted_mid_preload(
+    make_stack: StackFactory, procs: Procs, ctl: redis.Redis
+) -> None:
+    stack = make_stack(cache_args=PERSISTENT)
+    ctl.hset(CONFIG_KEY, mapping={"keys": len(KEYS), "sleep": "0.2"})
+    worker = procs.worker(stack.env(WARMING_BATCH_SIZE=BATCH), concurrency=2)
+    cache = stack.cache_client()
+    result = stack.caller().send_task("warming_tasks.preload")
+    wait_until(lambda: count_cached(cache, KEYS) >= 3 * BATCH, 20, "three batches written")
+    cache.close()
+
+    stack.cache.stop(kill=True)  # a crash; AOF keeps every acknowledged write
+    time.sleep(OUTAGE_S)
+    assert not result.ready()
+    stack.cache.start()  # same port, same directory
+
+    summary = await_summary(result, 90, stack.cache_client(), worker)
+    assert_every_key_loaded(stack, summary)
+    assert "Retry in" in worker.log(), "batches retried with backoff while the cache was away"
+
+
+@pytest.mark.timeout(150)
+def test_broker_restarted_mid_run(make_stack: StackFactory, procs: Procs, ctl: redis.Redis) -> None:
+    # Results on a third server: only the broker goes away.
+    stack = make_stack(broker_args=PERSISTENT, own_backend=True)
+    ctl.hset(CONFIG_KEY, mapping={"keys": len(KEYS), "sleep": "0.2"})
+    worker = procs.worker(stack.env(WARMING_BATCH_SIZE=BATCH), concurrency=2)
+    cache = stack.cache_client()
+    result = stack.caller().send_task("warming_tasks.preload")
+    wait_until(lambda: count_cached(cache, KEYS) >= 3 * BATCH, 20, "three batches written")
+
+    stack.broker.stop(kill=True)
+    time.sleep(OUTAGE_S)
+    stack.broker.start()
+
+    summary = await_summary(result, 120, cache, worker)
+    assert_every_key_loaded(stack, summary)
+    assert "Cannot connect to redis" in worker.log() or "Connection to broker lost" in worker.log()
