@@ -7,6 +7,7 @@ run itself failed, timed out, or a server could not be reached (one line).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -59,7 +60,12 @@ class WarmingCLI(click.Group):
             sys.exit(EXIT_USAGE)
         except (click.Abort, KeyboardInterrupt):
             _say("interrupted")
-            sys.exit(130)
+            # Everything this command started is stopped by now (finally blocks).
+            # Exit at once: a second interrupt swallowed by a finalizer during a
+            # normal shutdown could still turn the status into a death by signal.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         except Failure as exc:
             _say(str(exc))
             sys.exit(exc.code)
