@@ -29,6 +29,21 @@ def process_env(extra: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def cli(
+    *args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``python -m warming_tasks ARGS`` as a user runs it: its output and exit code."""
+    return subprocess.run(
+        [sys.executable, "-m", "warming_tasks", *args],
+        env=process_env(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 class CeleryProcess:
     """``celery -A warming_tasks <command>`` in a directory of its own, logging to a file."""
 

@@ -21,7 +21,7 @@ from warming_tasks.embedded import RedisProcess, free_port
 from warming_tasks.store import CacheStore
 
 from .conftest import Starter, celery_env
-from .helpers import process_env
+from .helpers import cli, process_env
 from .support.fixture_sources import CONFIG_KEY, value_for
 
 pytestmark = pytest.mark.integration
@@ -30,20 +30,6 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module", autouse=True)
 def worker(start_worker: Starter) -> Any:
     return start_worker(WARMING_BATCH_SIZE=100)
-
-
-def cli(
-    *args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "warming_tasks", *args],
-        env=process_env(env),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,7 +25,7 @@ from warming_tasks.embedded import RedisProcess
 from warming_tasks.store import CacheStore
 
 from ..conftest import _stop_all
-from ..helpers import CeleryProcess, beat, process_env, worker
+from ..helpers import CeleryProcess, beat, worker
 
 PERSISTENT = ["--save", "", "--appendonly", "yes", "--appendfsync", "always"]
 CONFIG_MODULE = "faults_celeryconfig"
@@ -187,21 +185,6 @@ def _process(pid: int) -> psutil.Process | None:
         return psutil.Process(pid)
     except psutil.NoSuchProcess:
         return None
-
-
-def cli(
-    *args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """``python -m warming_tasks ARGS`` as a user runs it: its output and exit code."""
-    return subprocess.run(
-        [sys.executable, "-m", "warming_tasks", *args],
-        env=process_env(env),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def warming_lines(text: str) -> list[str]:

@@ -11,7 +11,8 @@ import redis
 from warming_tasks.constants import RUNS_KEY
 from warming_tasks.embedded import RedisProcess
 
-from .conftest import CONFIG_MODULE, Procs, ServerFactory, cli, warming_lines
+from ..helpers import cli
+from .conftest import CONFIG_MODULE, Procs, ServerFactory, warming_lines
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 

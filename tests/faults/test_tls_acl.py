@@ -14,8 +14,9 @@ import redis
 
 from warming_tasks.embedded import RedisProcess, free_port
 
+from ..helpers import cli
 from ..support.fault_sources import CONFIG_KEY, value_for
-from .conftest import CONFIG_MODULE, Procs, ServerFactory, cli, warming_lines
+from .conftest import CONFIG_MODULE, Procs, ServerFactory, warming_lines
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
