@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .beat import add_beat_entries
-from .errors import SettingsError, SourceError, StoreError, WarmingError
+from .errors import SettingsError, SourceError, WarmingError
 from .source import DataSource
 from .tracker import flush_access, track_access
 
@@ -13,7 +13,6 @@ __all__ = [
     "DataSource",
     "SettingsError",
     "SourceError",
-    "StoreError",
     "WarmingError",
     "add_beat_entries",
     "flush_access",

@@ -11,7 +11,3 @@ class SettingsError(WarmingError):
 
 class SourceError(WarmingError):
     """The data source cannot be found, built or used."""
-
-
-class StoreError(WarmingError):
-    """The cache Redis refused or failed a command."""
