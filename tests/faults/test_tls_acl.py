@@ -78,15 +78,10 @@ def tls_cache(servers: ServerFactory, tmp_path: Path) -> TlsCache:
     return TlsCache(server, tls_port, cert)
 
 
-@pytest.mark.timeout(90)
-def test_warming_over_tls_with_a_user_limited_to_the_prefix(
-    tls_cache: TlsCache, servers: ServerFactory, control: RedisProcess, procs: Procs,
-    ctl: redis.Redis,
-) -> None:  # fmt: skip
-    broker = servers("broker")
-    ctl.hset(CONFIG_KEY, "keys", len(KEYS))
-    env = {
-        "WARMING_REDIS_URL": tls_cache.url(),
+def worker_env(cache_url: str, broker: RedisProcess, control: RedisProcess) -> dict[str, str]:
+    """A worker on the TLS cache under the prefix, with a plain broker of the test's own."""
+    return {
+        "WARMING_REDIS_URL": cache_url,
         "WARMING_KEY_PREFIX": PREFIX,
         "CELERY_BROKER_URL": broker.url(1),
         "CELERY_RESULT_BACKEND": broker.url(2),
@@ -94,6 +89,16 @@ def test_warming_over_tls_with_a_user_limited_to_the_prefix(
         "WARMING_SOURCE": "fault_sources:Counting",
         "FAULTS_CONTROL_URL": control.url(0),
     }
+
+
+@pytest.mark.timeout(90)
+def test_warming_over_tls_with_a_user_limited_to_the_prefix(
+    tls_cache: TlsCache, servers: ServerFactory, control: RedisProcess, procs: Procs,
+    ctl: redis.Redis,
+) -> None:  # fmt: skip
+    broker = servers("broker")
+    ctl.hset(CONFIG_KEY, "keys", len(KEYS))
+    env = worker_env(tls_cache.url(), broker, control)
     worker = procs.worker(env)
     done = cli("preload", "--json", env=env)
     assert done.returncode == 0, done.stderr
@@ -168,15 +173,7 @@ def test_a_worker_with_a_wrong_password_fails_the_run_promptly(
     tls_cache: TlsCache, servers: ServerFactory, control: RedisProcess, procs: Procs
 ) -> None:
     broker = servers("broker")
-    env = {
-        "WARMING_REDIS_URL": tls_cache.url(WRONG),
-        "WARMING_KEY_PREFIX": PREFIX,
-        "CELERY_BROKER_URL": broker.url(1),
-        "CELERY_RESULT_BACKEND": broker.url(2),
-        "CELERY_CONFIG_MODULE": CONFIG_MODULE,
-        "WARMING_SOURCE": "fault_sources:Counting",
-        "FAULTS_CONTROL_URL": control.url(0),
-    }
+    env = worker_env(tls_cache.url(WRONG), broker, control)
     worker = procs.worker(env)
     done = cli("preload", "--timeout", "12", env=env | {"WARMING_REDIS_URL": tls_cache.url()})
     assert WRONG not in worker.log() + done.stdout + done.stderr
