@@ -185,7 +185,7 @@ def _dispatch(
     if "total" in state:
         # A redelivered dispatcher whose run was fully sent: never send it twice.
         if "finished_at" in state:
-            return _finish(kind, run_id)
+            return _finish(run_id)
         raise Ignore()
     store.start_run(
         run_id,
@@ -219,7 +219,7 @@ def _dispatch(
     if due is not None:
         store.set_run_count(run_id, "checked", due.checked)
     if store.finish_dispatch(run_id, sent):
-        return _finish(kind, run_id)
+        return _finish(run_id)
     log.info(
         "%s run %s dispatched %d batches in %.2fs",
         kind.value,
@@ -397,13 +397,13 @@ def _queue() -> dict[str, str]:
 )
 def finish_run(run_id: str) -> dict[str, Any]:
     """Write a finished run's summary and history, and release its lock."""
-    kind = Kind(get_store().run_state(run_id).get("kind", Kind.PRELOAD.value))
-    return _finish(kind, run_id)
+    return _finish(run_id)
 
 
-def _finish(kind: Kind, run_id: str) -> dict[str, Any]:
+def _finish(run_id: str) -> dict[str, Any]:
     store = get_store()
     state = store.run_state(run_id)
+    kind = Kind(state.get("kind", Kind.PRELOAD.value))  # the record says what ran
     summary = build_summary(kind, run_id, state, store.run_errors(run_id), time.time())
     _best_effort(store.close_run, run_id, summary)
     if state.get("lock"):
