@@ -184,7 +184,7 @@ def run_demo(redis_url: str | None, products: int, console: Console) -> None:
             settings = load_settings(redis_url=cache_url, key_prefix=PREFIX)
             store = CacheStore(connect(settings), PREFIX)
             try:
-                _cycle(app, store, settings, products, say, console)
+                _cycle(app, store, settings, products, say)
             finally:
                 tracker.reset()
                 store.client.close()
@@ -194,7 +194,7 @@ def run_demo(redis_url: str | None, products: int, console: Console) -> None:
         sys.unraisablehook = unraisable
 
 
-def _run(app: Celery, kind: Kind, store: CacheStore, console: Console, **kwargs: Any) -> Any:
+def _run(app: Celery, kind: Kind, store: CacheStore, **kwargs: Any) -> Any:
     from .cli import follow, print_summary
 
     summary = follow(enqueue(app, kind, kwargs), kind, store, RUN_TIMEOUT_S, show_progress=True)
@@ -202,15 +202,13 @@ def _run(app: Celery, kind: Kind, store: CacheStore, console: Console, **kwargs:
     return summary
 
 
-def _cycle(
-    app: Celery, store: CacheStore, settings: Any, products: int, say: Any, console: Console
-) -> None:
+def _cycle(app: Celery, store: CacheStore, settings: Any, products: int, say: Any) -> None:
     hot = len(range(0, products, 10))
     say(
         f"\n1. Preload. The sample catalogue has {products:,} products; its source names "
         f"{hot:,} of them hot. The preload streams them into batches of 100, one task each."
     )
-    _run(app, Kind.PRELOAD, store, console)
+    _run(app, Kind.PRELOAD, store)
 
     say(
         f"\n2. Application reads. {READS:,} reads, a few products far more popular than "
@@ -230,7 +228,7 @@ def _cycle(
         f"\n3. Predictive load. The {PREDICT_LIMIT} most read products that are not cached "
         "yet are loaded; a key the application wrote meanwhile would be left alone."
     )
-    _run(app, Kind.PREDICTIVE, store, console, limit=PREDICT_LIMIT)
+    _run(app, Kind.PREDICTIVE, store, limit=PREDICT_LIMIT)
 
     key = "product:0"
     store.expire(key, 60)
@@ -239,7 +237,7 @@ def _cycle(
         f"\n4. Refresh. {key} now expires in {before} s, under the "
         f"{settings.refresh_threshold} s threshold: a refresh run reloads it, and only it."
     )
-    _run(app, Kind.REFRESH, store, console)
+    _run(app, Kind.REFRESH, store)
     after = store.ttl_s(key)
     say(f"   {key} now expires in {after} s.")
 
