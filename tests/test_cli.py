@@ -53,6 +53,17 @@ def test_preload_prints_the_summary(env: dict[str, str], cache: redis.Redis) -> 
     assert cache.get("key:499") == value_for("key:499").encode()
 
 
+def test_preload_by_popularity_from_the_command_line(
+    env: dict[str, str], cache: redis.Redis
+) -> None:
+    CacheStore(cache).add_accesses({"key:7": 5.0}, epoch=0, max_keys=10, read_since=0)
+    done = cli("preload", "--by-popularity", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["loaded"] == 500
+    done = cli("preload", "--by-popularity", "--source-order", "--json", env=env)
+    assert done.returncode == 0, done.stderr  # the last flag wins, as Click does
+
+
 def test_json_output_parses(env: dict[str, str]) -> None:
     done = cli("preload", "--json", env=env)
     assert done.returncode == 0, done.stderr
@@ -79,7 +90,10 @@ def test_refresh_and_predict(env: dict[str, str], cache: redis.Redis) -> None:
 
     store = CacheStore(cache)
     store.add_accesses(
-        {"popular": 9.0, "liked": 5.0, "rare": 1.0}, epoch=int(time.time()), max_keys=100
+        {"popular": 9.0, "liked": 5.0, "rare": 1.0},
+        epoch=int(time.time()),
+        max_keys=100,
+        read_since=time.time(),
     )
     done = cli("predict", "--limit", "2", "--json", env=env)
     assert done.returncode == 0, done.stderr
@@ -92,7 +106,9 @@ def test_refresh_and_predict(env: dict[str, str], cache: redis.Redis) -> None:
 def test_stats_shows_keys_runs_and_the_lock(env: dict[str, str], cache: redis.Redis) -> None:
     assert cli("preload", "--json", env=env).returncode == 0
     store = CacheStore(cache)
-    store.add_accesses({"popular": 9.0, "rare": 1.0}, epoch=int(time.time()), max_keys=100)
+    store.add_accesses(
+        {"popular": 9.0, "rare": 1.0}, epoch=int(time.time()), max_keys=100, read_since=time.time()
+    )
     done = cli("stats", "--json", env=env)
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)

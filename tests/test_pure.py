@@ -5,14 +5,17 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from collections.abc import Sequence
 
 import pytest
 
+from warming_tasks.accounting import StrategyAccount, accounts, best, sample
 from warming_tasks.batching import chunked
 from warming_tasks.beat import PREDICTIVE_ENTRY, REFRESH_ENTRY, beat_entries
 from warming_tasks.decay import access_weight, decayed_count, needs_rebase
 from warming_tasks.errors import SettingsError
 from warming_tasks.expiry import in_refresh_window, jittered_ttl
+from warming_tasks.popularity import popular_first
 from warming_tasks.settings import Strategy, load_settings, redact_url
 from warming_tasks.source import check_entry
 from warming_tasks.summary import Kind, build_summary, empty_summary
@@ -339,3 +342,65 @@ def test_queue_names(monkeypatch: pytest.MonkeyPatch, value: str, ok: bool) -> N
     else:
         with pytest.raises(SettingsError, match="WARMING_QUEUE=has space is invalid"):
             load_settings()
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [(0, 0), (1, 1), (100, 100), (101, 51), (1000, 100), (100_000, 100)],
+)
+def test_a_batch_samples_at_most_100_keys_evenly(written: int, expected: int) -> None:
+    keys = [f"k{i}" for i in range(written)]
+    picked = sample(keys, list(range(written)))
+    assert len(picked) == expected
+    assert all(keys[ttl] == key for key, ttl in picked), "each key keeps its own TTL"
+    if written:
+        assert picked[0] == ("k0", 0)
+
+
+@pytest.mark.parametrize(
+    ("read", "expired", "share", "verdict"),
+    [
+        (0, 0, None, "too early to tell"),
+        (19, 0, 1.0, "too early to tell"),
+        (10, 10, 0.5, "earns its keep"),
+        (30, 70, 0.3, "partly read"),
+        (9, 91, 0.09, "mostly unread"),
+    ],
+)
+def test_a_strategy_is_judged_by_the_share_of_settled_samples_read(
+    read: int, expired: int, share: float | None, verdict: str
+) -> None:
+    row = StrategyAccount("preload", warmed=1000, sampled=100, read=read, expired=expired)
+    assert row.read_share == share
+    assert row.verdict == verdict
+
+
+def test_counters_become_rows_and_the_best_strategy() -> None:
+    rows = accounts(
+        {"warmed:0": 500, "sampled:0": 500, "read:0": 40, "expired:0": 60}
+        | {"warmed:2": 30, "sampled:2": 30, "read:2": 25, "expired:2": 5}
+        | {"warmed:1": 9, "read:1": 9}
+    )
+    assert [(r.strategy, r.warmed, r.read, r.expired) for r in rows] == [
+        ("preload", 500, 40, 60),
+        ("refresh", 9, 9, 0),
+        ("predictive", 30, 25, 5),
+    ]
+    assert best(rows) == "predictive", "refresh read every key, but 9 settle nothing"
+    assert best(accounts({})) is None
+
+
+def test_popular_first_puts_scored_keys_first_then_the_rest_in_source_order() -> None:
+    scores = {"k7": 5.0, "k2": 9.0, "k9": 1.0, "other": 99.0}
+    calls: list[int] = []
+
+    def hot_keys() -> list[str]:
+        calls.append(1)
+        return [f"k{i}" for i in range(10)]
+
+    def lookup(keys: Sequence[str]) -> list[float | None]:
+        return [scores.get(k) for k in keys]
+
+    ordered = list(popular_first(hot_keys, lookup, chunk=3))
+    assert ordered == ["k2", "k7", "k9", "k0", "k1", "k3", "k4", "k5", "k6", "k8"]
+    assert len(calls) == 2, "the hot keys are listed twice, never held whole"

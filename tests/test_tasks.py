@@ -17,7 +17,7 @@ from warming_tasks.settings import load_settings
 from warming_tasks.store import CacheStore
 
 from .conftest import Starter
-from .support.fixture_sources import CONFIG_KEY, value_for
+from .support.fixture_sources import CONFIG_KEY, LOADS_KEY, value_for
 
 pytestmark = pytest.mark.integration
 
@@ -216,3 +216,36 @@ def test_a_refresh_with_nothing_due_sends_no_batch(client_app: Celery, cache: re
     summary = run(client_app, "refresh")
     assert (summary["checked"], summary["refreshed"], summary["batches"]) == (250, 0, 0)
     assert cache.get("key:0") == b"fresh"
+
+
+def test_preload_by_popularity_loads_the_most_read_keys_first(
+    client_app: Celery, cache: redis.Redis
+) -> None:
+    configure(cache, hot_keys=500, record_loads=1)
+    store = CacheStore(cache)
+    popular = {f"key:{i}": float(i) for i in range(450, 500)}  # read most: the last 50
+    store.add_accesses(popular | {"not-hot": 999.0}, epoch=0, max_keys=100, read_since=0)
+    summary = run(client_app, "preload", by_popularity=True)
+    assert (summary["loaded"], summary["batches"]) == (500, 5)
+    loads = [json.loads(call) for call in cache.lrange(LOADS_KEY, 0, -1)]
+    first = next(keys for keys in loads if "key:499" in keys)
+    expected = [f"key:{i}" for i in range(499, 449, -1)] + [f"key:{i}" for i in range(50)]
+    assert first == expected, "the first batch: most read first, then the source's order"
+    assert sorted(k for keys in loads for k in keys) == sorted(f"key:{i}" for i in range(500))
+    assert not cache.exists("not-hot"), "ranked keys that are not hot keys are not loaded"
+
+
+def test_preload_keeps_the_source_order_by_default(client_app: Celery, cache: redis.Redis) -> None:
+    configure(cache, hot_keys=200, record_loads=1)
+    CacheStore(cache).add_accesses({"key:199": 9.0}, epoch=0, max_keys=100, read_since=0)
+    assert run(client_app, "preload")["loaded"] == 200
+    loads = [json.loads(call) for call in cache.lrange(LOADS_KEY, 0, -1)]
+    assert sorted(loads) == [
+        [f"key:{i}" for i in range(100)],
+        [f"key:{i}" for i in range(100, 200)],
+    ]
+
+
+def test_by_popularity_must_be_a_boolean(client_app: Celery) -> None:
+    with pytest.raises(ValueError, match="by_popularity='yes' is invalid"):
+        run(client_app, "preload", by_popularity="yes")

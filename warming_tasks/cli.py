@@ -109,10 +109,17 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @cli.command()
+@click.option(
+    "--by-popularity/--source-order",
+    default=None,
+    help="Load the most-read keys first, or in the source's order "
+    "[default: WARMING_PRELOAD_BY_POPULARITY].",
+)
 @run_options
-def preload(no_wait: bool, as_json: bool, timeout: float) -> None:
+def preload(by_popularity: bool | None, no_wait: bool, as_json: bool, timeout: float) -> None:
     """Load every hot key of the source into the cache."""
-    run(Kind.PRELOAD, {}, no_wait, as_json, timeout)
+    kwargs = {} if by_popularity is None else {"by_popularity": by_popularity}
+    run(Kind.PRELOAD, kwargs, no_wait, as_json, timeout)
 
 
 @cli.command()
@@ -234,6 +241,31 @@ def stats(top: int, as_json: bool) -> None:
     print_stats(data)
 
 
+def print_strategies(data: dict[str, Any]) -> None:
+    table = Table(title="what each strategy warmed, and how much the application read")
+    for column in ("strategy", "warmed", "sampled", "read", "unread", "share"):
+        table.add_column(column, justify="left" if column == "strategy" else "right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    for row in data["strategies"]:
+        share = row["read_share"]
+        table.add_row(
+            row["strategy"],
+            f"{row['warmed']:,}",
+            f"{row['sampled']:,}",
+            f"{row['read_before_expiry']:,}",
+            f"{row['expired_unread']:,}",
+            "-" if share is None else f"{share:.0%}",
+            row["verdict"],
+        )
+    out.print(table)
+    out.print(
+        "of the sampled keys: read = read before they expired, unread = expired unread, "
+        "share = read / (read + unread)"
+    )
+    if data["best_strategy"]:
+        out.print(f"best strategy: {data['best_strategy']}")
+
+
 def print_stats(data: dict[str, Any]) -> None:
     out.print(
         f"cache {data['cache']}: {data['tracked_keys']} keys tracked "
@@ -246,6 +278,7 @@ def print_stats(data: dict[str, Any]) -> None:
     for row in data["top_keys"]:
         keys.add_row(row["key"], f"{row['score']:,.1f}")
     out.print(keys)
+    print_strategies(data)
     runs = Table(title="recent runs")
     for column in ("kind", "finished (UTC)", "duration s", "batches", "counts"):
         runs.add_column(column, no_wrap=True)

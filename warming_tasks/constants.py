@@ -12,10 +12,17 @@ EPOCH_KEY: Final = f"{TAG}:epoch"
 REFRESH_LOCK_KEY: Final = f"{TAG}:lock:refresh"
 RUNS_KEY: Final = f"{TAG}:runs"
 RUN_KEY_PREFIX: Final = f"{TAG}:run:"
+WARMED_KEY: Final = f"{TAG}:warmed"  # sampled warmed keys, scored expiry_s * 4 + strategy
+ACCOUNT_KEY: Final = f"{TAG}:account"  # per strategy: warmed, sampled, read, expired
 
 RUN_HISTORY_LEN: Final = 100  # finished runs kept for `stats`
 RUN_STATE_TTL_S: Final = 7 * 86_400  # a run's progress record outlives any sane run
 ERROR_SAMPLE_LEN: Final = 10  # errors kept in a run's summary
+
+WARMED_SAMPLE_PER_BATCH: Final = 100  # warmed keys a batch records for accounting
+WARMED_MAX_KEYS: Final = 100_000  # sampled keys held; the soonest to expire go first
+WARMED_SWEEP_PER_FLUSH: Final = 1_000  # expired, unread samples counted per flush call
+SWEEP_GRACE_FLUSHES: Final = 2  # flush intervals an expired sample waits for late reads
 
 REFRESH_LOCK_TTL_S: Final = 300  # extended by every finished batch of the run
 DISPATCH_PROGRESS_EVERY: Final = 16  # batches between progress updates while dispatching

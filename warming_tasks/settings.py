@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     predictive_limit: int = Field(1000, ge=1)
     predictive_interval: float = Field(0.0, ge=0, allow_inf_nan=False)
     key_prefix: str = ""
+    preload_by_popularity: bool = False
     ttl_jitter: float = Field(0.1, ge=0, lt=1, allow_inf_nan=False)
     decay_half_life: float = Field(3600.0, gt=0, allow_inf_nan=False)
     tracker_max_keys: int = Field(100_000, ge=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from .accounting import accounts, best
 from .checks import eviction_warning
 from .decay import decayed_count
 from .settings import Settings, redact_url
@@ -12,7 +13,8 @@ from .store import CacheStore
 
 
 def collect(store: CacheStore, settings: Settings, top: int, runs: int = 10) -> dict[str, Any]:
-    """Top keys by decayed reads, recent runs, the refresh lock and warnings."""
+    """Top keys by decayed reads, what each strategy warmed and how much of it was
+    read, recent runs, the refresh lock and warnings."""
     now = time.time()
     epoch = store.epoch()
     half_life = settings.decay_half_life
@@ -23,11 +25,14 @@ def collect(store: CacheStore, settings: Settings, top: int, runs: int = 10) -> 
     holder = store.lock_holder()
     lock = None if holder is None else {"run_id": holder[0], "expires_in_s": holder[1] / 1000}
     warning = eviction_warning(store)
+    strategies = accounts(store.account_counters())
     return {
         "cache": redact_url(settings.redis_url),
         "tracked_keys": store.frequency_size(),
         "half_life_s": half_life,
         "top_keys": top_keys,
+        "strategies": [row.as_dict() for row in strategies],
+        "best_strategy": best(strategies),
         "recent_runs": store.recent_runs(runs),
         "refresh_lock": lock,
         "eviction_policy": store.config_value("maxmemory-policy"),

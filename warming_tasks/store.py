@@ -27,6 +27,9 @@ from .settings import Settings, redact_url
 Value = str | bytes
 Entry = tuple[str, Value, int]  # key, value, ttl in seconds
 Client = redis.Redis | RedisCluster
+# What a batch warmed, for accounting: strategy code, keys written, sample of (key, ttl_s).
+Warmed = tuple[int, int, Sequence[tuple[str | bytes, int]]]
+_ACCOUNTING = (c.WARMED_KEY, c.ACCOUNT_KEY)
 
 # Errors worth a retry: the cache was unreachable, not wrong.
 CONNECTION_ERRORS: tuple[type[Exception], ...] = (
@@ -195,10 +198,22 @@ class CacheStore:
         raw = self.client.get(self._own(c.EPOCH_KEY))
         return int(raw) if raw is not None else None
 
-    def add_accesses(self, weights: Mapping[str, float], epoch: int, max_keys: int) -> int | None:
-        """Add weights computed against ``epoch``; the stored epoch if it differs."""
-        keys = [self._own(c.FREQUENCY_KEY), self._own(c.EPOCH_KEY)]
-        args: list[Any] = [epoch, max_keys]
+    def add_accesses(
+        self,
+        weights: Mapping[str, float],
+        epoch: int,
+        max_keys: int,
+        read_since: float,
+        sweep_before: float = 0.0,
+    ) -> int | None:
+        """Add weights computed against ``epoch``; the stored epoch if it differs.
+
+        The same call settles the warmed-key samples among these keys (read in
+        time if they expire after ``read_since``, the earliest the reads can date
+        from) and counts samples that expired before ``sweep_before`` unread.
+        """
+        keys = [self._own(name) for name in (c.FREQUENCY_KEY, c.EPOCH_KEY, *_ACCOUNTING)]
+        args: list[Any] = [epoch, max_keys, read_since, sweep_before, c.WARMED_SWEEP_PER_FLUSH]
         for member, weight in weights.items():
             args += [member, repr(weight)]
         reply = self._run("flush", keys, args)
@@ -215,6 +230,18 @@ class CacheStore:
 
     def frequency_size(self) -> int:
         return int(self.client.zcard(self._own(c.FREQUENCY_KEY)))
+
+    def frequency_scores(self, keys: Sequence[str]) -> list[float | None]:
+        """Each key's stored score in the frequency set, None where it has none."""
+        if not keys:
+            return []
+        rows = self.client.zmscore(self._own(c.FREQUENCY_KEY), list(keys))
+        return [None if s is None else float(s) for s in cast(list[Any], rows)]
+
+    def account_counters(self) -> dict[str, int]:
+        """The accounting counters: ``warmed|sampled|read|expired:<strategy code>``."""
+        raw = cast(dict[bytes, bytes], self.client.hgetall(self._own(c.ACCOUNT_KEY)))
+        return {_text(k): int(v) for k, v in raw.items()}
 
     # -- runs ----------------------------------------------------------------------
 
@@ -257,8 +284,15 @@ class CacheStore:
         counts: Mapping[str, int],
         errors: Iterable[Mapping[str, str]],
         lock_token: str = "",
+        warmed: Warmed = (0, 0, ()),
     ) -> bool:
-        """Count a batch into its run once; True when the whole run has finished."""
+        """Count a batch into its run once; True when the whole run has finished.
+
+        ``warmed`` (strategy code, keys written, sample of (key, ttl_s)) goes into
+        the accounting of what the application reads, in the same round trip.
+        """
+        shown = [json.dumps(e, ensure_ascii=False) for e in errors][: c.ERROR_SAMPLE_LEN]
+        code, written, sample = warmed
         args: list[Any] = [
             index,
             lock_token,
@@ -267,11 +301,21 @@ class CacheStore:
             c.ERROR_SAMPLE_LEN,
             time.time(),
             len(counts),
+            len(shown),
+            code,
+            written,
+            c.WARMED_MAX_KEYS,
         ]
         for name, value in counts.items():
             args += [name, value]
-        args += [json.dumps(e, ensure_ascii=False) for e in errors][: c.ERROR_SAMPLE_LEN]
-        keys = [*self._run_keys(run_id), self._own(c.REFRESH_LOCK_KEY)]
+        args += shown
+        for key, ttl_s in sample:
+            args += [key, ttl_s]
+        keys = [
+            *self._run_keys(run_id),
+            self._own(c.REFRESH_LOCK_KEY),
+            *(self._own(name) for name in _ACCOUNTING),
+        ]
         return bool(self._run("batch_done", keys, args))
 
     def run_state(self, run_id: str) -> dict[str, str]:

@@ -25,7 +25,9 @@ from kombu.exceptions import OperationalError
 
 from . import constants as c
 from . import startup
+from .accounting import KIND_CODES
 from .batching import chunked
+from .popularity import popular_first
 from .routing import warming_queue
 from .runtime import get_source, get_store, get_warmer, reset
 from .settings import get_settings
@@ -100,12 +102,24 @@ def backoff_s(retries: int) -> float:
 
 
 @shared_task(name="warming_tasks.preload", **_entry)
-def preload(self: Task) -> dict[str, Any]:
-    """Load every hot key of the source into the cache."""
+def preload(self: Task, by_popularity: bool | None = None) -> dict[str, Any]:
+    """Load every hot key of the source into the cache; with ``by_popularity``
+    (default ``WARMING_PRELOAD_BY_POPULARITY``) the most-read keys go first."""
     run_id = _run_id(self)
     if skipped := _skipped(Kind.PRELOAD):
         return empty_summary(Kind.PRELOAD, run_id, skipped)
-    return _dispatch(self, Kind.PRELOAD, run_id, lambda: get_source().hot_keys())
+    if by_popularity is None:
+        by_popularity = get_settings().preload_by_popularity
+    if not isinstance(by_popularity, bool):
+        raise ValueError(f"by_popularity={by_popularity!r} is invalid: must be true or false")
+
+    def hot_keys() -> Iterable[str]:
+        source = get_source()
+        if by_popularity:
+            return popular_first(source.hot_keys, get_store().frequency_scores)
+        return source.hot_keys()
+
+    return _dispatch(self, Kind.PRELOAD, run_id, hot_keys)
 
 
 @shared_task(name="warming_tasks.refresh", **_entry)
@@ -322,7 +336,10 @@ def _run_batch(
 ) -> dict[str, int]:
     retries = task.request.retries
     if outcome is not None:  # written on an earlier try; only its counting failed
-        result = BatchResult(outcome["counts"], outcome["errors"])
+        sample = [(key, ttl_s) for key, ttl_s in outcome.get("sample", [])]
+        result = BatchResult(
+            outcome["counts"], outcome["errors"], outcome.get("written", 0), sample
+        )
     else:
         try:
             result = _warm(kind, keys, lock)
@@ -338,7 +355,10 @@ def _run_batch(
             result = _failed(keys, f"batch failed: {type(exc).__name__}: {exc}")
         _log_errors(kind, run_id, index, result)
     try:
-        complete = get_store().finish_batch(run_id, index, result.counts, result.errors, lock)
+        warmed = (KIND_CODES[kind], result.written, result.sample)
+        complete = get_store().finish_batch(
+            run_id, index, result.counts, result.errors, lock, warmed
+        )
         if complete:
             _send_finish(task, get_store(), run_id)
     except _RETRYABLE as exc:
@@ -347,7 +367,12 @@ def _run_batch(
         # Counting is idempotent and a re-run resends the finish; keep the outcome
         # so a retry does not warm again (a refresh would then find nothing due).
         if retries < task.max_retries:
-            done = {"counts": result.counts, "errors": result.errors}
+            done = {
+                "counts": result.counts,
+                "errors": result.errors,
+                "written": result.written,
+                "sample": result.sample,
+            }
             raise task.retry(
                 exc=exc, countdown=backoff_s(retries), kwargs={"outcome": done}
             ) from exc

@@ -50,6 +50,9 @@ class AccessTracker:
         self.pending: dict[str, float] = {}
         self._pending_at = 0.0
         self._pending_accesses = 0
+        # The earliest moment an access not yet delivered can date from: a warmed
+        # key that expired after it counts as read in time.
+        self._reads_since = self.clock()
         self._flush_lock = threading.Lock()
         self._store: CacheStore | None = None
         self._epoch: int | None = None
@@ -102,7 +105,7 @@ class AccessTracker:
             accesses = self._pending_accesses + drained.total()
             self.pending, self._pending_accesses = {}, 0
             try:
-                self._deliver(weights, at)
+                self._deliver(weights, at, self._reads_since)
             except Exception as exc:
                 self._keep(weights, at, accesses)
                 if not self._failing:
@@ -112,6 +115,7 @@ class AccessTracker:
             if self._failing:
                 log.info("access counts delivered again")
             self._failing = False
+            self._reads_since = now
             return accesses
 
     def _keep(self, weights: dict[str, float], at: float, accesses: int) -> None:
@@ -127,7 +131,7 @@ class AccessTracker:
             self._store = CacheStore(connect(settings, for_tracker=True), settings.key_prefix)
         return self._store
 
-    def _deliver(self, weights: dict[str, float], at: float) -> None:
+    def _deliver(self, weights: dict[str, float], at: float, reads_since: float) -> None:
         """Add ``weights`` (decayed weight at time ``at``) to Redis, chunk by chunk.
 
         Delivered chunks leave ``weights``, so after a failure it holds exactly
@@ -137,13 +141,18 @@ class AccessTracker:
         settings = self.settings
         half_life = settings.decay_half_life
         epoch = self._current_epoch(store, at, half_life)
+        # Other processes may still hold reads of a sample that has just expired:
+        # give their flushes time to arrive before calling it unread.
+        sweep_before = self.clock() - c.SWEEP_GRACE_FLUSHES * settings.flush_interval
         members = list(weights.items())
         for start in range(0, len(members), c.FLUSH_CHUNK):
             chunk = members[start : start + c.FLUSH_CHUNK]
             for attempt in range(2):  # a second try after learning another process's epoch
                 factor = access_weight(at, epoch, half_life)
                 scaled = {key: w * factor for key, w in chunk}
-                stored = store.add_accesses(scaled, epoch, settings.tracker_max_keys)
+                stored = store.add_accesses(
+                    scaled, epoch, settings.tracker_max_keys, reads_since, sweep_before
+                )
                 if stored is None:
                     break
                 epoch = self._epoch = stored

@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from .accounting import sample
 from .batching import chunked
 from .constants import DISPATCH_PROGRESS_EVERY as PROGRESS_EVERY
 from .expiry import in_refresh_window, jittered_ttl
@@ -22,6 +23,9 @@ class BatchResult:
 
     counts: dict[str, int]
     errors: list[dict[str, str]] = field(default_factory=list)
+    written: int = 0
+    # A sample of the written keys with their TTLs, for accounting of what is read.
+    sample: list[tuple[str | bytes, int]] = field(default_factory=list)
 
 
 def _errors(loaded: Loaded) -> list[dict[str, str]]:
@@ -33,15 +37,23 @@ def _shown(key: str | bytes) -> str:
     return key.decode("utf-8", "backslashreplace") if isinstance(key, bytes) else key
 
 
-def _written(loaded: Loaded, entries: Sequence[Entry], replies: Sequence[bool | str]) -> int:
-    """How many entries were written; a key Redis refused joins ``loaded.failed``."""
-    written = 0
-    for (key, _, _), reply in zip(entries, replies, strict=True):
+def _written(
+    loaded: Loaded, entries: Sequence[Entry], replies: Sequence[bool | str]
+) -> list[Entry]:
+    """The entries written; a key Redis refused joins ``loaded.failed``."""
+    written = []
+    for entry, reply in zip(entries, replies, strict=True):
         if reply is True:
-            written += 1
+            written.append(entry)
         elif isinstance(reply, str):
-            loaded.failed[key] = f"Redis refused the write: {reply}"[:200]
+            loaded.failed[entry[0]] = f"Redis refused the write: {reply}"[:200]
     return written
+
+
+def _result(counts: dict[str, int], loaded: Loaded, written: Sequence[Entry]) -> BatchResult:
+    keys = [key for key, _, _ in written]
+    ttls = [ttl_s for _, _, ttl_s in written]
+    return BatchResult(counts, _errors(loaded), len(written), sample(keys, ttls))
 
 
 class DueKeys:
@@ -104,8 +116,12 @@ class Warmer:
         """Load every key and write it, replacing what the cache holds."""
         loaded, entries = self._load(keys)
         written = _written(loaded, entries, self.store.write(entries, WriteMode.SET))
-        counts = {"loaded": written, "missing": len(loaded.missing), "failed": len(loaded.failed)}
-        return BatchResult(counts, _errors(loaded))
+        counts = {
+            "loaded": len(written),
+            "missing": len(loaded.missing),
+            "failed": len(loaded.failed),
+        }
+        return _result(counts, loaded, written)
 
     def refresh(self, keys: Sequence[str]) -> BatchResult:
         """Reload the keys close to expiry; write only those still cached with a TTL.
@@ -122,12 +138,12 @@ class Warmer:
         counts = {
             "due": len(due),
             "not_due": len(keys) - len(due),
-            "refreshed": written,
+            "refreshed": len(written),
             "missing": len(loaded.missing),
             "failed": len(loaded.failed),
-            "vanished": len(entries) - written - (len(loaded.failed) - failed_before),
+            "vanished": len(entries) - len(written) - (len(loaded.failed) - failed_before),
         }
-        return BatchResult(counts, _errors(loaded))
+        return _result(counts, loaded, written)
 
     def predict(self, keys: Sequence[str]) -> BatchResult:
         """Load the ranked keys not cached; never overwrite what the application wrote."""
@@ -139,9 +155,9 @@ class Warmer:
         refused = len(loaded.failed) - failed_before
         counts = {
             "candidates": len(absent),
-            "loaded": written,
+            "loaded": len(written),
             "missing": len(loaded.missing),
             "failed": len(loaded.failed),
-            "already_cached": len(keys) - len(absent) + len(entries) - written - refused,
+            "already_cached": len(keys) - len(absent) + len(entries) - len(written) - refused,
         }
-        return BatchResult(counts, _errors(loaded))
+        return _result(counts, loaded, written)

@@ -6,6 +6,7 @@ in the cache database, so one worker can serve many scenarios.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,6 +28,16 @@ def _config() -> dict[str, str]:
     conf.update(client.hgetall(CONFIG_KEY))
     client.close()
     return conf
+
+
+LOADS_KEY = "test:loads"
+
+
+def _record_loads(keys: Sequence[str]) -> None:
+    """Append the keys of one ``load_many`` call, in order, to a list the test reads."""
+    client = redis.Redis.from_url(os.environ["WARMING_REDIS_URL"])
+    client.rpush(LOADS_KEY, json.dumps(list(keys)))
+    client.close()
 
 
 class Catalogue:
@@ -51,6 +62,8 @@ class Catalogue:
 
     def load_many(self, keys: Sequence[str]) -> Mapping[str, tuple[str, int]]:
         conf = _config()
+        if conf.get("record_loads"):
+            _record_loads(keys)
         time.sleep(float(conf.get("batch_sleep", "0")))
         if set(conf.get("failing_keys", "").split(",")).intersection(keys):
             raise RuntimeError("one row in this batch is corrupt")

@@ -1,7 +1,10 @@
--- Add forward-decayed access weights to the frequency set and keep it bounded.
--- KEYS[1]: frequency sorted set, KEYS[2]: decay epoch.
+-- Add forward-decayed access weights to the frequency set and keep it bounded;
+-- settle the warmed-key samples the application read.
+-- KEYS[1]: frequency sorted set, KEYS[2]: decay epoch, KEYS[3]: warmed-key samples,
+-- KEYS[4]: accounting counters.
 -- ARGV[1]: the epoch the weights were computed against, ARGV[2]: most members kept,
--- then member, weight pairs.
+-- ARGV[3]: earliest time (s) any of these reads can have happened, ARGV[4]: samples
+-- that expired before this time (s) count as unread, ARGV[5]: most of them swept, then member, weight pairs.
 -- Returns {1} when applied, or {0, epoch} when the stored epoch differs (the
 -- caller recomputes its weights against it and tries again).
 local stored = redis.call('GET', KEYS[2])
@@ -11,11 +14,31 @@ end
 if not stored then
   redis.call('SET', KEYS[2], ARGV[1])
 end
-for i = 3, #ARGV, 2 do
+-- A sample scores expiry_s * 4 + strategy: read in time if it expires after the
+-- earliest moment this flush's reads can date from.
+local since = tonumber(ARGV[3]) * 4
+local tracked = redis.call('EXISTS', KEYS[3]) == 1
+for i = 6, #ARGV, 2 do
   redis.call('ZINCRBY', KEYS[1], ARGV[i + 1], ARGV[i])
+  if tracked then
+    local score = redis.call('ZSCORE', KEYS[3], ARGV[i])
+    if score then
+      score = tonumber(score)
+      local outcome = score >= since and 'read:' or 'expired:'
+      redis.call('HINCRBY', KEYS[4], outcome .. (score % 4), 1)
+      redis.call('ZREM', KEYS[3], ARGV[i])
+    end
+  end
 end
 local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2])
 if excess > 0 then
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, excess - 1)
+end
+if tracked then
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. string.format('%.0f', tonumber(ARGV[4]) * 4), 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[5]))
+  for i = 1, #gone, 2 do
+    redis.call('HINCRBY', KEYS[4], 'expired:' .. (tonumber(gone[i + 1]) % 4), 1)
+    redis.call('ZREM', KEYS[3], gone[i])
+  end
 end
 return {1}

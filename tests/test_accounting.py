@@ -1,0 +1,101 @@
+"""Which strategy earns its keep: warmed keys read before expiry, as `stats` shows them.
+
+A real worker warms, a real tracker reports the application's reads, and the
+user reads the verdict from `warming-tasks stats`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from warming_tasks.embedded import RedisProcess
+from warming_tasks.settings import load_settings
+from warming_tasks.tracker import AccessTracker
+
+from .conftest import Starter, celery_env
+from .helpers import cli
+from .support.fixture_sources import CONFIG_KEY
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module", autouse=True)
+def worker(start_worker: Starter) -> Any:
+    return start_worker(WARMING_BATCH_SIZE=100)
+
+
+def strategies(env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    done = cli("stats", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    rows = {row["strategy"]: row for row in data["strategies"]}
+    rows["best"] = data["best_strategy"]
+    return rows
+
+
+def test_stats_says_what_each_strategy_warmed_and_what_was_read(
+    redis_server: RedisProcess, cache: redis.Redis
+) -> None:
+    env = celery_env(redis_server, WARMING_BATCH_SIZE=100)
+    app_reads = AccessTracker(load_settings(redis_url=redis_server.url(0), flush_interval=1))
+    cache.hset(CONFIG_KEY, mapping={"hot_keys": "500", "ttl": "3600"})
+    assert cli("preload", "--json", env=env).returncode == 0
+
+    for i in range(200):  # the application reads 200 of the 500 preloaded keys
+        app_reads.track(f"key:{i}")
+    for i in range(30):  # and 30 keys nobody warmed
+        app_reads.track(f"cold:{i}")
+    app_reads.flush()
+    rows = strategies(env)
+    assert rows["preload"] | {"read_share": None} == {
+        "strategy": "preload",
+        "warmed": 500,
+        "sampled": 500,  # a batch of 100 records every key it wrote
+        "read_before_expiry": 200,
+        "expired_unread": 0,
+        "read_share": None,
+        "verdict": "earns its keep",
+    }
+    assert rows["preload"]["read_share"] == 1.0  # of those settled: none expired yet
+
+    # A predictive load of the 30 cold keys with a 1 s TTL that nobody reads again.
+    cache.hset(CONFIG_KEY, "ttl", "1")
+    done = cli("predict", "--limit", "1000", "--json", env=env)
+    assert json.loads(done.stdout)["loaded"] == 30, done.stderr
+    time.sleep(3.5)  # expired, and past the 2 flush intervals late reads may take
+    app_reads.track("key:0")  # any flush sweeps expired samples
+    app_reads.flush()
+    app_reads.track("cold:0")  # read after it expired: not a read in time
+    app_reads.flush()
+
+    rows = strategies(env)
+    predictive = rows["predictive"]
+    assert (predictive["warmed"], predictive["sampled"]) == (30, 30)
+    assert (predictive["read_before_expiry"], predictive["expired_unread"]) == (0, 30)
+    assert predictive["read_share"] == 0.0
+    assert predictive["verdict"] == "mostly unread"
+    assert rows["refresh"]["verdict"] == "too early to tell"
+    assert rows["best"] == "preload"
+    assert rows["preload"]["read_before_expiry"] == 200, "key:0 was already settled"
+
+    done = cli("stats", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "best strategy: preload" in done.stdout
+    assert "earns its keep" in done.stdout
+
+
+def test_a_big_batch_records_a_bounded_sample(
+    redis_server: RedisProcess, cache: redis.Redis, start_worker: Starter
+) -> None:
+    start_worker(WARMING_BATCH_SIZE=1000)
+    env = celery_env(redis_server, WARMING_BATCH_SIZE=1000)
+    cache.hset(CONFIG_KEY, mapping={"hot_keys": "3000", "ttl": "3600"})
+    summary = json.loads(cli("preload", "--json", env=env).stdout)
+    assert summary["loaded"] == 3000
+    preload = strategies(env)["preload"]
+    assert (preload["warmed"], preload["sampled"]) == (3000, 300)

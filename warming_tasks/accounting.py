@@ -1,0 +1,96 @@
+"""Which strategy earns its keep: warmed keys the application read before they expired.
+
+Each batch records a sample of the keys it wrote (at most ``WARMED_SAMPLE_PER_BATCH``,
+a stride through the batch) in one sorted set, scored ``expiry_s * 4 + strategy``
+so that one ``ZSCORE`` gives both when the value expires and who wrote it. The
+tracker's flush looks up every key the application read: a sampled key read
+before its expiry counts as ``read`` for its strategy, one found expired as
+``expired``; either way it leaves the set, so each warmed value counts once.
+Expired members nobody read are swept a few at a time by the same flush.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import constants as c
+from .summary import Kind
+
+# The strategy is the low two bits of a member's score.
+KIND_CODES: dict[Kind, int] = {Kind.PRELOAD: 0, Kind.REFRESH: 1, Kind.PREDICTIVE: 2}
+# Settled samples below this say too little to judge a strategy by.
+MIN_SETTLED = 20
+EARNS_ITS_KEEP = 0.5
+RARELY_READ = 0.1
+
+
+def sample(keys: Sequence[str | bytes], ttls: Sequence[int]) -> list[tuple[str | bytes, int]]:
+    """An evenly spaced sample of written keys with their TTLs, at most the per-batch cap."""
+    stride = -(-len(keys) // c.WARMED_SAMPLE_PER_BATCH) or 1
+    return [(keys[i], ttls[i]) for i in range(0, len(keys), stride)]
+
+
+@dataclass(frozen=True)
+class StrategyAccount:
+    """What one strategy warmed and how much of it the application went on to read."""
+
+    strategy: str
+    warmed: int  # every key it wrote
+    sampled: int  # of those, recorded for accounting
+    read: int  # sampled keys read before they expired
+    expired: int  # sampled keys that expired, or were read only after they had
+
+    @property
+    def settled(self) -> int:
+        return self.read + self.expired
+
+    @property
+    def read_share(self) -> float | None:
+        return self.read / self.settled if self.settled else None
+
+    @property
+    def verdict(self) -> str:
+        share = self.read_share
+        if share is None or self.settled < MIN_SETTLED:
+            return "too early to tell"
+        if share >= EARNS_ITS_KEEP:
+            return "earns its keep"
+        if share >= RARELY_READ:
+            return "partly read"
+        return "mostly unread"
+
+    def as_dict(self) -> dict[str, Any]:
+        share = self.read_share
+        return {
+            "strategy": self.strategy,
+            "warmed": self.warmed,
+            "sampled": self.sampled,
+            "read_before_expiry": self.read,
+            "expired_unread": self.expired,
+            "read_share": None if share is None else round(share, 4),
+            "verdict": self.verdict,
+        }
+
+
+def accounts(counters: Mapping[str, int]) -> list[StrategyAccount]:
+    """Per strategy, from the counters hash (fields ``<name>:<code>``)."""
+    return [
+        StrategyAccount(
+            strategy=kind.value,
+            warmed=counters.get(f"warmed:{code}", 0),
+            sampled=counters.get(f"sampled:{code}", 0),
+            read=counters.get(f"read:{code}", 0),
+            expired=counters.get(f"expired:{code}", 0),
+        )
+        for kind, code in KIND_CODES.items()
+    ]
+
+
+def best(rows: Sequence[StrategyAccount]) -> str | None:
+    """The strategy whose warmed keys are read most, among those with enough data."""
+    judged = [r for r in rows if r.read_share is not None and r.settled >= MIN_SETTLED]
+    if not judged:
+        return None
+    return max(judged, key=lambda r: r.read_share or 0.0).strategy
