@@ -48,25 +48,25 @@ def test_stats_says_what_each_strategy_warmed_and_what_was_read(
 
     for i in range(200):  # the application reads 200 of the 500 preloaded keys
         app_reads.track(f"key:{i}")
-    for i in range(30):  # and 30 keys nobody warmed
+    for i in range(300):  # and 300 keys nobody warmed
         app_reads.track(f"cold:{i}")
     app_reads.flush()
     rows = strategies(env)
     assert rows["preload"] | {"read_share": None} == {
         "strategy": "preload",
         "warmed": 500,
-        "sampled": 500,  # a batch of 100 records every key it wrote
-        "read_before_expiry": 200,
+        "sampled": 50,  # a batch records 10 of the keys it wrote, evenly spread
+        "read_before_expiry": 20,
         "expired_unread": 0,
         "read_share": None,
         "verdict": "earns its keep",
     }
     assert rows["preload"]["read_share"] == 1.0  # of those settled: none expired yet
 
-    # A predictive load of the 30 cold keys with a 1 s TTL that nobody reads again.
+    # A predictive load of the 300 cold keys with a 1 s TTL that nobody reads again.
     cache.hset(CONFIG_KEY, "ttl", "1")
     done = cli("predict", "--limit", "1000", "--json", env=env)
-    assert json.loads(done.stdout)["loaded"] == 30, done.stderr
+    assert json.loads(done.stdout)["loaded"] == 300, done.stderr
     time.sleep(3.5)  # expired, and past the 2 flush intervals late reads may take
     app_reads.track("key:0")  # any flush sweeps expired samples
     app_reads.flush()
@@ -75,13 +75,13 @@ def test_stats_says_what_each_strategy_warmed_and_what_was_read(
 
     rows = strategies(env)
     predictive = rows["predictive"]
-    assert (predictive["warmed"], predictive["sampled"]) == (30, 30)
+    assert (predictive["warmed"], predictive["sampled"]) == (300, 30)
     assert (predictive["read_before_expiry"], predictive["expired_unread"]) == (0, 30)
     assert predictive["read_share"] == 0.0
     assert predictive["verdict"] == "mostly unread"
     assert rows["refresh"]["verdict"] == "too early to tell"
     assert rows["best"] == "preload"
-    assert rows["preload"]["read_before_expiry"] == 200, "key:0 was already settled"
+    assert rows["preload"]["read_before_expiry"] == 20, "key:0 was already settled"
 
     done = cli("stats", env=env)
     assert done.returncode == 0, done.stderr
@@ -98,4 +98,4 @@ def test_a_big_batch_records_a_bounded_sample(
     summary = json.loads(cli("preload", "--json", env=env).stdout)
     assert summary["loaded"] == 3000
     preload = strategies(env)["preload"]
-    assert (preload["warmed"], preload["sampled"]) == (3000, 300)
+    assert (preload["warmed"], preload["sampled"]) == (3000, 30)

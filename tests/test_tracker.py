@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 import redis
 
 from warming_tasks import tracker
-from warming_tasks.constants import EPOCH_KEY, FLUSH_CHUNK, FREQUENCY_KEY
+from warming_tasks.constants import EPOCH_KEY, FLUSH_CHUNK, FREQUENCY_KEY, WARMED_KEY
 from warming_tasks.embedded import RedisProcess, free_port
 from warming_tasks.settings import get_settings, load_settings
 from warming_tasks.store import CacheStore
@@ -259,3 +260,23 @@ def test_bad_settings_turn_tracking_off_without_raising(
         "warming-tasks: access tracking is off: WARMING_DECAY_HALF_LIFE=-1 is invalid: "
         "input should be greater than 0"
     ]
+
+
+def test_a_flush_settles_warmed_samples_as_read_in_time_or_not(
+    redis_server: RedisProcess, cache: redis.Redis
+) -> None:
+    store = CacheStore(cache)
+    now = time.time()
+    # A preload batch warmed a and b for 100 s and c for 1 s; a predictive one, d.
+    store.finish_batch("r1", 0, {}, [], warmed=(0, 3, [("a", 100), ("b", 100), ("c", 1)]))
+    store.finish_batch("r2", 0, {}, [], warmed=(2, 1, [("d", 1)]))
+    # 50 s later the application reads a and c: c had expired 49 s before.
+    t = make(redis_server.url(), Clock(now + 50), flush_interval=5)
+    t.track("a")
+    t.track("c")
+    assert t.flush() == 2
+    counters = store.account_counters()
+    assert counters["warmed:0"] == 3
+    assert (counters["read:0"], counters["expired:0"]) == (1, 1)
+    assert counters["expired:2"] == 1, "d expired unread more than two flushes ago: swept"
+    assert [m.decode() for m in cache.zrange(WARMED_KEY, 0, -1)] == ["b"], "b is still pending"
