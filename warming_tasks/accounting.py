@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from . import constants as c
 from .summary import Kind
 
+T = TypeVar("T")
 # The strategy is the low two bits of a member's score.
 KIND_CODES: dict[Kind, int] = {Kind.PRELOAD: 0, Kind.REFRESH: 1, Kind.PREDICTIVE: 2}
 # Settled samples below this say too little to judge a strategy by.
@@ -26,10 +27,10 @@ EARNS_ITS_KEEP = 0.5
 RARELY_READ = 0.1
 
 
-def sample(keys: Sequence[str | bytes], ttls: Sequence[int]) -> list[tuple[str | bytes, int]]:
-    """An evenly spaced sample of written keys with their TTLs, at most the per-batch cap."""
-    stride = -(-len(keys) // c.WARMED_SAMPLE_PER_BATCH) or 1
-    return [(keys[i], ttls[i]) for i in range(0, len(keys), stride)]
+def sample(written: Sequence[T]) -> list[T]:
+    """An evenly spaced sample of a batch's written entries, at most the per-batch cap."""
+    stride = -(-len(written) // c.WARMED_SAMPLE_PER_BATCH) or 1
+    return list(written[::stride])
 
 
 @dataclass(frozen=True)

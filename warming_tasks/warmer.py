@@ -25,7 +25,7 @@ class BatchResult:
     errors: list[dict[str, str]] = field(default_factory=list)
     written: int = 0
     # A sample of the written keys with their TTLs, for accounting of what is read.
-    sample: list[tuple[str | bytes, int]] = field(default_factory=list)
+    sample: list[tuple[str, int]] = field(default_factory=list)
 
 
 def _errors(loaded: Loaded) -> list[dict[str, str]]:
@@ -51,9 +51,8 @@ def _written(
 
 
 def _result(counts: dict[str, int], loaded: Loaded, written: Sequence[Entry]) -> BatchResult:
-    keys = [key for key, _, _ in written]
-    ttls = [ttl_s for _, _, ttl_s in written]
-    return BatchResult(counts, _errors(loaded), len(written), sample(keys, ttls))
+    picked = [(key, ttl_s) for key, _, ttl_s in sample(written)]
+    return BatchResult(counts, _errors(loaded), len(written), picked)
 
 
 class DueKeys:
