@@ -18,15 +18,24 @@ end
 -- earliest moment this flush's reads can date from.
 local since = tonumber(ARGV[3]) * 4
 local tracked = redis.call('EXISTS', KEYS[3]) == 1
+local members = {}
 for i = 6, #ARGV, 2 do
   redis.call('ZINCRBY', KEYS[1], ARGV[i + 1], ARGV[i])
   if tracked then
-    local score = redis.call('ZSCORE', KEYS[3], ARGV[i])
+    members[#members + 1] = ARGV[i]
+  end
+end
+-- One ZMSCORE per few hundred members: a call per member would double the flush.
+local step = 500
+for first = 1, #members, step do
+  local last = math.min(first + step - 1, #members)
+  local scores = redis.call('ZMSCORE', KEYS[3], unpack(members, first, last))
+  for j, score in ipairs(scores) do
     if score then
       score = tonumber(score)
       local outcome = score >= since and 'read:' or 'expired:'
       redis.call('HINCRBY', KEYS[4], outcome .. (score % 4), 1)
-      redis.call('ZREM', KEYS[3], ARGV[i])
+      redis.call('ZREM', KEYS[3], members[first + j - 1])
     end
   end
 end
