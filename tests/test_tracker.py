@@ -27,8 +27,11 @@ class Clock:
         return self.now
 
 
-def make(url: str, clock: Clock | None = None, **settings: object) -> AccessTracker:
-    return AccessTracker(load_settings(redis_url=url, **settings), clock=clock or Clock())
+def make(
+    url: str, clock: Clock | None = None, max_buffered: int = 1_000_000, **settings: object
+) -> AccessTracker:
+    settings_ = load_settings(redis_url=url, **settings)
+    return AccessTracker(settings_, clock=clock or Clock(), max_buffered=max_buffered)
 
 
 def ranking(cache: redis.Redis) -> list[str]:
@@ -90,11 +93,22 @@ def test_the_set_stays_within_its_bound(redis_server: RedisProcess, cache: redis
     assert all(int(k[1:]) % 7 >= 5 for k in kept), "the most read keys are the ones kept"
 
 
-def test_the_buffer_is_bounded() -> None:
-    t = AccessTracker(load_settings(), max_buffered=1000)
+def test_the_buffer_is_bounded_and_says_when_it_dropped_accesses(
+    redis_server: RedisProcess, cache: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    t = make(redis_server.url(), max_buffered=1000)
     for i in range(5000):
         t.track(f"k{i}")
     assert len(t.buffer) == 1000
+    assert t.flush() == 1000
+    assert ranking(cache)[-1] == "k4000", "the newest accesses are the ones kept"
+    assert "access buffer full (1000 accesses between flushes)" in caplog.text
+    assert "lower WARMING_FLUSH_INTERVAL (now 5 s)" in caplog.text
+    caplog.clear()
+    for i in range(1000):
+        t.track(f"k{i}")
+    t.flush()
+    assert "access buffer full" not in caplog.text, "once a minute, not every flush"
 
 
 def test_counts_survive_an_outage_and_arrive_once_redis_is_back(tmp_path: object) -> None:

@@ -23,6 +23,7 @@ from .decay import access_weight, needs_rebase
 from .errors import SettingsError
 from .settings import Settings, get_settings
 from .store import CacheStore, connect
+from .throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class AccessTracker:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._failing = False
+        self._full_warnings = Throttle(limit=1, period_s=60)
 
     @property
     def settings(self) -> Settings:
@@ -94,7 +96,10 @@ class AccessTracker:
         with self._flush_lock:
             now = self.clock()
             popleft = self.buffer.popleft
-            drained = Counter([popleft() for _ in range(len(self.buffer))])
+            size = len(self.buffer)
+            drained = Counter([popleft() for _ in range(size)])
+            if size >= self.max_buffered:
+                self._warn_full()
             if not drained and not self.pending:
                 return 0
             at = self._pending_at if self.pending else now
@@ -117,6 +122,18 @@ class AccessTracker:
             self._failing = False
             self._reads_since = now
             return accesses
+
+    def _warn_full(self) -> None:
+        # A full deque drops its oldest accesses as new ones arrive: say so, once a minute.
+        allowed, held = self._full_warnings.allow()
+        if allowed:
+            log.warning(
+                "access buffer full (%d accesses between flushes): the oldest may have "
+                "been dropped; lower WARMING_FLUSH_INTERVAL (now %g s)%s",
+                self.max_buffered,
+                self.settings.flush_interval,
+                f" ({held} more times since the last warning)" if held else "",
+            )
 
     def _keep(self, weights: dict[str, float], at: float, accesses: int) -> None:
         """Hold what was not delivered, bounded to the heaviest ``tracker_max_keys``."""
