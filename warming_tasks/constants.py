@@ -36,5 +36,6 @@ TRACKER_BUFFER_MAX_ACCESSES: Final = 1_000_000  # raw accesses held between flus
 TRACKER_CONNECT_TIMEOUT_S: Final = 0.5
 TRACKER_SOCKET_TIMEOUT_S: Final = 2.0
 FLUSH_CHUNK: Final = 10_000  # members per flush script call
+FLUSH_IN_FLIGHT: Final = 2  # flush script calls sent before the first reply is read
 
 CACHE_SOCKET_TIMEOUT_S: Final = 10.0

@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from . import constants as c
 from .decay import access_weight, needs_rebase
@@ -152,18 +153,22 @@ class AccessTracker:
         """Add ``weights`` (decayed weight at time ``at``) to Redis, chunk by chunk.
 
         Delivered chunks leave ``weights``, so after a failure it holds exactly
-        what is still owed.
+        what is still owed. A flush of many chunks keeps two in flight, so this
+        process packs the next chunk while Redis applies the last one.
         """
         store = self._store_for_flush()
         settings = self.settings
         half_life = settings.decay_half_life
-        epoch = self._current_epoch(store, at, half_life)
+        known_epoch = self._current_epoch(store, at, half_life)
         # Other processes may still hold reads of a sample that has just expired:
         # give their flushes time to arrive before calling it unread.
         sweep_before = self.clock() - c.SWEEP_GRACE_FLUSHES * settings.flush_interval
         members = list(weights.items())
-        for start in range(0, len(members), c.FLUSH_CHUNK):
-            chunk = members[start : start + c.FLUSH_CHUNK]
+        chunks = [members[i : i + c.FLUSH_CHUNK] for i in range(0, len(members), c.FLUSH_CHUNK)]
+
+        def send(chunk: list[tuple[str, float]]) -> None:
+            # What an earlier chunk learned of another process's epoch, if anything.
+            epoch = known_epoch if self._epoch is None else self._epoch
             for attempt in range(2):  # a second try after learning another process's epoch
                 factor = access_weight(at, epoch, half_life)
                 scaled = {key: w * factor for key, w in chunk}
@@ -171,12 +176,27 @@ class AccessTracker:
                     scaled, epoch, settings.tracker_max_keys, reads_since, sweep_before
                 )
                 if stored is None:
-                    break
+                    return
                 epoch = self._epoch = stored
                 if attempt:
                     raise RuntimeError("the decay epoch changed twice during one flush")
-            for key, _ in chunk:
-                del weights[key]
+
+        if len(chunks) == 1:
+            send(chunks[0])
+            weights.clear()
+            return
+        failure: Exception | None = None
+        with ThreadPoolExecutor(c.FLUSH_IN_FLIGHT, thread_name_prefix="warming-flush") as pool:
+            for chunk, sent in [(chunk, pool.submit(send, chunk)) for chunk in chunks]:
+                try:
+                    sent.result()
+                except Exception as exc:
+                    failure = failure or exc
+                    continue
+                for key, _ in chunk:
+                    del weights[key]
+        if failure is not None:
+            raise failure
 
     def _current_epoch(self, store: CacheStore, now: float, half_life: float) -> int:
         if self._epoch is None:
