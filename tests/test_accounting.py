@@ -88,14 +88,3 @@ def test_stats_says_what_each_strategy_warmed_and_what_was_read(
     assert "best strategy: preload" in done.stdout
     assert "earns its keep" in done.stdout
 
-
-def test_a_big_batch_records_a_bounded_sample(
-    redis_server: RedisProcess, cache: redis.Redis, start_worker: Starter
-) -> None:
-    start_worker(WARMING_BATCH_SIZE=1000)
-    env = celery_env(redis_server, WARMING_BATCH_SIZE=1000)
-    cache.hset(CONFIG_KEY, mapping={"hot_keys": "3000", "ttl": "3600"})
-    summary = json.loads(cli("preload", "--json", env=env).stdout)
-    assert summary["loaded"] == 3000
-    preload = strategies(env)["preload"]
-    assert (preload["warmed"], preload["sampled"]) == (3000, 30)
