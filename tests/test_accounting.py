@@ -87,4 +87,3 @@ def test_stats_says_what_each_strategy_warmed_and_what_was_read(
     assert done.returncode == 0, done.stderr
     assert "best strategy: preload" in done.stdout
     assert "earns its keep" in done.stdout
-
