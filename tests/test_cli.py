@@ -22,7 +22,7 @@ from warming_tasks.store import CacheStore
 
 from .conftest import Starter, celery_env
 from .helpers import cli, process_env
-from .support.fixture_sources import CONFIG_KEY, value_for
+from .support.fixture_sources import CONFIG_KEY, LOADS_KEY, value_for
 
 pytestmark = pytest.mark.integration
 
@@ -56,12 +56,21 @@ def test_preload_prints_the_summary(env: dict[str, str], cache: redis.Redis) -> 
 def test_preload_by_popularity_from_the_command_line(
     env: dict[str, str], cache: redis.Redis
 ) -> None:
+    cache.hset(CONFIG_KEY, "record_loads", "1")
     CacheStore(cache).add_accesses({"key:7": 5.0}, epoch=0, max_keys=10, read_since=0)
+
+    def first_keys() -> list[str]:
+        loads = [json.loads(call) for call in cache.lrange(LOADS_KEY, 0, -1)]
+        cache.delete(LOADS_KEY)
+        return sorted(keys[0] for keys in loads)
+
     done = cli("preload", "--by-popularity", "--json", env=env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["loaded"] == 500
+    assert "key:7" in first_keys(), "key:7 opens a batch: it went first"
     done = cli("preload", "--by-popularity", "--source-order", "--json", env=env)
-    assert done.returncode == 0, done.stderr  # the last flag wins, as Click does
+    assert done.returncode == 0, done.stderr
+    assert "key:7" not in first_keys(), "the last flag wins, as Click does"
 
 
 def test_json_output_parses(env: dict[str, str]) -> None:

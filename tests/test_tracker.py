@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +13,7 @@ from typing import Any
 import pytest
 import redis
 
-from warming_tasks import tracker
+from warming_tasks import constants, tracker
 from warming_tasks.constants import EPOCH_KEY, FLUSH_CHUNK, FREQUENCY_KEY, WARMED_KEY
 from warming_tasks.embedded import RedisProcess, free_port
 from warming_tasks.settings import get_settings, load_settings
@@ -226,15 +228,15 @@ def test_a_flush_that_fails_midway_owes_only_what_it_did_not_deliver(
     redis_server: RedisProcess, cache: redis.Redis
 ) -> None:
     t = make(redis_server.url())
-    t._store = DropsOn(cache, "k0")  # the first of two chunks fails, the second arrives
     distinct = FLUSH_CHUNK + 5000
+    t._store = DropsOn(cache, f"k{distinct - 1}")  # the second of two chunks fails
     for i in range(distinct):
         t.track(f"k{i}")
     assert t.flush() == 0
-    assert cache.zcard(FREQUENCY_KEY) == 5000, "the second chunk arrived"
-    assert len(t.pending) == FLUSH_CHUNK, "only the first is owed"
-    assert "k0" in t.pending
-    assert f"k{distinct - 1}" not in t.pending
+    assert cache.zcard(FREQUENCY_KEY) == FLUSH_CHUNK, "the first chunk arrived"
+    assert len(t.pending) == 5000, "only the second is owed"
+    assert f"k{distinct - 1}" in t.pending
+    assert "k0" not in t.pending
     t._store = CacheStore(cache)
     assert t.flush() == distinct
     assert cache.zcard(FREQUENCY_KEY) == distinct
@@ -283,8 +285,8 @@ def test_a_flush_settles_warmed_samples_as_read_in_time_or_not(
     store = CacheStore(cache)
     now = time.time()
     # A preload batch warmed a and b for 100 s and c for 1 s; a predictive one, d.
-    store.finish_batch("r1", 0, {}, [], warmed=(0, 3, [("a", 100), ("b", 100), ("c", 1)]))
-    store.finish_batch("r2", 0, {}, [], warmed=(2, 1, [("d", 1)]))
+    store.finish_batch("r1", 0, {}, [], warmed=(0, 3, [("a", 100), ("b", 100), ("c", 1)], now))
+    store.finish_batch("r2", 0, {}, [], warmed=(2, 1, [("d", 1)], now))
     # 50 s later the application reads a and c: c had expired 49 s before.
     t = make(redis_server.url(), Clock(now + 50), flush_interval=5)
     t.track("a")
@@ -295,3 +297,64 @@ def test_a_flush_settles_warmed_samples_as_read_in_time_or_not(
     assert (counters["read:0"], counters["expired:0"]) == (1, 1)
     assert counters["expired:2"] == 1, "d expired unread more than two flushes ago: swept"
     assert [m.decode() for m in cache.zrange(WARMED_KEY, 0, -1)] == ["b"], "b is still pending"
+
+
+def test_what_is_buffered_at_exit_is_delivered(
+    redis_server: RedisProcess, cache: redis.Redis
+) -> None:
+    # More than one flush chunk: the exit flush runs after concurrent.futures has
+    # shut down, so it must not depend on a thread pool.
+    script = (
+        "from warming_tasks import track_access\n"
+        f"for i in range({FLUSH_CHUNK + 5000}):\n"
+        "    track_access(f'exit:{i}')\n"
+    )
+    env = {**os.environ, "WARMING_REDIS_URL": redis_server.url(), "WARMING_FLUSH_INTERVAL": "3600"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=False, env=env, capture_output=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert b"flush failed" not in done.stderr, done.stderr
+    assert cache.zcard(FREQUENCY_KEY) == FLUSH_CHUNK + 5000
+
+
+def test_an_idle_spell_does_not_stretch_read_in_time(
+    redis_server: RedisProcess, cache: redis.Redis
+) -> None:
+    store = CacheStore(cache)
+    now = time.time()
+    store.finish_batch("r1", 0, {}, [], warmed=(0, 1, [("a", 60)], now))
+    clock = Clock(now)
+    t = make(redis_server.url(), clock, flush_interval=5)
+    for _ in range(400):  # nothing read for 2000 s: flushes with nothing to send
+        clock.now += 5
+        assert t.flush() == 0
+    t.track("a")  # read 1940 s after its value expired
+    assert t.flush() == 1
+    assert store.account_counters().get("read:0", 0) == 0
+    assert store.account_counters()["expired:0"] == 1
+
+
+def test_a_value_replaced_before_anyone_read_it_counts_unread(cache: redis.Redis) -> None:
+    store = CacheStore(cache)
+    now = time.time()
+    store.finish_batch("p", 0, {}, [], warmed=(0, 2, [("a", 600), ("b", 600)], now))
+    # A refresh rewrites both before they expire; nobody had read the preloaded values.
+    store.finish_batch("r", 0, {}, [], warmed=(1, 2, [("a", 600), ("b", 600)], now + 500))
+    counters = store.account_counters()
+    assert (counters["sampled:0"], counters["expired:0"]) == (2, 2)
+    assert counters["sampled:1"] == 2
+    assert sorted(cache.zrange(WARMED_KEY, 0, -1)) == [b"a", b"b"], "now refresh's samples"
+
+
+def test_samples_dropped_for_room_count_unread_once_expired(
+    cache: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(constants, "WARMED_MAX_KEYS", 2)
+    store = CacheStore(cache)
+    now = time.time()
+    store.finish_batch("old", 0, {}, [], warmed=(2, 1, [("gone", 10)], now - 100))
+    store.finish_batch("new", 0, {}, [], warmed=(0, 2, [("x", 600), ("y", 600)], now))
+    counters = store.account_counters()
+    assert counters["expired:2"] == 1, "the expired sample made room and counts unread"
+    assert sorted(cache.zrange(WARMED_KEY, 0, -1)) == [b"x", b"y"]

@@ -27,8 +27,9 @@ from .settings import Settings, redact_url
 Value = str | bytes
 Entry = tuple[str, Value, int]  # key, value, ttl in seconds
 Client = redis.Redis | RedisCluster
-# What a batch warmed, for accounting: strategy code, keys written, sample of (key, ttl_s).
-Warmed = tuple[int, int, Sequence[tuple[str | bytes, int]]]
+# What a batch warmed, for accounting: strategy code, keys written, a sample of
+# (key, ttl_s), and when they were written (s).
+Warmed = tuple[int, int, Sequence[tuple[str | bytes, int]], float]
 _ACCOUNTING = (c.WARMED_KEY, c.ACCOUNT_KEY)
 
 # Errors worth a retry: the cache was unreachable, not wrong.
@@ -284,15 +285,15 @@ class CacheStore:
         counts: Mapping[str, int],
         errors: Iterable[Mapping[str, str]],
         lock_token: str = "",
-        warmed: Warmed = (0, 0, ()),
+        warmed: Warmed = (0, 0, (), 0.0),
     ) -> bool:
         """Count a batch into its run once; True when the whole run has finished.
 
-        ``warmed`` (strategy code, keys written, sample of (key, ttl_s)) goes into
-        the accounting of what the application reads, in the same round trip.
+        ``warmed`` (strategy code, keys written, sample of (key, ttl_s), written at)
+        goes into the accounting of what the application reads, in the same round trip.
         """
         shown = [json.dumps(e, ensure_ascii=False) for e in errors][: c.ERROR_SAMPLE_LEN]
-        code, written, sample = warmed
+        code, written, sample, written_at = warmed
         args: list[Any] = [
             index,
             lock_token,
@@ -305,6 +306,7 @@ class CacheStore:
             code,
             written,
             c.WARMED_MAX_KEYS,
+            written_at or time.time(),
         ]
         for name, value in counts.items():
             args += [name, value]

@@ -336,9 +336,12 @@ def _run_batch(
 ) -> dict[str, int]:
     retries = task.request.retries
     if outcome is not None:  # written on an earlier try; only its counting failed
-        sample = [(key, ttl_s) for key, ttl_s in outcome.get("sample", [])]
         result = BatchResult(
-            outcome["counts"], outcome["errors"], outcome.get("written", 0), sample
+            outcome["counts"],
+            outcome["errors"],
+            outcome.get("written", 0),
+            [(key, ttl_s) for key, ttl_s in outcome.get("sample", [])],
+            outcome.get("written_at", 0.0),
         )
     else:
         try:
@@ -355,7 +358,7 @@ def _run_batch(
             result = _failed(keys, f"batch failed: {type(exc).__name__}: {exc}")
         _log_errors(kind, run_id, index, result)
     try:
-        warmed = (KIND_CODES[kind], result.written, result.sample)
+        warmed = (KIND_CODES[kind], result.written, result.sample, result.written_at)
         complete = get_store().finish_batch(
             run_id, index, result.counts, result.errors, lock, warmed
         )
@@ -372,6 +375,7 @@ def _run_batch(
                 "errors": result.errors,
                 "written": result.written,
                 "sample": result.sample,
+                "written_at": result.written_at,
             }
             raise task.retry(
                 exc=exc, countdown=backoff_s(retries), kwargs={"outcome": done}

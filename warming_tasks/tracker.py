@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from . import constants as c
 from .decay import access_weight, needs_rebase
@@ -102,6 +102,7 @@ class AccessTracker:
             if size >= self.max_buffered:
                 self._warn_full()
             if not drained and not self.pending:
+                self._reads_since = now  # every read up to now has been delivered
                 return 0
             at = self._pending_at if self.pending else now
             weights = self.pending
@@ -185,18 +186,49 @@ class AccessTracker:
             send(chunks[0])
             weights.clear()
             return
-        failure: Exception | None = None
         with ThreadPoolExecutor(c.FLUSH_IN_FLIGHT, thread_name_prefix="warming-flush") as pool:
-            for chunk, sent in [(chunk, pool.submit(send, chunk)) for chunk in chunks]:
+            self._send_overlapped(chunks, send, pool, weights)
+
+    @staticmethod
+    def _send_overlapped(
+        chunks: list[list[tuple[str, float]]],
+        send: Callable[[list[tuple[str, float]]], None],
+        pool: ThreadPoolExecutor,
+        weights: dict[str, float],
+    ) -> None:
+        """Send ``chunks`` with at most ``FLUSH_IN_FLIGHT`` unanswered; stop at the first
+        failure. A pool that takes no more work (the interpreter is exiting: atexit
+        flushes come after concurrent.futures shuts down) sends the rest in turn."""
+        in_flight: deque[tuple[list[tuple[str, float]], Future[None] | None]] = deque()
+
+        def settle() -> None:
+            chunk, sent = in_flight.popleft()
+            if sent is None:
+                send(chunk)
+            else:
+                sent.result()
+            for key, _ in chunk:
+                del weights[key]
+
+        try:
+            for chunk in chunks:
                 try:
-                    sent.result()
-                except Exception as exc:
-                    failure = failure or exc
-                    continue
-                for key, _ in chunk:
-                    del weights[key]
-        if failure is not None:
-            raise failure
+                    in_flight.append((chunk, pool.submit(send, chunk)))
+                except RuntimeError:
+                    in_flight.append((chunk, None))
+                while len(in_flight) >= c.FLUSH_IN_FLIGHT:
+                    settle()
+            while in_flight:
+                settle()
+        finally:
+            # After a failure: what is still queued is not sent, what is running ends.
+            for _, sent in in_flight:
+                if sent is not None:
+                    sent.cancel()
+            for chunk, sent in in_flight:
+                if sent is not None and not sent.cancelled() and sent.exception() is None:
+                    for key, _ in chunk:
+                        del weights[key]
 
     def _current_epoch(self, store: CacheStore, now: float, half_life: float) -> int:
         if self._epoch is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -24,8 +25,10 @@ class BatchResult:
     counts: dict[str, int]
     errors: list[dict[str, str]] = field(default_factory=list)
     written: int = 0
-    # A sample of the written keys with their TTLs, for accounting of what is read.
+    # A sample of the written keys with their TTLs, and when they were written,
+    # for the accounting of what the application reads.
     sample: list[tuple[str, int]] = field(default_factory=list)
+    written_at: float = 0.0
 
 
 def _errors(loaded: Loaded) -> list[dict[str, str]]:
@@ -52,7 +55,7 @@ def _written(
 
 def _result(counts: dict[str, int], loaded: Loaded, written: Sequence[Entry]) -> BatchResult:
     picked = [(key, ttl_s) for key, _, ttl_s in sample(written)]
-    return BatchResult(counts, _errors(loaded), len(written), picked)
+    return BatchResult(counts, _errors(loaded), len(written), picked, time.time())
 
 
 class DueKeys:

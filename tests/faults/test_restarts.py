@@ -110,6 +110,10 @@ def await_summary_supervised(
     current = worker
     while not result.ready():
         if current.process is not None and current.process.poll() is not None:
+            log = current.log()
+            # Only the known kombu failure is excused; any other exit is a defect.
+            assert "Unrecoverable error" in log, log[-3000:]
+            assert "restore_unacked" in log, log[-3000:]
             current = procs.worker(env)
         if time.monotonic() > deadline:
             return await_summary(result, 0.1, cache, worker, current)

@@ -16,7 +16,7 @@ if not stored then
 end
 -- A sample scores expiry_s * 4 + strategy: read in time if it expires after the
 -- earliest moment this flush's reads can date from.
-local since = tonumber(ARGV[3]) * 4
+local since = tonumber(ARGV[3])
 local tracked = redis.call('EXISTS', KEYS[3]) == 1
 local members = {}
 for i = 6, #ARGV, 2 do
@@ -33,8 +33,9 @@ for first = 1, #members, step do
   for j, score in ipairs(scores) do
     if score then
       score = tonumber(score)
-      local outcome = score >= since and 'read:' or 'expired:'
-      redis.call('HINCRBY', KEYS[4], outcome .. (score % 4), 1)
+      local kind = score % 4
+      local outcome = (score - kind) / 4 >= since and 'read:' or 'expired:'
+      redis.call('HINCRBY', KEYS[4], outcome .. kind, 1)
       redis.call('ZREM', KEYS[3], members[first + j - 1])
     end
   end
@@ -44,7 +45,8 @@ if excess > 0 then
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, excess - 1)
 end
 if tracked then
-  local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. string.format('%.0f', tonumber(ARGV[4]) * 4), 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[5]))
+  local before = string.format('%.0f', math.floor(tonumber(ARGV[4])) * 4)
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. before, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[5]))
   for i = 1, #gone, 2 do
     redis.call('HINCRBY', KEYS[4], 'expired:' .. (tonumber(gone[i + 1]) % 4), 1)
     redis.call('ZREM', KEYS[3], gone[i])
