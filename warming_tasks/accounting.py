@@ -41,11 +41,16 @@ class StrategyAccount:
     warmed: int  # every key it wrote
     sampled: int  # of those, recorded for accounting
     read: int  # sampled keys read before they expired
-    expired: int  # sampled keys that expired, or were read only after they had
+    expired: int  # sampled keys that expired or were rewritten before anyone read them
 
     @property
     def settled(self) -> int:
         return self.read + self.expired
+
+    @property
+    def judged(self) -> bool:
+        """Whether enough samples have settled to judge the strategy by."""
+        return self.settled >= MIN_SETTLED
 
     @property
     def read_share(self) -> float | None:
@@ -54,7 +59,7 @@ class StrategyAccount:
     @property
     def verdict(self) -> str:
         share = self.read_share
-        if share is None or self.settled < MIN_SETTLED:
+        if share is None or not self.judged:
             return "too early to tell"
         if share >= EARNS_ITS_KEEP:
             return "earns its keep"
@@ -91,7 +96,7 @@ def accounts(counters: Mapping[str, int]) -> list[StrategyAccount]:
 
 def best(rows: Sequence[StrategyAccount]) -> str | None:
     """The strategy whose warmed keys are read most, among those with enough data."""
-    judged = [r for r in rows if r.read_share is not None and r.settled >= MIN_SETTLED]
+    judged = [r for r in rows if r.judged]
     if not judged:
         return None
     return max(judged, key=lambda r: r.read_share or 0.0).strategy

@@ -336,13 +336,7 @@ def _run_batch(
 ) -> dict[str, int]:
     retries = task.request.retries
     if outcome is not None:  # written on an earlier try; only its counting failed
-        result = BatchResult(
-            outcome["counts"],
-            outcome["errors"],
-            outcome.get("written", 0),
-            [(key, ttl_s) for key, ttl_s in outcome.get("sample", [])],
-            outcome.get("written_at", 0.0),
-        )
+        result = BatchResult.from_outcome(outcome)
     else:
         try:
             result = _warm(kind, keys, lock)
@@ -370,15 +364,8 @@ def _run_batch(
         # Counting is idempotent and a re-run resends the finish; keep the outcome
         # so a retry does not warm again (a refresh would then find nothing due).
         if retries < task.max_retries:
-            done = {
-                "counts": result.counts,
-                "errors": result.errors,
-                "written": result.written,
-                "sample": result.sample,
-                "written_at": result.written_at,
-            }
             raise task.retry(
-                exc=exc, countdown=backoff_s(retries), kwargs={"outcome": done}
+                exc=exc, countdown=backoff_s(retries), kwargs={"outcome": result.as_outcome()}
             ) from exc
         raise
     return result.counts

@@ -6,6 +6,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .accounting import sample
 from .batching import chunked
@@ -29,6 +30,27 @@ class BatchResult:
     # for the accounting of what the application reads.
     sample: list[tuple[str, int]] = field(default_factory=list)
     written_at: float = 0.0
+
+    def as_outcome(self) -> dict[str, Any]:
+        """This result as JSON for a retry that must count it without warming again."""
+        return {
+            "counts": self.counts,
+            "errors": self.errors,
+            "written": self.written,
+            "sample": self.sample,
+            "written_at": self.written_at,
+        }
+
+    @classmethod
+    def from_outcome(cls, outcome: dict[str, Any]) -> BatchResult:
+        """The result ``as_outcome`` sent (JSON turned its pairs into lists)."""
+        return cls(
+            outcome["counts"],
+            outcome["errors"],
+            outcome.get("written", 0),
+            [(key, ttl_s) for key, ttl_s in outcome.get("sample", [])],
+            outcome.get("written_at", 0.0),
+        )
 
 
 def _errors(loaded: Loaded) -> list[dict[str, str]]:
