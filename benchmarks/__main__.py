@@ -4,7 +4,7 @@
     python -m benchmarks --keys 20000     # a quick run
 
 It starts its own redis-server and a worker (-c 2), measures every workload side
-by side in each repetition, and prints medians (min–max) of figures and of the
+by side in each repetition, and prints medians (min-max) of figures and of the
 ratios paired within a repetition. Everything also goes to
 benchmarks/results/latest.json.
 """
@@ -25,9 +25,11 @@ from typing import Any
 
 from redis.cluster import RedisCluster
 
-from warming_tasks.embedded import RedisClusterProcess, RedisProcess
+from tests.cluster import RedisClusterProcess
+from warming_tasks.cli.embedded import RedisProcess
 
 from . import workloads as w
+from .sources import KEYS_SETTING
 from .workers import worker
 
 RESULTS = Path(__file__).parent / "results"
@@ -116,14 +118,14 @@ def measure_cluster(n: int, repeat: int, workdir: Path) -> dict[str, list[float]
         single = server.client(0)
         spread = RedisCluster.from_url(cluster.url())
         w.preload(single_app, single, min(n, 10_000))
-        spread.set(w.KEYS_SETTING, n)
+        spread.set(KEYS_SETTING, n)
         w.run_task(cluster_app, "preload")
         for rep in range(1, repeat + 1):
             print(f"repetition {rep}/{repeat} …", file=sys.stderr, flush=True)
             single.flushdb()
             figures["preload_single_keys_per_s"].append(n / w.preload(single_app, single, n)[0])
             spread.flushdb(target_nodes=RedisCluster.PRIMARIES)
-            spread.set(w.KEYS_SETTING, n)
+            spread.set(KEYS_SETTING, n)
             seconds, summary = w.run_task(cluster_app, "preload")
             if summary["loaded"] != n:
                 raise RuntimeError(f"cluster preload loaded {summary['loaded']} of {n}")

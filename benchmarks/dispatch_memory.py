@@ -25,8 +25,8 @@ def _peak_rss_kib() -> int:
 
 
 def main() -> None:
-    import warming_tasks.tasks  # noqa: F401 - registers the tasks with the app
-    from warming_tasks.app import app
+    import warming_tasks.tasks  # noqa: F401, PLC0415 - registers the tasks with the app; the tasks register with the app the harness configured by env
+    from warming_tasks.app import app  # noqa: PLC0415 - imported after the tasks, as a worker does
 
     task = app.tasks["warming_tasks.preload"]
     result = task.apply()

@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from warming_tasks.embedded import RedisProcess
+from warming_tasks.cli.embedded import RedisProcess
 from warming_tasks.settings import load_settings
 from warming_tasks.store import CacheStore
 from warming_tasks.tracker import AccessTracker

@@ -12,7 +12,7 @@ from pathlib import Path
 from celery import Celery
 
 from warming_tasks.app import DEFAULTS
-from warming_tasks.embedded import RedisProcess, worker_command
+from warming_tasks.cli.embedded import RedisProcess, worker_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = "benchmarks.sources:InstantSource"

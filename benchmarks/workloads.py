@@ -18,8 +18,8 @@ import redis
 from celery import Celery
 
 from warming_tasks import tracker
+from warming_tasks.cli.embedded import RedisProcess
 from warming_tasks.constants import FREQUENCY_KEY
-from warming_tasks.embedded import RedisProcess
 from warming_tasks.settings import load_settings
 from warming_tasks.store import CacheStore
 from warming_tasks.tracker import AccessTracker

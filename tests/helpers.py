@@ -1,19 +1,65 @@
-"""Real worker and beat processes for the integration tests."""
+"""What the tests share: real worker and beat processes, the stack of servers a
+test points them at, the CLI as a user runs it, and waiting on conditions."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
+import redis
+from celery import Celery
+from celery.exceptions import TimeoutError as CeleryTimeout
+
+from warming_tasks.app import DEFAULTS
+from warming_tasks.cli.embedded import RedisProcess
+from warming_tasks.store import CacheStore
 
 SUPPORT = Path(__file__).parent / "support"
 REPO = Path(__file__).parent.parent
+CATALOGUE = "fixture_sources:Catalogue"
+# What the fault tests' processes load as their celeryconfig (fast broker retries).
+CONFIG_MODULE = "faults_celeryconfig"
+# A redis-server that comes back from a restart with what it had.
+PERSISTENT = ["--save", "", "--appendonly", "yes", "--appendfsync", "always"]
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
+    """Poll ``check`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"not within {timeout:g} s: {what}")
+
+
+def celery_env(server: RedisProcess, **settings: object) -> dict[str, str]:
+    """A worker's or the CLI's environment: cache on db 0, broker 1, results 2."""
+    env = {
+        "WARMING_REDIS_URL": server.url(0),
+        "CELERY_BROKER_URL": server.url(1),
+        "CELERY_RESULT_BACKEND": server.url(2),
+        "WARMING_SOURCE": CATALOGUE,
+    }
+    env.update({k: str(v) for k, v in settings.items()})
+    return env
+
+
+def caller_app(broker_url: str, backend_url: str) -> Celery:
+    """The application's side: an app of its own that enqueues by task name, as users do."""
+    app = Celery("caller", set_as_current=False)
+    app.conf.update(DEFAULTS, broker_url=broker_url, result_backend=backend_url)
+    return app
 
 
 def process_env(extra: Mapping[str, str]) -> dict[str, str]:
@@ -83,19 +129,25 @@ class CeleryProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def wait_for(self, text: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def seen() -> bool:
             if text in self.log():
-                return
+                return True
             if self.process is not None and self.process.poll() is not None:
-                raise AssertionError(f"{self.command[0]} exited early:\n{self.log()[-3000:]}")
-            time.sleep(0.05)
-        raise AssertionError(f"{text!r} not seen in {timeout}s:\n{self.log()[-3000:]}")
+                raise AssertionError(f"{self.command[0]} exited early")
+            return False
+
+        try:
+            wait_until(seen, timeout, f"{text!r} in the {self.command[0]} log")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}:\n{self.log()[-3000:]}") from None
 
     def children(self) -> list[psutil.Process]:
         assert self.process is not None
         try:
-            return psutil.Process(self.process.pid).children(recursive=True)
+            children: list[psutil.Process] = psutil.Process(self.process.pid).children(
+                recursive=True
+            )
+            return children
         except psutil.NoSuchProcess:
             return []
 
@@ -136,3 +188,125 @@ def worker(env: Mapping[str, str], workdir: Path, concurrency: int = 2) -> Celer
 def beat(env: Mapping[str, str], workdir: Path) -> CeleryProcess:
     schedule = workdir / f"beat-schedule-{time.monotonic_ns()}"
     return CeleryProcess(["beat", "-l", "info", "-s", str(schedule)], env, workdir)
+
+
+class Processes:
+    """Worker and beat processes started for a test or a module, all stopped (and
+    checked gone) by ``stop_all``."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.started: list[CeleryProcess] = []
+
+    def worker(
+        self, env: Mapping[str, str], concurrency: int = 2, wait: bool = True
+    ) -> CeleryProcess:
+        proc = worker(env, self.workdir, concurrency)
+        self.started.append(proc)
+        return proc.start(wait_for=proc.READY if wait else None)
+
+    def beat(self, env: Mapping[str, str]) -> CeleryProcess:
+        proc = beat(env, self.workdir)
+        self.started.append(proc)
+        return proc.start(wait_for="beat: Starting...")
+
+    def stop_all(self) -> None:
+        alive = [p for p in self.started if p.process is not None]
+        pids = [p.process.pid for p in alive if p.process is not None]
+        family = [child.pid for p in alive for child in p.children()]
+        for proc in self.started:
+            proc.stop()
+        leftovers = [pid for pid in pids + family if _alive(pid)]
+        assert not leftovers, f"processes left behind: {leftovers}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
+Starter = Callable[..., CeleryProcess]
+
+
+@dataclass
+class Stack:
+    """Where a test's processes point: the cache, the broker, the results, the control."""
+
+    cache: RedisProcess
+    broker: RedisProcess
+    backend: RedisProcess
+    control: RedisProcess
+    apps: list[Celery] = field(default_factory=list)
+
+    def env(self, source: str = "fault_sources:Counting", **settings: object) -> dict[str, str]:
+        env = {
+            "WARMING_REDIS_URL": self.cache.url(0),
+            "CELERY_BROKER_URL": self.broker.url(1),
+            "CELERY_RESULT_BACKEND": self.backend.url(2),
+            "CELERY_CONFIG_MODULE": CONFIG_MODULE,
+            "WARMING_SOURCE": source,
+            "FAULTS_CONTROL_URL": self.control.url(0),
+        }
+        env.update({k: str(v) for k, v in settings.items()})
+        return env
+
+    def caller(self) -> Celery:
+        """The application's side: enqueues by task name and reads results."""
+        app = caller_app(self.broker.url(1), self.backend.url(2))
+        self.apps.append(app)
+        return app
+
+    def cache_client(self) -> redis.Redis:
+        return self.cache.client(0)
+
+
+ServerFactory = Callable[..., RedisProcess]
+StackFactory = Callable[..., Stack]
+
+
+def kill_family(proc: CeleryProcess) -> list[int]:
+    """SIGKILL a worker and every process under it at once, as a host crash would."""
+    assert proc.process is not None
+    family = [proc.process.pid, *(c.pid for c in proc.children())]
+    for pid in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(pid).send_signal(signal.SIGKILL)
+    proc.process.wait(timeout=10)
+    _, alive = psutil.wait_procs([p for p in map(_process, family) if p is not None], timeout=10)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], alive
+    proc.process = None
+    return family
+
+
+def _process(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None
+
+
+def warming_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("warming-tasks:")]
+
+
+def as_text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def count_cached(client: redis.Redis, keys: list[str]) -> int:
+    return int(sum(client.exists(*keys[i : i + 500]) for i in range(0, len(keys), 500)))
+
+
+def await_summary(
+    result: Any, timeout: float, cache: redis.Redis, *workers: CeleryProcess
+) -> dict[str, Any]:
+    """The run's summary; on a timeout, fail with the run's record and the workers' logs."""
+    try:
+        summary: dict[str, Any] = result.get(timeout=timeout)
+    except CeleryTimeout:
+        state = CacheStore(cache).run_state(result.id)
+        logs = "\n---\n".join(w.log()[-3000:] for w in workers)
+        raise AssertionError(f"no summary in {timeout:g} s; run record {state}\n{logs}") from None
+    return summary

@@ -13,23 +13,17 @@ from typing import Any
 import pytest
 import redis
 
-from warming_tasks.embedded import RedisProcess
+from warming_tasks.cli.embedded import RedisProcess
 from warming_tasks.settings import load_settings
 from warming_tasks.tracker import AccessTracker
 
-from .conftest import Starter, celery_env
-from .helpers import cli
+from .helpers import celery_env, cli
 from .support.fixture_sources import CONFIG_KEY
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.in_process(WARMING_BATCH_SIZE=100)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def worker(start_worker: Starter) -> Any:
-    return start_worker(WARMING_BATCH_SIZE=100)
-
-
-def strategies(env: dict[str, str]) -> dict[str, dict[str, Any]]:
+def strategies(env: dict[str, str]) -> dict[str, Any]:
     done = cli("stats", "--json", env=env)
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
@@ -42,7 +36,10 @@ def test_stats_says_what_each_strategy_warmed_and_what_was_read(
     redis_server: RedisProcess, cache: redis.Redis
 ) -> None:
     env = celery_env(redis_server, WARMING_BATCH_SIZE=100)
-    app_reads = AccessTracker(load_settings(redis_url=redis_server.url(0), flush_interval=1))
+    clock = [time.time()]  # the application's clock, moved on below instead of sleeping
+    app_reads = AccessTracker(
+        load_settings(redis_url=redis_server.url(0), flush_interval=1), clock=lambda: clock[0]
+    )
     cache.hset(CONFIG_KEY, mapping={"hot_keys": "500", "ttl": "3600"})
     assert cli("preload", "--json", env=env).returncode == 0
 
@@ -67,9 +64,9 @@ def test_stats_says_what_each_strategy_warmed_and_what_was_read(
     cache.hset(CONFIG_KEY, "ttl", "1")
     done = cli("predict", "--limit", "1000", "--json", env=env)
     assert json.loads(done.stdout)["loaded"] == 300, done.stderr
-    # Expired (whole seconds: up to 2 s after the write) and past the 2 flush
+    # Later: expired (whole seconds: up to 2 s after the write) and past the 2 flush
     # intervals that late reads from other processes may take.
-    time.sleep(4.5)
+    clock[0] = time.time() + 4.5
     app_reads.track("key:0")  # any flush sweeps expired samples
     app_reads.flush()
 

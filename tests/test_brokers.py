@@ -20,10 +20,10 @@ from celery import Celery
 
 from warming_tasks import tracker
 from warming_tasks.app import DEFAULTS
-from warming_tasks.embedded import RedisProcess
+from warming_tasks.cli.embedded import RedisProcess
 from warming_tasks.settings import load_settings
 
-from .conftest import Starter
+from .helpers import Starter
 from .support.fixture_sources import CONFIG_KEY, value_for
 
 pytestmark = pytest.mark.integration

@@ -7,15 +7,17 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from warming_tasks.checks import eviction_warning, persistence_warning, startup_warnings
+from warming_tasks.ops.checks import eviction_warning, persistence_warning, startup_warnings
 from warming_tasks.store import CacheStore
 
-from .conftest import Starter
+from .helpers import Starter
 
 
 @pytest.fixture
 def configured(cache: redis.Redis) -> Iterator[redis.Redis]:
-    before = {k: cache.config_get(k)[k] for k in ("maxmemory-policy", "save", "appendonly")}
+    before: dict[str, str] = {
+        k: str(cache.config_get(k)[k]) for k in ("maxmemory-policy", "save", "appendonly")
+    }
     yield cache
     for key, value in before.items():
         cache.config_set(key, value)

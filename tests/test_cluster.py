@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,11 +9,12 @@ import pytest
 from celery import Celery
 from redis.cluster import RedisCluster
 
+from tests.cluster import RedisClusterProcess
 from warming_tasks import tracker
-from warming_tasks.embedded import RedisClusterProcess, RedisProcess
+from warming_tasks.cli.embedded import RedisProcess
 from warming_tasks.settings import load_settings
 
-from .conftest import Starter
+from .helpers import Starter, wait_until
 from .support.fixture_sources import CONFIG_KEY, value_for
 
 pytestmark = pytest.mark.integration
@@ -120,9 +120,15 @@ def test_a_master_killed_mid_preload_fails_over_and_loses_no_key(
 ) -> None:
     configure(redis_server, hot_keys=1500, batch_sleep=0.1)
     result = client_app.send_task("warming_tasks.preload")
-    time.sleep(0.8)  # some batches written, most not
+    keys = [f"app:key:{i}" for i in range(1500)]
+
+    def written() -> int:
+        return sum(1 for key in keys if cache.exists(key))
+
+    wait_until(lambda: written() >= 200, 30, "some batches written")
     victim = cluster.masters()[0]
     victim.stop(kill=True)  # SIGKILL: no goodbye to the cluster
+    assert not result.ready(), "the kill landed mid-run"
     summary = result.get(timeout=120)
     assert (summary["loaded"], summary["failed"]) == (1500, 0), summary.get("errors")
     cluster.wait_healthy()

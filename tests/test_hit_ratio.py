@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from benchmarks.hit_ratio import Config, SeedTracker, evaluate, format_table, generate, key_name
-from warming_tasks.embedded import RedisProcess
+from warming_tasks.cli.embedded import RedisProcess
 
 TINY = Config(
     keys=2_000,

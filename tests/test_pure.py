@@ -9,17 +9,17 @@ from collections.abc import Sequence
 
 import pytest
 
-from warming_tasks.accounting import StrategyAccount, accounts, best, sample
-from warming_tasks.batching import chunked
 from warming_tasks.beat import PREDICTIVE_ENTRY, REFRESH_ENTRY, beat_entries
-from warming_tasks.decay import access_weight, decayed_count, needs_rebase
 from warming_tasks.errors import SettingsError
-from warming_tasks.expiry import in_refresh_window, jittered_ttl
-from warming_tasks.popularity import popular_first
+from warming_tasks.kinds import Kind, build_summary, empty_summary
+from warming_tasks.maths.accounting import StrategyAccount, accounts, best, sample
+from warming_tasks.maths.batching import chunked
+from warming_tasks.maths.decay import access_weight, decayed_count, needs_rebase
+from warming_tasks.maths.expiry import in_refresh_window, jittered_ttl
+from warming_tasks.maths.popularity import popular_first
+from warming_tasks.maths.throttle import Throttle
 from warming_tasks.settings import Strategy, load_settings, redact_url
 from warming_tasks.source import check_entry
-from warming_tasks.summary import Kind, build_summary, empty_summary
-from warming_tasks.throttle import Throttle
 
 
 @pytest.mark.parametrize(
@@ -269,7 +269,7 @@ def test_summaries_carry_the_contract_fields() -> None:
         "loaded": "250",
         "failed": "1",
         "lock": "",
-        "delivery": "{}",
+        "finish": "{}",
         "batches_done": "3",
     }
     errors = [{"key": "k", "reason": "boom"}]
@@ -293,7 +293,7 @@ def test_bookkeeping_fields_stay_out_of_the_summary() -> None:
         "dispatched": "1",
         "batches_done": "1",
         "lock": "r",
-        "delivery": "{}",
+        "finish": "{}",
         "checked": "5",
         "refreshed": "2",
     }

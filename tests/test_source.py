@@ -20,7 +20,7 @@ def test_a_class_is_instantiated(spec: str) -> None:
 
 
 def test_an_instance_is_used_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
-    from warming_tasks import sample
+    from warming_tasks import sample  # noqa: PLC0415 - the import itself is what the test checks
 
     instance = SampleSource(products=3)
     monkeypatch.setattr(sample, "INSTANCE", instance, raising=False)

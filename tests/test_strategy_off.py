@@ -6,15 +6,10 @@ import pytest
 import redis
 from celery import Celery
 
-from .conftest import Starter
-
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.in_process(WARMING_STRATEGY="preload")]
 
 
-def test_only_the_chosen_strategy_runs(
-    start_worker: Starter, client_app: Celery, cache: redis.Redis
-) -> None:
-    start_worker(WARMING_STRATEGY="preload")
+def test_only_the_chosen_strategy_runs(client_app: Celery, cache: redis.Redis) -> None:
     cache.set("key:0", "stale", ex=10)
     refresh = client_app.send_task("warming_tasks.refresh").get(timeout=30)
     predictive = client_app.send_task("warming_tasks.predictive_load").get(timeout=30)

@@ -1,4 +1,5 @@
-"""The three runs end to end: a real worker process, a real Redis, results by task name."""
+"""The three runs end to end: a real worker (in this process), a real Redis, results
+by task name, and what a user's own task chained after a run receives."""
 
 from __future__ import annotations
 
@@ -8,23 +9,18 @@ from typing import Any
 
 import pytest
 import redis
-from celery import Celery
+from celery import Celery, chain
 
 from warming_tasks import tracker
+from warming_tasks.cli.embedded import RedisProcess
 from warming_tasks.constants import REFRESH_LOCK_KEY, RUNS_KEY
-from warming_tasks.embedded import RedisProcess
 from warming_tasks.settings import load_settings
 from warming_tasks.store import CacheStore
 
-from .conftest import Starter
+from .helpers import wait_until
 from .support.fixture_sources import CONFIG_KEY, LOADS_KEY, value_for
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module", autouse=True)
-def worker(start_worker: Starter) -> Any:
-    return start_worker(WARMING_BATCH_SIZE=100)
+pytestmark = [pytest.mark.integration, pytest.mark.in_process(WARMING_BATCH_SIZE=100)]
 
 
 def run(app: Celery, name: str, timeout: float = 30, **kwargs: Any) -> dict[str, Any]:
@@ -165,7 +161,7 @@ def test_predictive_with_nothing_tracked_is_empty(client_app: Celery, cache: red
 
 
 def test_the_app_accepts_only_json() -> None:
-    from warming_tasks.app import app
+    from warming_tasks.app import app  # noqa: PLC0415 - building the app is what the test checks
 
     assert app.conf.accept_content == ["json"]
     assert app.conf.result_accept_content == ["json"]
@@ -174,11 +170,11 @@ def test_the_app_accepts_only_json() -> None:
 
 
 def test_a_pickled_message_is_refused_by_the_worker(
-    client_app: Celery, cache: redis.Redis, worker: Any
+    client_app: Celery, cache: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     configure(cache, hot_keys=5)
     result = client_app.send_task("warming_tasks.preload", serializer="pickle")
-    worker.wait_for("ContentDisallowed", timeout=10)
+    wait_until(lambda: "ContentDisallowed" in caplog.text, 10, "the worker refuses pickle")
     assert result.state == "PENDING"
     assert not cache.exists("key:0")
 
@@ -249,3 +245,30 @@ def test_preload_keeps_the_source_order_by_default(client_app: Celery, cache: re
 def test_by_popularity_must_be_a_boolean(client_app: Celery) -> None:
     with pytest.raises(ValueError, match="by_popularity='yes' is invalid"):
         run(client_app, "preload", by_popularity="yes")
+
+
+@pytest.mark.parametrize("hot_keys", [250, 0], ids=["batches", "nothing-to-do"])
+def test_a_task_chained_after_a_run_receives_its_summary(
+    client_app: Celery, cache: redis.Redis, hot_keys: int
+) -> None:
+    configure(cache, hot_keys=hot_keys)
+    preload = client_app.tasks["warming_tasks.preload"]
+    receive = client_app.tasks["tests.receive_summary"]
+    result = chain(preload.s(), receive.s(note="next")).apply_async()
+    received = result.get(timeout=30)
+    summary = received["received"]
+    assert received["note"] == "next"
+    assert (summary["loaded"], summary["batches"]) == (hot_keys, -(-hot_keys // 100))
+    assert result.parent.get(timeout=5) == summary, "the run's own result is the same summary"
+    if hot_keys:
+        assert json.loads(cache.lrange(RUNS_KEY, 0, 0)[0]) == summary
+
+
+def test_a_link_on_a_run_fires_with_its_summary(client_app: Celery, cache: redis.Redis) -> None:
+    configure(cache, hot_keys=150)
+    link = client_app.signature("tests.receive_summary", kwargs={"note": "linked"})
+    link.set(task_id="the-link")
+    run_result = client_app.send_task("warming_tasks.preload", link=link)
+    received = client_app.AsyncResult("the-link").get(timeout=30)
+    assert received == {"received": run_result.get(timeout=5), "note": "linked"}
+    assert received["received"]["loaded"] == 150

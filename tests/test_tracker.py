@@ -8,14 +8,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
 
 from warming_tasks import constants, tracker
+from warming_tasks.cli.embedded import RedisProcess, free_port
 from warming_tasks.constants import EPOCH_KEY, FLUSH_CHUNK, FREQUENCY_KEY, WARMED_KEY
-from warming_tasks.embedded import RedisProcess, free_port
 from warming_tasks.settings import get_settings, load_settings
 from warming_tasks.store import CacheStore
 from warming_tasks.tracker import AccessTracker
@@ -37,7 +37,7 @@ def make(
 
 
 def ranking(cache: redis.Redis) -> list[str]:
-    return [m.decode() for m in cache.zrevrange(FREQUENCY_KEY, 0, -1)]
+    return [m.decode() for m in cast(list[bytes], cache.zrevrange(FREQUENCY_KEY, 0, -1))]
 
 
 def test_counts_rank_keys(redis_server: RedisProcess, cache: redis.Redis) -> None:
@@ -240,7 +240,8 @@ def test_a_flush_that_fails_midway_owes_only_what_it_did_not_deliver(
     t._store = CacheStore(cache)
     assert t.flush() == distinct
     assert cache.zcard(FREQUENCY_KEY) == distinct
-    scores = [score for _, score in cache.zrange(FREQUENCY_KEY, 0, -1, withscores=True)]
+    rows = cast(list[tuple[bytes, float]], cache.zrange(FREQUENCY_KEY, 0, -1, withscores=True))
+    scores = [score for _, score in rows]
     assert min(scores) == max(scores) == pytest.approx(1.0), "no key counted twice"
 
 
@@ -296,7 +297,8 @@ def test_a_flush_settles_warmed_samples_as_read_in_time_or_not(
     assert counters["warmed:0"] == 3
     assert (counters["read:0"], counters["expired:0"]) == (1, 1)
     assert counters["expired:2"] == 1, "d expired unread more than two flushes ago: swept"
-    assert [m.decode() for m in cache.zrange(WARMED_KEY, 0, -1)] == ["b"], "b is still pending"
+    pending = cast(list[bytes], cache.zrange(WARMED_KEY, 0, -1))
+    assert [m.decode() for m in pending] == ["b"], "b is still pending"
 
 
 def test_what_is_buffered_at_exit_is_delivered(

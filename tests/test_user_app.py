@@ -6,17 +6,15 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 import redis
 from celery import Celery
 
-from warming_tasks.embedded import RedisProcess
+from warming_tasks.cli.embedded import RedisProcess
 
-from .conftest import celery_env
-from .helpers import SUPPORT, CeleryProcess, process_env
+from .helpers import SUPPORT, CeleryProcess, celery_env, process_env, wait_until
 from .support.fixture_sources import CONFIG_KEY, value_for
 
 pytestmark = pytest.mark.integration
@@ -94,9 +92,7 @@ def test_the_user_app_runs_warming_tasks_and_keeps_its_own_beat_entries(
         cache.expire("key:1", 100)  # due again for the scheduled refresh
         cache.set("key:1", "stale", ex=100)
         beat.start(wait_for="beat: Starting...")
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and cache.get("key:1") == b"stale":
-            time.sleep(0.2)
+        wait_until(lambda: cache.get("key:1") != b"stale", 20, "beat runs our refresh")
         assert cache.get("key:1") == value_for("key:1").encode(), "beat ran our refresh"
         beat.wait_for("Sending due task user-heartbeat (userapp.heartbeat)", timeout=10)
         assert "warming-tasks: refresh (warming_tasks.refresh)" in beat.log()

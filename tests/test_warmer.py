@@ -21,7 +21,7 @@ class DictSource:
     def __init__(
         self,
         data: Mapping[str, Entry],
-        during_load: Callable[[], None] | None = None,
+        during_load: Callable[[], object] | None = None,
         bulk: bool = True,
     ) -> None:
         self.data = dict(data)

@@ -24,7 +24,7 @@ def __getattr__(name: str) -> Any:
     # The Celery app is built only when asked for (``celery -A warming_tasks``), so
     # an application importing track_access does not get a second current_app.
     if name in ("app", "celery"):
-        from .app import app
+        from .app import app  # noqa: PLC0415 - the app is built only when asked for
 
         return app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

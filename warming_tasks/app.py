@@ -15,7 +15,7 @@ from typing import Any
 from celery import Celery, signals
 
 from .beat import add_beat_entries
-from .startup import check_settings
+from .ops.startup import check_settings
 
 DEFAULTS: dict[str, Any] = {
     "broker_url": "redis://localhost:6379/1",

@@ -27,7 +27,8 @@ WARMED_SWEEP_PER_FLUSH: Final = 1_000  # expired, unread samples counted per flu
 SWEEP_GRACE_FLUSHES: Final = 2  # flush intervals an expired sample waits for late reads
 
 REFRESH_LOCK_TTL_S: Final = 300  # extended by every finished batch of the run
-DISPATCH_PROGRESS_EVERY: Final = 16  # batches between progress updates while dispatching
+# Batches sent as one group (one batched publish), and between progress updates.
+DISPATCH_WINDOW: Final = 16
 
 # Forward decay: rebase the epoch long before 2**exponent overflows a double (2**1023).
 REBASE_EXPONENT: Final = 512.0

@@ -80,7 +80,7 @@ class Loaded:
 def check_entry(entry: Any, max_value_bytes: int) -> str | None:
     """Why ``entry`` cannot be written, or None when it is a valid ``(value, ttl)``."""
     # The common case first, cheaply: this runs for every key of every batch.
-    if type(entry) is tuple and len(entry) == 2:
+    if type(entry) is tuple and len(entry) == 2:  # noqa: PLR2004 - an entry is a (value, ttl) pair
         value, ttl = entry
         if type(ttl) is int and ttl > 0:
             kind = type(value)
@@ -93,7 +93,7 @@ def check_entry(entry: Any, max_value_bytes: int) -> str | None:
 
 
 def _entry_problem(entry: Any, max_value_bytes: int) -> str | None:
-    if not isinstance(entry, tuple | list) or len(entry) != 2:
+    if not isinstance(entry, tuple | list) or len(entry) != 2:  # noqa: PLR2004 - an entry is a (value, ttl) pair
         return f"expected (value, ttl), got {type(entry).__name__}"
     value, ttl = entry
     if not isinstance(value, str | bytes):

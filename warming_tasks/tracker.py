@@ -20,11 +20,11 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from . import constants as c
-from .decay import access_weight, needs_rebase
 from .errors import SettingsError
+from .maths.decay import access_weight, needs_rebase
+from .maths.throttle import Throttle
 from .settings import Settings, get_settings
 from .store import CacheStore, connect
-from .throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +244,7 @@ _tracker = AccessTracker()
 
 
 def _first_access(key: str) -> None:
-    global _record
+    global _record  # noqa: PLW0603 - the hot path swaps one function, not a flag checked per call
     try:
         settings = _tracker.settings
     except SettingsError as exc:
@@ -279,7 +279,7 @@ def flush_access() -> int:
 
 def reset(settings: Settings | None = None) -> None:
     """Drop what is buffered, and use ``settings`` (or re-read them) from the next access."""
-    global _record
+    global _record  # noqa: PLW0603 - the hot path swaps one function, not a flag checked per call
     _tracker.stop()
     _tracker._settings = settings
     _tracker._reset()

@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .accounting import sample
-from .batching import chunked
-from .constants import DISPATCH_PROGRESS_EVERY as PROGRESS_EVERY
-from .expiry import in_refresh_window, jittered_ttl
+from .constants import DISPATCH_WINDOW
+from .maths.accounting import sample
+from .maths.batching import chunked
+from .maths.expiry import in_refresh_window, jittered_ttl
 from .settings import Settings
 from .source import DataSource, Loaded, load_batch
 from .store import CacheStore, Entry, WriteMode
@@ -105,7 +105,7 @@ class DueKeys:
         for number, chunk in enumerate(chunked(keys, self.chunk), start=1):
             pttls = self.store.pttls(chunk)
             self.checked += len(chunk)
-            if self.on_progress is not None and number % PROGRESS_EVERY == 0:
+            if self.on_progress is not None and number % DISPATCH_WINDOW == 0:
                 self.on_progress(self.checked)
             for key, pttl in zip(chunk, pttls, strict=True):
                 if in_refresh_window(pttl, self.threshold_s):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import redis
 
+from ..helpers import Processes, Stack
 from ..support.fault_sources import (
     BAD_ENTRIES,
     GOOD_KEYS,
@@ -17,7 +18,6 @@ from ..support.fault_sources import (
     RAISING_REASON,
     value_for,
 )
-from .conftest import Procs, Stack
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.integration]
     ],
 )
 def test_each_bad_entry_fails_alone_with_its_reason(
-    stack: Stack, procs: Procs, ctl: redis.Redis, source: str, raises: bool
+    stack: Stack, procs: Processes, ctl: redis.Redis, source: str, raises: bool
 ) -> None:
     procs.worker(stack.env(source=source, WARMING_BATCH_SIZE=1000), concurrency=1)
     summary = stack.caller().send_task("warming_tasks.preload").get(timeout=30)

@@ -11,8 +11,8 @@ import redis
 from warming_tasks import tracker
 from warming_tasks.settings import load_settings
 
+from ..helpers import Processes, Stack
 from ..support.fault_sources import BYTES_KEYS, ODD_KEYS, value_for
-from .conftest import Procs, Stack
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -28,7 +28,7 @@ def user_keys(cache: redis.Redis, prefix: str) -> set[bytes]:
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("prefix", PREFIXES)
-def test_odd_keys_round_trip_through_preload(stack: Stack, procs: Procs, prefix: str) -> None:
+def test_odd_keys_round_trip_through_preload(stack: Stack, procs: Processes, prefix: str) -> None:
     assert max(len(k.encode()) for k in ODD_KEYS) >= 1024
     procs.worker(stack.env(source="fault_sources:OddKeys", WARMING_KEY_PREFIX=prefix))
     summary = stack.caller().send_task("warming_tasks.preload").get(timeout=30)
@@ -54,7 +54,7 @@ def app_tracker(stack: Stack, request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("app_tracker", PREFIXES, indirect=True)
 def test_odd_keys_round_trip_through_tracking_and_predictive_load(
-    stack: Stack, procs: Procs, app_tracker: str
+    stack: Stack, procs: Processes, app_tracker: str
 ) -> None:
     prefix = app_tracker
     procs.worker(stack.env(source="fault_sources:OddKeys", WARMING_KEY_PREFIX=prefix))
@@ -81,7 +81,7 @@ def test_odd_keys_round_trip_through_tracking_and_predictive_load(
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("prefix", PREFIXES)
-def test_bytes_keys_round_trip_or_fail_clearly(stack: Stack, procs: Procs, prefix: str) -> None:
+def test_bytes_keys_round_trip_or_fail_clearly(stack: Stack, procs: Processes, prefix: str) -> None:
     procs.worker(stack.env(source="fault_sources:BytesKeys", WARMING_KEY_PREFIX=prefix))
     summary = stack.caller().send_task("warming_tasks.preload").get(timeout=30)
     cache = stack.cache_client()

@@ -19,8 +19,8 @@ import redis
 
 from warming_tasks.constants import REFRESH_LOCK_KEY, REFRESH_LOCK_TTL_S, RUNS_KEY
 
+from ..helpers import Processes, Stack, kill_family, wait_until
 from ..support.fault_sources import CALLS_KEY, CONFIG_KEY, LOADS_KEY, value_for
-from .conftest import Procs, Stack, kill_family, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -45,7 +45,7 @@ def load_calls(ctl: redis.Redis) -> list[dict[str, Any]]:
 
 @pytest.mark.timeout(90)
 def test_two_beats_by_mistake_never_overlap_runs_nor_double_load(
-    stack: Stack, procs: Procs, ctl: redis.Redis
+    stack: Stack, procs: Processes, ctl: redis.Redis
 ) -> None:
     cache = stack.cache_client()
     seed(cache, ctl, sleep=0.7)  # a run outlasts half a tick: the two beats must collide
@@ -92,7 +92,7 @@ def test_two_beats_by_mistake_never_overlap_runs_nor_double_load(
 
 @pytest.mark.timeout(120)
 def test_a_slow_source_skips_ticks_and_its_dead_holder_does_not_deadlock(
-    stack: Stack, procs: Procs, ctl: redis.Redis
+    stack: Stack, procs: Processes, ctl: redis.Redis
 ) -> None:
     cache = stack.cache_client()
     seed(cache, ctl, sleep=4.0)  # every load_many outlasts four refresh intervals

@@ -15,17 +15,17 @@ import redis
 
 from warming_tasks.constants import RUNS_KEY
 
-from ..helpers import CeleryProcess
-from ..support.fault_sources import CONFIG_KEY, value_for
-from .conftest import (
+from ..helpers import (
     PERSISTENT,
-    Procs,
+    CeleryProcess,
+    Processes,
     Stack,
     StackFactory,
     await_summary,
     count_cached,
     wait_until,
 )
+from ..support.fault_sources import CONFIG_KEY, value_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -48,7 +48,7 @@ def assert_every_key_loaded(stack: Stack, summary: dict[str, object]) -> None:
 
 @pytest.mark.timeout(120)
 def test_cache_redis_restarted_mid_preload(
-    make_stack: StackFactory, procs: Procs, ctl: redis.Redis
+    make_stack: StackFactory, procs: Processes, ctl: redis.Redis
 ) -> None:
     stack = make_stack(cache_args=PERSISTENT)
     ctl.hset(CONFIG_KEY, mapping={"keys": len(KEYS), "sleep": "0.2"})
@@ -69,7 +69,9 @@ def test_cache_redis_restarted_mid_preload(
 
 
 @pytest.mark.timeout(150)
-def test_broker_restarted_mid_run(make_stack: StackFactory, procs: Procs, ctl: redis.Redis) -> None:
+def test_broker_restarted_mid_run(
+    make_stack: StackFactory, procs: Processes, ctl: redis.Redis
+) -> None:
     # Results on a third server: only the broker goes away.
     stack = make_stack(broker_args=PERSISTENT, own_backend=True)
     ctl.hset(CONFIG_KEY, mapping={"keys": len(KEYS), "sleep": "0.2"})
@@ -94,11 +96,11 @@ def test_broker_restarted_mid_run(make_stack: StackFactory, procs: Procs, ctl: r
     assert "Cannot connect to redis" in worker.log() or "Connection to broker lost" in worker.log()
 
 
-def await_summary_supervised(
+def await_summary_supervised(  # noqa: PLR0913, PLR0917 - pytest fixtures
     result: Any,
     timeout: float,
     cache: redis.Redis,
-    procs: Procs,
+    procs: Processes,
     env: dict[str, str],
     worker: CeleryProcess,
 ) -> dict[str, Any]:

@@ -8,11 +8,10 @@ import json
 import pytest
 import redis
 
+from warming_tasks.cli.embedded import RedisProcess
 from warming_tasks.constants import RUNS_KEY
-from warming_tasks.embedded import RedisProcess
 
-from ..helpers import cli
-from .conftest import CONFIG_MODULE, Procs, ServerFactory, warming_lines
+from ..helpers import CONFIG_MODULE, Processes, ServerFactory, cli, warming_lines
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -41,7 +40,7 @@ def leaks(text: str) -> list[str]:
 
 @pytest.mark.timeout(120)
 def test_passwords_never_show_in_logs_output_or_results(
-    servers: ServerFactory, control: RedisProcess, procs: Procs, ctl: redis.Redis
+    servers: ServerFactory, control: RedisProcess, procs: Processes, ctl: redis.Redis
 ) -> None:
     cache = locked(servers, "cache", CACHE_PW)
     broker = locked(servers, "broker", BROKER_PW)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from warming_tasks.embedded import RedisProcess
+from warming_tasks.cli.embedded import RedisProcess
 
 from ..helpers import process_env
 

@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from warming_tasks.embedded import RedisProcess, free_port
+from warming_tasks.cli.embedded import RedisProcess, free_port
 
-from ..helpers import cli
+from ..helpers import CONFIG_MODULE, Processes, ServerFactory, cli, warming_lines
 from ..support.fault_sources import CONFIG_KEY, value_for
-from .conftest import CONFIG_MODULE, Procs, ServerFactory, warming_lines
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -93,7 +92,7 @@ def worker_env(cache_url: str, broker: RedisProcess, control: RedisProcess) -> d
 
 @pytest.mark.timeout(90)
 def test_warming_over_tls_with_a_user_limited_to_the_prefix(
-    tls_cache: TlsCache, servers: ServerFactory, control: RedisProcess, procs: Procs,
+    tls_cache: TlsCache, servers: ServerFactory, control: RedisProcess, procs: Processes,
     ctl: redis.Redis,
 ) -> None:  # fmt: skip
     broker = servers("broker")
@@ -170,7 +169,7 @@ def test_a_user_without_the_prefix_is_refused_with_one_clear_line(
 
 @pytest.mark.timeout(90)
 def test_a_worker_with_a_wrong_password_fails_the_run_promptly(
-    tls_cache: TlsCache, servers: ServerFactory, control: RedisProcess, procs: Procs
+    tls_cache: TlsCache, servers: ServerFactory, control: RedisProcess, procs: Processes
 ) -> None:
     broker = servers("broker")
     env = worker_env(tls_cache.url(WRONG), broker, control)

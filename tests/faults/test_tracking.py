@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 
+from warming_tasks.cli.embedded import RedisProcess
 from warming_tasks.constants import FREQUENCY_KEY, TRACKER_BUFFER_MAX_ACCESSES
-from warming_tasks.embedded import RedisProcess
 
-from ..helpers import SUPPORT, process_env
-from .conftest import ServerFactory
+from ..helpers import SUPPORT, ServerFactory, process_env
 
 pytestmark = pytest.mark.faults
 

@@ -16,8 +16,8 @@ import redis
 
 from warming_tasks.constants import REFRESH_LOCK_KEY, RUNS_KEY
 
+from ..helpers import Processes, Stack, await_summary, count_cached, kill_family, wait_until
 from ..support.fault_sources import CONFIG_KEY, LOADS_KEY, value_for
-from .conftest import Procs, Stack, await_summary, count_cached, kill_family, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -39,7 +39,7 @@ def assert_all_warmed(cache: redis.Redis, ctl: redis.Redis) -> None:
 
 @pytest.mark.timeout(90)
 def test_a_killed_pool_child_costs_one_redelivered_batch(
-    stack: Stack, procs: Procs, ctl: redis.Redis
+    stack: Stack, procs: Processes, ctl: redis.Redis
 ) -> None:
     ctl.hset(CONFIG_KEY, mapping={"keys": len(KEYS), "sleep": "0.3"})
     worker = procs.worker(stack.env(WARMING_BATCH_SIZE=BATCH), concurrency=2)
@@ -62,7 +62,7 @@ def test_a_killed_pool_child_costs_one_redelivered_batch(
 
 @pytest.mark.timeout(120)
 def test_the_whole_worker_killed_mid_run_then_restarted_warms_every_key(
-    stack: Stack, procs: Procs, ctl: redis.Redis
+    stack: Stack, procs: Processes, ctl: redis.Redis
 ) -> None:
     ctl.hset(CONFIG_KEY, mapping={"keys": len(KEYS), "sleep": "0.3"})
     env = stack.env(WARMING_BATCH_SIZE=BATCH)

@@ -27,7 +27,7 @@ _client_pid = 0
 
 def control() -> redis.Redis:
     """The control Redis, one client per process (rebuilt after fork)."""
-    global _client, _client_pid
+    global _client, _client_pid  # noqa: PLW0603 - one client per process, made again after a fork
     if _client is None or _client_pid != os.getpid():
         _client = redis.Redis.from_url(os.environ["FAULTS_CONTROL_URL"], decode_responses=True)
         _client_pid = os.getpid()

@@ -10,6 +10,7 @@ import json
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from typing import cast
 
 import redis
 
@@ -25,7 +26,7 @@ def _config() -> dict[str, str]:
     # On a cluster cache the knobs live in a plain Redis of the test's (TEST_CONFIG_URL).
     url = os.environ.get("TEST_CONFIG_URL") or os.environ["WARMING_REDIS_URL"]
     client = redis.Redis.from_url(url, decode_responses=True)
-    conf.update(client.hgetall(CONFIG_KEY))
+    conf.update(cast(dict[str, str], client.hgetall(CONFIG_KEY)))
     client.close()
     return conf
 

@@ -8,19 +8,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from celery import Celery
 from celery.result import AsyncResult
+from kombu.exceptions import OperationalError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .store import CacheStore
-from .summary import Kind
+from ..errors import WarmingError
+from ..kinds import Kind
+from ..store import CacheStore
+from .console import err, fail
 
 POLL_S = 0.2
-# The counts that say how many keys a run has dealt with so far.
-_PROGRESS_FIELDS = {
-    Kind.PRELOAD: ("loaded", "missing", "failed"),
-    Kind.REFRESH: ("checked",),
-    Kind.PREDICTIVE: ("candidates", "already_cached", "failed"),
-}
 
 
 class RunTimeout(Exception):
@@ -32,7 +31,7 @@ class RunFailed(Exception):
 
 
 @dataclass(frozen=True)
-class Progress:
+class RunProgress:
     """A run seen from outside: batches done of sent, keys dealt with, time elapsed."""
 
     batches_done: int
@@ -46,9 +45,9 @@ class Progress:
         return self.keys / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-def progress_of(kind: Kind, state: dict[str, str], elapsed_s: float) -> Progress:
-    keys = sum(int(state.get(name, 0)) for name in _PROGRESS_FIELDS[kind])
-    return Progress(
+def progress_of(kind: Kind, state: dict[str, str], elapsed_s: float) -> RunProgress:
+    keys = sum(int(state.get(name, 0)) for name in kind.progress_fields)
+    return RunProgress(
         batches_done=int(state.get("batches_done", 0)),
         batches_sent=int(state.get("total", state.get("dispatched", 0))),
         dispatch_finished="total" in state,
@@ -58,11 +57,8 @@ def progress_of(kind: Kind, state: dict[str, str], elapsed_s: float) -> Progress
 
 
 def enqueue(app: Celery, kind: Kind, kwargs: dict[str, Any] | None = None) -> AsyncResult:
-    name = {Kind.PRELOAD: "preload", Kind.REFRESH: "refresh", Kind.PREDICTIVE: "predictive_load"}
     policy = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
-    return app.send_task(
-        f"warming_tasks.{name[kind]}", kwargs=kwargs or {}, retry=True, retry_policy=policy
-    )
+    return app.send_task(kind.entry_task, kwargs=kwargs or {}, retry=True, retry_policy=policy)
 
 
 def wait(
@@ -70,7 +66,7 @@ def wait(
     kind: Kind,
     store: CacheStore,
     timeout_s: float,
-    on_progress: Callable[[Progress], None] | None = None,
+    on_progress: Callable[[RunProgress], None] | None = None,
 ) -> dict[str, Any]:
     """Poll until the run's summary arrives; RunTimeout after ``timeout_s``."""
     started = time.monotonic()
@@ -92,3 +88,40 @@ def wait(
         raise RunFailed(f"{type(outcome).__name__}: {outcome}")
     summary: dict[str, Any] = outcome
     return summary
+
+
+def follow(result: Any, kind: Kind, store: CacheStore, timeout: float, show_progress: bool) -> Any:
+    """Wait for a run's summary, drawing its progress on stderr."""
+    columns = (
+        TextColumn(f"{kind.value}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("batches"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    )
+    # A bar is for a person at a terminal; in a pipe or a log it would only add noise.
+    live = show_progress and err.is_terminal
+    with Progress(*columns, console=err, transient=True, disable=not live) as bar:
+        task = bar.add_task(kind.value, total=None, rate="")
+
+        def update(p: RunProgress) -> None:
+            bar.update(
+                task,
+                completed=p.batches_done,
+                total=p.batches_sent if p.dispatch_finished else None,
+                rate=f"{p.keys_per_s:,.0f} keys/s",
+            )
+
+        try:
+            return wait(result, kind, store, timeout, update)
+        except RunTimeout as exc:
+            fail(str(exc))
+        except RunFailed as exc:
+            fail(f"the run failed: {exc}")
+        except (OperationalError, redis.ConnectionError) as exc:
+            fail(f"lost the result backend while waiting: {exc}")
+        except WarmingError:
+            raise
+        except Exception as exc:
+            fail(f"the run failed: {type(exc).__name__}: {exc}")

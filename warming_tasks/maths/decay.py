@@ -8,7 +8,7 @@ from now needs a rebase, and only when the exponent nears a double's range.
 
 import math
 
-from .constants import REBASE_EXPONENT
+from ..constants import REBASE_EXPONENT
 
 
 def access_weight(now_s: float, epoch_s: float, half_life_s: float) -> float:

@@ -15,36 +15,16 @@ from typing import Any, NoReturn
 import click
 import redis
 from kombu.exceptions import OperationalError
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from .errors import SettingsError, SourceError, WarmingError
-from .settings import get_settings, redact_url
-from .source import load_source
-from .startup import check_cache_url
-from .store import CacheStore, connect
-from .summary import Kind
-from .watch import Progress as RunProgress
-from .watch import RunFailed, RunTimeout, enqueue, wait
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-
-
-class Failure(Exception):
-    """A failure to report in one line, with its exit code."""
-
-    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    raise Failure(message, code)
+from ..errors import SettingsError, SourceError, WarmingError
+from ..kinds import Kind
+from ..ops.startup import check_cache_url
+from ..settings import get_settings, redact_url
+from ..source import load_source
+from ..store import CacheStore, connect
+from .console import EXIT_FAILED, EXIT_USAGE, Failure, fail, out
+from .follow import enqueue, follow
+from .render import print_stats, print_summary
 
 
 class WarmingCLI(click.Group):
@@ -146,7 +126,7 @@ def run(kind: Kind, kwargs: dict[str, Any], no_wait: bool, as_json: bool, timeou
     settings = get_settings()
     check_cache_url(settings)  # nothing is enqueued while a setting is wrong
     load_source(settings.source)  # the workers will need it: say now if it is wrong
-    from .app import app
+    from ..app import app  # noqa: PLC0415 - the app only for commands that enqueue
 
     broker = redact_url(str(app.conf.broker_url))
     try:
@@ -167,55 +147,6 @@ def run(kind: Kind, kwargs: dict[str, Any], no_wait: bool, as_json: bool, timeou
         print_summary(summary)
 
 
-def follow(result: Any, kind: Kind, store: CacheStore, timeout: float, show_progress: bool) -> Any:
-    """Wait for a run's summary, drawing its progress on stderr."""
-    columns = (
-        TextColumn(f"{kind.value}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("batches"),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-    )
-    # A bar is for a person at a terminal; in a pipe or a log it would only add noise.
-    live = show_progress and err.is_terminal
-    with Progress(*columns, console=err, transient=True, disable=not live) as bar:
-        task = bar.add_task(kind.value, total=None, rate="")
-
-        def update(p: RunProgress) -> None:
-            bar.update(
-                task,
-                completed=p.batches_done,
-                total=p.batches_sent if p.dispatch_finished else None,
-                rate=f"{p.keys_per_s:,.0f} keys/s",
-            )
-
-        try:
-            return wait(result, kind, store, timeout, update)
-        except RunTimeout as exc:
-            fail(str(exc))
-        except RunFailed as exc:
-            fail(f"the run failed: {exc}")
-        except (OperationalError, redis.ConnectionError) as exc:
-            fail(f"lost the result backend while waiting: {exc}")
-        except WarmingError:
-            raise
-        except Exception as exc:
-            fail(f"the run failed: {type(exc).__name__}: {exc}")
-
-
-def print_summary(summary: dict[str, Any]) -> None:
-    table = Table(title=f"{summary.get('kind', 'run')} {summary.get('run_id') or ''}".strip())
-    table.add_column("field")
-    table.add_column("value", justify="right")
-    for name, value in summary.items():
-        if name not in ("kind", "run_id", "errors", "started_at"):
-            table.add_row(name, str(value))
-    out.print(table)
-    for error in summary.get("errors", []):
-        out.print(f"  failed {error['key']!r}: {error['reason']}", markup=False)
-
-
 @cli.command()
 @click.option(
     "--top",
@@ -227,7 +158,7 @@ def print_summary(summary: dict[str, Any]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON, for scripts.")
 def stats(top: int, as_json: bool) -> None:
     """Show the most read keys, recent runs and whether a refresh run holds the lock."""
-    from .stats import collect
+    from ..ops.stats import collect  # noqa: PLC0415 - stats only when asked for
 
     settings = get_settings()
     store = CacheStore(connect(settings), settings.key_prefix)
@@ -239,79 +170,6 @@ def stats(top: int, as_json: bool) -> None:
         out.print(json.dumps(data), markup=False)
         return
     print_stats(data)
-
-
-def print_strategies(data: dict[str, Any]) -> None:
-    table = Table(title="what each strategy warmed, and how much the application read")
-    for column in ("strategy", "warmed", "sampled", "read", "unread", "share"):
-        table.add_column(column, justify="left" if column == "strategy" else "right", no_wrap=True)
-    table.add_column("verdict", no_wrap=True)
-    for row in data["strategies"]:
-        share = row["read_share"]
-        table.add_row(
-            row["strategy"],
-            f"{row['warmed']:,}",
-            f"{row['sampled']:,}",
-            f"{row['read_before_expiry']:,}",
-            f"{row['expired_unread']:,}",
-            "-" if share is None else f"{share:.0%}",
-            row["verdict"],
-        )
-    out.print(table)
-    out.print(
-        "of the sampled keys: read = read before they expired, unread = expired unread, "
-        "share = read / (read + unread)"
-    )
-    if data["best_strategy"]:
-        out.print(f"best strategy: {data['best_strategy']}")
-
-
-def print_stats(data: dict[str, Any]) -> None:
-    out.print(
-        f"cache {data['cache']}: {data['tracked_keys']} keys tracked "
-        f"(half-life {data['half_life_s']:g} s)",
-        markup=False,
-    )
-    keys = Table(title="most read keys (decayed reads)")
-    keys.add_column("key")
-    keys.add_column("score", justify="right")
-    for row in data["top_keys"]:
-        keys.add_row(row["key"], f"{row['score']:,.1f}")
-    out.print(keys)
-    print_strategies(data)
-    runs = Table(title="recent runs")
-    for column in ("kind", "finished (UTC)", "duration s", "batches", "counts"):
-        runs.add_column(column, no_wrap=True)
-    for run in data["recent_runs"]:
-        counts = Kind(run["kind"]).fields
-        started = float(run.get("started_at", 0))
-        when = _clock(started + float(run.get("duration_s", 0)))
-        runs.add_row(
-            run["kind"],
-            when,
-            f"{run['duration_s']:.2f}",
-            str(run["batches"]),
-            " ".join(f"{c}={run.get(c, 0)}" for c in counts),
-        )
-    out.print(runs)
-    lock = data["refresh_lock"]
-    out.print(
-        "refresh lock: "
-        + (
-            "free"
-            if lock is None
-            else f"held by run {lock['run_id']} for {lock['expires_in_s']:.0f} s more"
-        )
-    )
-    out.print(f"maxmemory-policy: {data['eviction_policy'] or 'unknown'}")
-    for warning in data["warnings"]:
-        err.print(f"warning: {warning}", markup=False)
-
-
-def _clock(ts: float) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%m-%d %H:%M:%S")
 
 
 @cli.command()
@@ -331,14 +189,6 @@ def _clock(ts: float) -> str:
 )
 def demo(redis_url: str | None, products: int) -> None:
     """Run the whole warming cycle on a sample source, with no services to set up."""
-    from .demo import run_demo
+    from .demo import run_demo  # noqa: PLC0415 - the demo and its servers only when asked for
 
     run_demo(redis_url, products, out)
-
-
-def main() -> NoReturn:
-    cli.main(prog_name="warming-tasks")
-
-
-if __name__ == "__main__":
-    main()

@@ -10,11 +10,11 @@ import logging
 import sys
 from typing import NoReturn
 
+from ..errors import WarmingError
+from ..settings import Settings, get_settings, redact_url
+from ..source import load_source
+from ..store import CacheStore, cluster_url, connect
 from .checks import startup_warnings
-from .errors import WarmingError
-from .settings import Settings, get_settings, redact_url
-from .source import load_source
-from .store import CacheStore, cluster_url, connect
 
 log = logging.getLogger("warming_tasks")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .store import CacheStore
+from ..store import CacheStore
 
 # Policies that can evict the suite's own keys: allkeys-* can take the frequency
 # set and run history (no TTL); volatile-ttl and volatile-random can take the

@@ -26,14 +26,16 @@ from urllib.parse import urlsplit, urlunsplit
 from celery import Celery
 from rich.console import Console
 
-from . import tracker
-from .app import DEFAULTS
+from .. import tracker
+from ..app import DEFAULTS
+from ..errors import SettingsError, WarmingError
+from ..kinds import Kind
+from ..ops.stats import collect
+from ..settings import load_settings, redact_url
+from ..store import CacheStore, connect
 from .embedded import RedisProcess, server_binary, worker_command
-from .errors import SettingsError, WarmingError
-from .settings import load_settings, redact_url
-from .store import CacheStore, connect
-from .summary import Kind
-from .watch import enqueue
+from .follow import enqueue, follow
+from .render import print_stats, print_summary
 
 PREFIX = "warming-demo:"
 READS = 20_000
@@ -49,7 +51,7 @@ def _db_url(url: str, offset: int) -> str:
         raise SettingsError(f"--redis-url={redact_url(url)} is invalid: the demo needs redis://")
     path = parts.path.strip("/")
     db = int(path) if path.isdigit() else 0
-    if db + offset > 15:
+    if db + offset > 15:  # noqa: PLR2004 - Redis has databases 0-15
         raise SettingsError(f"--redis-url={redact_url(url)} is invalid: use a db number up to 13")
     return urlunsplit((parts.scheme, parts.netloc, f"/{db + offset}", parts.query, ""))
 
@@ -60,7 +62,7 @@ _stopping = False
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     # Raised wherever the main thread is; if that is a finalizer (__del__), Python
     # swallows it, so the flag makes the next checkpoint raise it again.
-    global _stopping
+    global _stopping  # noqa: PLW0603 - a signal handler has no other way to say stop
     _stopping = True
     raise KeyboardInterrupt
 
@@ -162,7 +164,7 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run_demo(redis_url: str | None, products: int, console: Console) -> None:
-    global _stopping
+    global _stopping  # noqa: PLW0603 - a signal handler has no other way to say stop
 
     def note(text: str) -> None:
         console.print(text, markup=False)
@@ -195,8 +197,6 @@ def run_demo(redis_url: str | None, products: int, console: Console) -> None:
 
 
 def _run(app: Celery, kind: Kind, store: CacheStore, **kwargs: Any) -> Any:
-    from .cli import follow, print_summary
-
     summary = follow(enqueue(app, kind, kwargs), kind, store, RUN_TIMEOUT_S, show_progress=True)
     print_summary(summary)
     return summary
@@ -242,8 +242,5 @@ def _cycle(app: Celery, store: CacheStore, settings: Any, products: int, say: An
     say(f"   {key} now expires in {after} s.")
 
     say("\n5. What `warming-tasks stats` shows for this cache:")
-    from .cli import print_stats
-    from .stats import collect
-
     print_stats(collect(store, settings, top=5, runs=3))
     say("\nDone: every step above ran as real Celery tasks on a real worker.")

@@ -4,7 +4,7 @@ import random
 
 
 def jittered_ttl(ttl_s: int, jitter: float, rng: random.Random | None = None) -> int:
-    """A TTL drawn uniformly from ``[ceil(ttl·(1−jitter)), ttl]`` whole seconds, at least 1.
+    """A TTL drawn uniformly from ``[ceil(ttl * (1 - jitter)), ttl]`` whole seconds, at least 1.
 
     Spreading TTLs keeps keys written in one batch from expiring in one instant.
     """

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .accounting import accounts, best
+from ..maths.accounting import accounts, best
+from ..maths.decay import decayed_count
+from ..settings import Settings, redact_url
+from ..store import CacheStore
 from .checks import eviction_warning
-from .decay import decayed_count
-from .settings import Settings, redact_url
-from .store import CacheStore
 
 
 def collect(store: CacheStore, settings: Settings, top: int, runs: int = 10) -> dict[str, Any]:

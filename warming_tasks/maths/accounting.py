@@ -1,8 +1,8 @@
 """Which strategy earns its keep: warmed keys the application read before they expired.
 
 Each batch records a sample of the keys it wrote (at most ``WARMED_SAMPLE_PER_BATCH``,
-a stride through the batch) in one sorted set, scored ``expiry_s * 4 + strategy``
-so that one ``ZSCORE`` gives both when the value expires and who wrote it. The
+a stride through the batch) in one sorted set, scored ``expiry_s * KIND_SLOTS +
+kind code`` so that one ``ZSCORE`` gives both when the value expires and who wrote it. The
 tracker's flush looks up every key the application read: a sampled key read
 before its expiry counts as ``read`` for its strategy, one found expired as
 ``expired``; either way it leaves the set, so each warmed value counts once.
@@ -15,12 +15,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from . import constants as c
-from .summary import Kind
+from .. import constants as c
+from ..kinds import Kind
 
 T = TypeVar("T")
-# The strategy is the low two bits of a member's score.
-KIND_CODES: dict[Kind, int] = {Kind.PRELOAD: 0, Kind.REFRESH: 1, Kind.PREDICTIVE: 2}
+# A sample's score is ``expiry_s * KIND_SLOTS + kind.code``: the Lua scripts that
+# write and settle samples are given this number, so it is defined here alone.
+KIND_SLOTS = 4
+assert all(0 <= kind.code < KIND_SLOTS for kind in Kind)
 # Settled samples below this say too little to judge a strategy by.
 MIN_SETTLED = 20
 EARNS_ITS_KEEP = 0.5
@@ -85,12 +87,12 @@ def accounts(counters: Mapping[str, int]) -> list[StrategyAccount]:
     return [
         StrategyAccount(
             strategy=kind.value,
-            warmed=counters.get(f"warmed:{code}", 0),
-            sampled=counters.get(f"sampled:{code}", 0),
-            read=counters.get(f"read:{code}", 0),
-            expired=counters.get(f"expired:{code}", 0),
+            warmed=counters.get(f"warmed:{kind.code}", 0),
+            sampled=counters.get(f"sampled:{kind.code}", 0),
+            read=counters.get(f"read:{kind.code}", 0),
+            expired=counters.get(f"expired:{kind.code}", 0),
         )
-        for kind, code in KIND_CODES.items()
+        for kind in Kind
     ]
 
 

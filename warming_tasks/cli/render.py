@@ -1,0 +1,94 @@
+"""How summaries and stats look at a terminal (rich tables)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rich.table import Table
+
+from ..kinds import Kind
+from .console import err, out
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    table = Table(title=f"{summary.get('kind', 'run')} {summary.get('run_id') or ''}".strip())
+    table.add_column("field")
+    table.add_column("value", justify="right")
+    for name, value in summary.items():
+        if name not in ("kind", "run_id", "errors", "started_at"):
+            table.add_row(name, str(value))
+    out.print(table)
+    for error in summary.get("errors", []):
+        out.print(f"  failed {error['key']!r}: {error['reason']}", markup=False)
+
+
+def print_strategies(data: dict[str, Any]) -> None:
+    table = Table(title="what each strategy warmed, and how much the application read")
+    for column in ("strategy", "warmed", "sampled", "read", "unread", "share"):
+        table.add_column(column, justify="left" if column == "strategy" else "right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    for row in data["strategies"]:
+        share = row["read_share"]
+        table.add_row(
+            row["strategy"],
+            f"{row['warmed']:,}",
+            f"{row['sampled']:,}",
+            f"{row['read_before_expiry']:,}",
+            f"{row['expired_unread']:,}",
+            "-" if share is None else f"{share:.0%}",
+            row["verdict"],
+        )
+    out.print(table)
+    out.print(
+        "of the sampled keys: read = read before they expired, unread = expired unread, "
+        "share = read / (read + unread)"
+    )
+    if data["best_strategy"]:
+        out.print(f"best strategy: {data['best_strategy']}")
+
+
+def print_stats(data: dict[str, Any]) -> None:
+    out.print(
+        f"cache {data['cache']}: {data['tracked_keys']} keys tracked "
+        f"(half-life {data['half_life_s']:g} s)",
+        markup=False,
+    )
+    keys = Table(title="most read keys (decayed reads)")
+    keys.add_column("key")
+    keys.add_column("score", justify="right")
+    for row in data["top_keys"]:
+        keys.add_row(row["key"], f"{row['score']:,.1f}")
+    out.print(keys)
+    print_strategies(data)
+    runs = Table(title="recent runs")
+    for column in ("kind", "finished (UTC)", "duration s", "batches", "counts"):
+        runs.add_column(column, no_wrap=True)
+    for run in data["recent_runs"]:
+        counts = Kind.named(run["kind"]).fields
+        started = float(run.get("started_at", 0))
+        when = _clock(started + float(run.get("duration_s", 0)))
+        runs.add_row(
+            run["kind"],
+            when,
+            f"{run['duration_s']:.2f}",
+            str(run["batches"]),
+            " ".join(f"{c}={run.get(c, 0)}" for c in counts),
+        )
+    out.print(runs)
+    lock = data["refresh_lock"]
+    out.print(
+        "refresh lock: "
+        + (
+            "free"
+            if lock is None
+            else f"held by run {lock['run_id']} for {lock['expires_in_s']:.0f} s more"
+        )
+    )
+    out.print(f"maxmemory-policy: {data['eviction_policy'] or 'unknown'}")
+    for warning in data["warnings"]:
+        err.print(f"warning: {warning}", markup=False)
+
+
+def _clock(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%m-%d %H:%M:%S")

@@ -1,0 +1,134 @@
+"""What a kind of run is: one table that every per-kind fact comes from, and the
+summary a run of that kind returns, built from the counts its batches recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any
+
+from .settings import Strategy
+
+
+class Kind(StrEnum):
+    """The three kinds of run; each member carries every fact of its kind."""
+
+    entry_task: str  # what callers enqueue
+    batch_task: str  # what the entry task fans out
+    strategy: Strategy  # the setting that switches it off
+    fields: tuple[str, ...]  # the counts its summary always has
+    progress_fields: tuple[str, ...]  # the counts that say how many keys it dealt with so far
+    code: int  # its tag in the accounting of warmed keys (maths.accounting.KIND_SLOTS)
+
+    def __new__(  # noqa: PLR0913, PLR0917 - one argument per fact of the table
+        cls,
+        name: str,
+        entry_task: str,
+        batch_task: str,
+        strategy: Strategy,
+        fields: tuple[str, ...],
+        progress_fields: tuple[str, ...],
+        code: int,
+    ) -> Kind:
+        member = str.__new__(cls, name)
+        member._value_ = name
+        member.entry_task, member.batch_task, member.strategy = entry_task, batch_task, strategy
+        member.fields, member.progress_fields, member.code = fields, progress_fields, code
+        return member
+
+    PRELOAD = (
+        "preload",
+        "warming_tasks.preload",
+        "warming_tasks.preload_batch",
+        Strategy.PRELOAD,
+        ("loaded", "missing", "failed"),
+        ("loaded", "missing", "failed"),
+        0,
+    )
+    REFRESH = (
+        "refresh",
+        "warming_tasks.refresh",
+        "warming_tasks.refresh_batch",
+        Strategy.BACKGROUND_REFRESH,
+        ("checked", "refreshed", "failed"),
+        ("checked",),
+        1,
+    )
+    PREDICTIVE = (
+        "predictive",
+        "warming_tasks.predictive_load",
+        "warming_tasks.predictive_batch",
+        Strategy.PREDICTIVE,
+        ("candidates", "loaded", "failed"),
+        ("candidates", "already_cached", "failed"),
+        2,
+    )
+
+    @classmethod
+    def named(cls, name: str) -> Kind:
+        """The kind that a run record or a summary names."""
+        for kind in cls:
+            if kind.value == name:
+                return kind
+        raise ValueError(f"no kind of run is named {name!r}")
+
+
+# Fields of the run record that are not counts.
+_META = frozenset(
+    {
+        "kind",
+        "started_at",
+        "finished_at",
+        "lock",
+        "finish",
+        "total",
+        "dispatched",
+        "batches_done",
+        "dispatch_error",
+        "counted",
+        "recorded",
+        "dispatched_at",
+    }
+)
+
+
+def empty_summary(
+    kind: Kind, run_id: str | None = None, skipped: str | None = None
+) -> dict[str, Any]:
+    """The summary of a run that had nothing to do, or did not run (``skipped``)."""
+    summary: dict[str, Any] = {"kind": kind.value, "run_id": run_id}
+    summary |= dict.fromkeys(kind.fields, 0)
+    summary |= {"batches": 0, "duration_s": 0.0}
+    if skipped is not None:
+        summary["skipped"] = skipped
+    return summary
+
+
+def build_summary(
+    kind: Kind,
+    run_id: str,
+    state: Mapping[str, str],
+    errors: Sequence[Mapping[str, str]],
+    now_s: float,
+) -> dict[str, Any]:
+    """The summary of a finished run from its record in Redis.
+
+    It depends on the record alone (``finished_at`` is stamped once), so building
+    it twice — a redelivered finish — gives the same summary.
+    """
+    summary = empty_summary(kind, run_id)
+    for name, value in state.items():
+        if name not in _META:
+            summary[name] = int(value)
+    started = float(state.get("started_at", now_s))
+    finished = float(state.get("finished_at", now_s))
+    summary["batches"] = int(state.get("total", 0))
+    summary["duration_s"] = round(max(0.0, finished - started), 3)
+    summary["started_at"] = started
+    if "dispatched_at" in state:
+        summary["dispatch_s"] = round(max(0.0, float(state["dispatched_at"]) - started), 3)
+    if errors:
+        summary["errors"] = list(errors)
+    if "dispatch_error" in state:
+        summary["dispatch_error"] = state["dispatch_error"]
+    return summary

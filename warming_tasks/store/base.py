@@ -1,0 +1,63 @@
+"""What every part of the store shares: the client, the key prefix, the Lua scripts."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from typing import Any
+
+from redis.cluster import RedisCluster
+from redis.commands.core import Script
+
+from ..retries import TRANSIENT
+from .client import Client
+
+
+def script_text(name: str) -> str:
+    return resources.files(__package__).joinpath("lua", f"{name}.lua").read_text()
+
+
+def text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+class StoreBase:
+    """The cache Redis as the suite sees it, with ``key_prefix`` applied to every key."""
+
+    def __init__(self, client: Client, prefix: str = "") -> None:
+        self.client = client
+        self.prefix = prefix
+        # On a cluster a batch's keys live on many slots: probes and writes go as
+        # per-key commands in one pipeline per node instead of one script.
+        self.cluster = isinstance(client, RedisCluster)
+        self._scripts: dict[str, Script] = {}
+
+    def _run(self, name: str, keys: Sequence[str | bytes], args: Sequence[Any]) -> Any:
+        script = self._scripts.get(name)
+        if script is None:
+            script = self._scripts[name] = self.client.register_script(script_text(name))
+        with self._topology_guard():
+            return script(keys=keys, args=args)
+
+    @contextlib.contextmanager
+    def _topology_guard(self) -> Iterator[None]:
+        """On a cluster, a node that stopped answering makes the client re-learn the
+        slot map from the nodes still up, so the batch's retry finds the promoted
+        replica instead of knocking on the dead master again."""
+        try:
+            yield
+        except TRANSIENT:
+            if isinstance(self.client, RedisCluster):
+                with contextlib.suppress(Exception):
+                    self.client.nodes_manager.initialize()
+            raise
+
+    def key(self, key: str | bytes) -> str | bytes:
+        # Redis keys are binary: a bytes key from the source is written as those bytes.
+        if isinstance(key, bytes):
+            return self.prefix.encode() + key
+        return f"{self.prefix}{key}"
+
+    def _own(self, name: str) -> str:
+        return f"{self.prefix}{name}"

@@ -1,0 +1,126 @@
+"""Run records: a run's counts, its finished batches, its error sample, the history."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
+
+from .. import constants as c
+from ..maths.accounting import KIND_SLOTS
+from .base import StoreBase, text
+
+# What a batch warmed, for accounting: kind code, keys written, a sample of
+# (key, ttl_s), and when they were written (s).
+Warmed = tuple[int, int, Sequence[tuple[str | bytes, int]], float]
+
+
+class RunCommands(StoreBase):
+    """How a run's batches count themselves in, and how a finished run is recorded."""
+
+    def _run_keys(self, run_id: str) -> list[str]:
+        base = self._own(f"{c.RUN_KEY_PREFIX}{run_id}")
+        return [base, f"{base}:done", f"{base}:errors"]
+
+    def start_run(self, run_id: str, fields: Mapping[str, str | int | float]) -> None:
+        """Open a run's record; re-opening a redelivered run keeps its counts."""
+        run_key = self._run_keys(run_id)[0]
+        pipe = self.client.pipeline()
+        for name, value in fields.items():
+            pipe.hsetnx(run_key, name, value)
+        pipe.expire(run_key, c.RUN_STATE_TTL_S)
+        pipe.execute()
+
+    def note_dispatched(self, run_id: str, batches: int) -> None:
+        self.client.hset(self._run_keys(run_id)[0], "dispatched", batches)
+
+    def set_run_count(self, run_id: str, name: str, value: int) -> None:
+        """Set a count the dispatcher owns (batches add to theirs with HINCRBY)."""
+        self.client.hset(self._run_keys(run_id)[0], name, value)
+
+    def note_dispatch_error(self, run_id: str, reason: str) -> None:
+        self.client.hset(self._run_keys(run_id)[0], "dispatch_error", reason)
+
+    def finish_dispatch(self, run_id: str, batches: int) -> bool:
+        """Record the run's batch count; True if all of them had already finished.
+
+        The first complete dispatch fixes the count: a redelivered dispatcher
+        cannot change it.
+        """
+        keys = self._run_keys(run_id)[:2]
+        return bool(self._run("dispatch_done", keys, [batches, time.time()]))
+
+    def finish_batch(  # noqa: PLR0913, PLR0917 - a batch outcome has these parts
+        self,
+        run_id: str,
+        index: int,
+        counts: Mapping[str, int],
+        errors: Iterable[Mapping[str, str]],
+        lock_token: str = "",
+        warmed: Warmed = (0, 0, (), 0.0),
+    ) -> bool:
+        """Count a batch into its run once; True when the whole run has finished.
+
+        The first time a batch is counted, ``warmed`` (kind code, keys written, a
+        sample of (key, ttl_s), when they were written) goes into the accounting of
+        what the application reads.
+        """
+        shown = [json.dumps(e, ensure_ascii=False) for e in errors][: c.ERROR_SAMPLE_LEN]
+        now = time.time()
+        args: list[Any] = [
+            index,
+            lock_token,
+            c.REFRESH_LOCK_TTL_S * 1000,
+            c.RUN_STATE_TTL_S,
+            c.ERROR_SAMPLE_LEN,
+            now,
+            len(counts),
+        ]
+        for name, value in counts.items():
+            args += [name, value]
+        args += shown
+        keys = [*self._run_keys(run_id), self._own(c.REFRESH_LOCK_KEY)]
+        complete, first = self._run("run_count", keys, args)
+        if first:
+            self._account(warmed, now)
+        return bool(complete)
+
+    def _account(self, warmed: Warmed, now: float) -> None:
+        code, written, sample, written_at = warmed
+        if not written and not sample:
+            return
+        args: list[Any] = [code, written, c.WARMED_MAX_KEYS, written_at or now, now, KIND_SLOTS]
+        for key, ttl_s in sample:
+            args += [key, ttl_s]
+        self._run("account", [self._own(c.WARMED_KEY), self._own(c.ACCOUNT_KEY)], args)
+
+    def run_state(self, run_id: str) -> dict[str, str]:
+        run_key, done_key, _ = self._run_keys(run_id)
+        pipe = self.client.pipeline()
+        pipe.hgetall(run_key)
+        pipe.scard(done_key)
+        raw, done = pipe.execute()
+        state = {text(k): text(v) for k, v in raw.items()}
+        if state:
+            state["batches_done"] = str(done)
+        return state
+
+    def run_errors(self, run_id: str) -> list[dict[str, str]]:
+        rows = self.client.lrange(self._run_keys(run_id)[2], 0, c.ERROR_SAMPLE_LEN - 1)
+        return [json.loads(r) for r in cast(list[bytes], rows)]
+
+    def close_run(self, run_id: str, summary: Mapping[str, Any]) -> bool:
+        """Add a finished run to the history once; False if it was already there."""
+        run_key = self._run_keys(run_id)[0]
+        if not self.client.hsetnx(run_key, "recorded", 1):
+            return False
+        pipe = self.client.pipeline()
+        pipe.lpush(self._own(c.RUNS_KEY), json.dumps(summary, ensure_ascii=False))
+        pipe.ltrim(self._own(c.RUNS_KEY), 0, c.RUN_HISTORY_LEN - 1)
+        pipe.execute()
+        return True
+
+    def recent_runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        rows = self.client.lrange(self._own(c.RUNS_KEY), 0, limit - 1)
+        return [json.loads(r) for r in cast(list[bytes], rows)]

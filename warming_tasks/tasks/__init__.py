@@ -1,0 +1,44 @@
+"""The Celery tasks: thin shells over the warmer that chunk, fan out and summarise.
+
+They are shared tasks, so any app that includes this module (``include=
+["warming_tasks.tasks"]``) registers them under the same names:
+``entry`` holds what callers enqueue, ``batch`` what a run fans out, ``fanout``
+the streaming chord that joins them, ``worker`` what each worker process builds
+and checks at start.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from ..retries import BACKOFF_MAX_S, MAX_RETRIES, REFUSED, TRANSIENT
+from . import worker as worker
+from .batch import predictive_batch, preload_batch, refresh_batch
+from .entry import predictive_load, preload, refresh
+from .fanout import FINISH_TASK, finish
+
+__all__ = [
+    "finish_run",
+    "predictive_batch",
+    "predictive_load",
+    "preload",
+    "preload_batch",
+    "refresh",
+    "refresh_batch",
+]
+
+
+@shared_task(
+    name=FINISH_TASK,
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    dont_autoretry_for=REFUSED,
+    retry_backoff=True,
+    retry_backoff_max=BACKOFF_MAX_S,
+    max_retries=MAX_RETRIES,
+)
+def finish_run(run_id: str) -> dict[str, Any]:
+    """The body of a run: write its summary and history, release its lock, return it."""
+    return finish(run_id)

@@ -1,0 +1,129 @@
+"""The batch tasks a run fans out: each warms its keys once and counts itself in."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task, shared_task
+
+from ..kinds import Kind
+from ..maths.throttle import Throttle
+from ..retries import MAX_RETRIES, REFUSED, TRANSIENT, backoff_s
+from ..warmer import BatchResult
+from .fanout import send_body
+from .worker import get_store, get_warmer
+
+log = logging.getLogger(__name__)
+
+# Per-key failures are logged one line each, but no more than this per minute and
+# process: a source that fails every key must not flood the worker log.
+_key_failures = Throttle(limit=20, period_s=60)
+# Batches count themselves into the run's record: their own results are never read.
+_batch: dict[str, Any] = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "max_retries": MAX_RETRIES,
+    "ignore_result": True,
+}
+
+
+@shared_task(name=Kind.PRELOAD.batch_task, **_batch)
+def preload_batch(  # noqa: PLR0913, PLR0917 - the batch message format
+    self: Task, run_id: str, index: int, keys: list[str], lock: str = "", outcome: Any = None
+) -> dict[str, int]:
+    """Load one batch of hot keys and write them."""
+    return _run_batch(self, Kind.PRELOAD, run_id, index, keys, lock, outcome)
+
+
+@shared_task(name=Kind.REFRESH.batch_task, **_batch)
+def refresh_batch(  # noqa: PLR0913, PLR0917 - the batch message format
+    self: Task, run_id: str, index: int, keys: list[str], lock: str = "", outcome: Any = None
+) -> dict[str, int]:
+    """Reload the keys of one batch that are close to expiry."""
+    return _run_batch(self, Kind.REFRESH, run_id, index, keys, lock, outcome)
+
+
+@shared_task(name=Kind.PREDICTIVE.batch_task, **_batch)
+def predictive_batch(  # noqa: PLR0913, PLR0917 - the batch message format
+    self: Task, run_id: str, index: int, keys: list[str], lock: str = "", outcome: Any = None
+) -> dict[str, int]:
+    """Load the keys of one ranked batch that are not cached."""
+    return _run_batch(self, Kind.PREDICTIVE, run_id, index, keys, lock, outcome)
+
+
+def _warm(kind: Kind, keys: list[str], lock: str) -> BatchResult:
+    if lock and not get_store().extend_lock(lock):
+        # Another run holds the lock now: this run's remaining batches stand down.
+        return BatchResult({"lock_lost": len(keys)})
+    warmer = get_warmer()
+    if kind is Kind.PRELOAD:
+        return warmer.preload(keys)
+    if kind is Kind.REFRESH:
+        return warmer.refresh(keys)
+    return warmer.predict(keys)
+
+
+def _failed(keys: list[str], reason: str) -> BatchResult:
+    return BatchResult({"failed": len(keys)}, [{"key": "*", "reason": reason[:300]}])
+
+
+def _run_batch(  # noqa: PLR0913, PLR0917 - the batch message format, and its kind
+    task: Task,
+    kind: Kind,
+    run_id: str,
+    index: int,
+    keys: list[str],
+    lock: str,
+    outcome: dict[str, Any] | None,
+) -> dict[str, int]:
+    retries = task.request.retries
+    if outcome is not None:  # written on an earlier try; only its counting failed
+        result = BatchResult.from_outcome(outcome)
+    else:
+        try:
+            result = _warm(kind, keys, lock)
+        except REFUSED as exc:
+            result = _failed(keys, f"the cache refused us: {type(exc).__name__}: {exc}")
+        except TRANSIENT as exc:
+            if retries < task.max_retries:
+                raise task.retry(exc=exc, countdown=backoff_s(retries)) from exc
+            result = _failed(keys, f"cache unreachable after {retries} retries: {exc}")
+        except Exception as exc:
+            log.exception("%s batch %d of run %s failed", kind.value, index, run_id)
+            result = _failed(keys, f"batch failed: {type(exc).__name__}: {exc}")
+        _log_errors(kind, run_id, index, result)
+    try:
+        store = get_store()
+        warmed = (kind.code, result.written, result.sample, result.written_at)
+        if store.finish_batch(run_id, index, result.counts, result.errors, lock, warmed):
+            send_body(task, store, run_id)
+    except REFUSED:
+        raise
+    except TRANSIENT as exc:
+        # Counting is idempotent and a re-run resends the body; keep the outcome so
+        # a retry does not warm again (a refresh would then find nothing due).
+        if retries < task.max_retries:
+            raise task.retry(
+                exc=exc, countdown=backoff_s(retries), kwargs={"outcome": result.as_outcome()}
+            ) from exc
+        raise
+    return result.counts
+
+
+def _log_errors(kind: Kind, run_id: str, index: int, result: BatchResult) -> None:
+    for error in result.errors:
+        allowed, held = _key_failures.allow()
+        if not allowed:
+            continue
+        if held:
+            log.warning("warming-tasks: %d more key failures were not logged", held)
+        log.warning(
+            "%s run %s batch %d: key %r failed: %s",
+            kind.value,
+            run_id,
+            index,
+            error["key"],
+            error["reason"],
+        )

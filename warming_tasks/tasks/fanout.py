@@ -1,0 +1,192 @@
+"""A run is a streaming chord.
+
+The entry task streams the run's batches to the workers, one ``celery.group``
+per window of ``DISPATCH_WINDOW`` batches sent through one producer, so a source
+of ten million hot keys costs the dispatcher no more memory than one of a
+thousand. There is no chord counter in the result backend: each batch counts
+itself into the run's record in Redis exactly once, however often it is
+delivered (``store.finish_batch``), and the batch that completes the run sends
+the run's body, ``finish_run``, which writes and returns the summary.
+
+The body is built by Celery's own ``Task.replace``: it takes the entry task's
+id, its links and error links, the rest of its chain and its place in a chord
+or group. Only the sending is deferred (``RunEntry.on_replace``): the body is
+kept in the run's record and sent by the last batch. So ``AsyncResult(entry
+id).get()`` returns the summary, and ``chain(preload.s(), next_task.s())`` hands
+it to ``next_task``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, cast
+
+from celery import Signature, Task, group
+from celery.exceptions import Ignore
+
+from .. import constants as c
+from ..kinds import Kind, build_summary
+from ..maths.batching import chunked
+from ..retries import TRANSIENT
+from ..routing import warming_queue
+from ..settings import get_settings
+from ..store import CacheStore
+from ..warmer import DueKeys
+from .worker import get_store
+
+log = logging.getLogger(__name__)
+
+FINISH_TASK = "warming_tasks.finish_run"
+
+
+class RunEntry(Task):  # type: ignore[misc]  # Celery's classes are untyped
+    """Base of the entry tasks: ``replace`` builds the run's body without sending it."""
+
+    def on_replace(self, sig: Signature) -> Signature:
+        # Celery's hook would send the replacement now and end the task; a run's
+        # body must wait for the run's last batch, which sends it (send_body).
+        return sig
+
+
+def queue_options() -> dict[str, str]:
+    """Where follow-up tasks go: WARMING_QUEUE even in an app without our router."""
+    queue = warming_queue()
+    return {"queue": queue} if queue else {}
+
+
+def dispatch(  # noqa: PLR0913, PLR0917 - what a run is made of
+    task: Task,
+    kind: Kind,
+    run_id: str,
+    keys: Callable[[], Iterable[str]],
+    lock: str = "",
+    due: DueKeys | None = None,
+) -> dict[str, Any]:
+    """Send the run's batches; the summary at once if every batch already finished,
+    else ``Ignore`` (the last batch sends the body that returns it)."""
+    store = get_store()
+    state = store.run_state(run_id)
+    if "total" in state:
+        # A redelivered dispatcher whose run was fully sent: never send it twice.
+        if "finished_at" in state:
+            return finish(run_id)
+        raise Ignore()
+    body = task.replace(task.app.signature(FINISH_TASK, args=(run_id,), **queue_options()))
+    store.start_run(
+        run_id,
+        {
+            "kind": kind.value,
+            "started_at": time.time(),
+            "lock": lock,
+            "finish": json.dumps(dict(body)),
+        },
+    )
+    started = time.monotonic()
+    sent = _send_batches(task, kind, store, run_id, keys, lock)
+    if due is not None:
+        store.set_run_count(run_id, "checked", due.checked)
+    if store.finish_dispatch(run_id, sent):
+        # Every batch finished before the count was known: no batch sent the body,
+        # and this task's own return goes on to its links and chain.
+        return finish(run_id)
+    log.info(
+        "%s run %s dispatched %d batches in %.2fs",
+        kind.value,
+        run_id,
+        sent,
+        time.monotonic() - started,
+    )
+    raise Ignore()
+
+
+def _send_batches(  # noqa: PLR0913, PLR0917 - what a run is made of
+    task: Task,
+    kind: Kind,
+    store: CacheStore,
+    run_id: str,
+    keys: Callable[[], Iterable[str]],
+    lock: str,
+) -> int:
+    """Send the batches a group per window; how many were sent."""
+    batch_task = task.app.tasks[kind.batch_task]
+    route = queue_options()
+    sent = 0
+    batches = enumerate(_batches(store, run_id, keys))
+    with task.app.producer_or_acquire() as producer, _publish_batch(producer):
+        for window in chunked(batches, c.DISPATCH_WINDOW):
+            signatures = [
+                batch_task.signature(
+                    (run_id, index, batch, lock),
+                    argsrepr=f"(run={run_id}, batch={index}, keys={len(batch)})",
+                    **route,
+                )
+                for index, batch in window
+            ]
+            # Not added to the entry task's children: memory would grow with the
+            # key count, for results nobody reads (the batches ignore theirs).
+            group(signatures, app=task.app).apply_async(producer=producer, add_to_parent=False)
+            sent += len(window)
+            best_effort(store.note_dispatched, run_id, sent)
+            if lock:
+                best_effort(store.extend_lock, lock)
+    return sent
+
+
+def _publish_batch(producer: Any) -> contextlib.AbstractContextManager[Any]:
+    """Group publishes into one broker round trip per window where kombu can
+    (kombu >= 5.7 on Redis); elsewhere each publish goes out at once.
+
+    Dispatch waits on the broker once per message otherwise, and on a busy
+    Redis that wait, not CPU, is what limits how fast batches reach workers.
+    """
+    batch = getattr(producer, "batch", None)
+    if batch is None:
+        return contextlib.nullcontext()
+    return cast(contextlib.AbstractContextManager[Any], batch(c.DISPATCH_WINDOW))
+
+
+def _batches(
+    store: CacheStore, run_id: str, keys: Callable[[], Iterable[str]]
+) -> Iterator[list[str]]:
+    """The run's batches; a source that breaks ends them early, said in the summary."""
+    sent = 0
+    try:
+        for batch in chunked(keys(), get_settings().batch_size):
+            yield batch
+            sent += 1
+    except TRANSIENT:
+        raise  # the entry task retries: dispatch is idempotent
+    except Exception as exc:
+        reason = f"listing the keys failed after {sent} batches: {type(exc).__name__}: {exc}"
+        log.error("run %s: %s", run_id, reason)
+        store.note_dispatch_error(run_id, reason[:300])
+
+
+def best_effort(call: Callable[..., Any], *args: Any) -> None:
+    try:
+        call(*args)
+    except Exception as exc:
+        log.warning("progress not recorded: %s", exc)
+
+
+def send_body(task: Task, store: CacheStore, run_id: str) -> None:
+    """Send the run's body, as ``Task.replace`` built it when the run started."""
+    task.app.signature(json.loads(store.run_state(run_id)["finish"])).apply_async()
+
+
+def finish(run_id: str) -> dict[str, Any]:
+    """Write a finished run's summary and history, and release its lock."""
+    store = get_store()
+    state = store.run_state(run_id)
+    kind = Kind.named(state.get("kind", Kind.PRELOAD.value))  # the record says what ran
+    summary = build_summary(kind, run_id, state, store.run_errors(run_id), time.time())
+    best_effort(store.close_run, run_id, summary)
+    if state.get("lock"):
+        store.release_lock(state["lock"])
+    counts = " ".join(f"{name}={summary[name]}" for name in (*kind.fields, "batches"))
+    log.info("%s run %s finished in %.2fs: %s", kind.value, run_id, summary["duration_s"], counts)
+    return summary

@@ -1,0 +1,63 @@
+"""What a worker process builds once from its settings (store, source, warmer) and
+the start-up checks that Celery's signals run, for our app and users' apps alike."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from celery import signals
+
+from ..ops import startup
+from ..settings import get_settings
+from ..source import DataSource, load_source
+from ..store import CacheStore, connect
+from ..warmer import Warmer
+
+
+@lru_cache(maxsize=1)
+def get_store() -> CacheStore:
+    settings = get_settings()
+    return CacheStore(connect(settings), settings.key_prefix)
+
+
+@lru_cache(maxsize=1)
+def get_source() -> DataSource:
+    return load_source(get_settings().source)
+
+
+@lru_cache(maxsize=1)
+def get_warmer() -> Warmer:
+    return Warmer(get_store(), get_source(), get_settings())
+
+
+def reset() -> None:
+    """Forget what was built, so the next call reads the environment again."""
+    get_settings.cache_clear()
+    get_store.cache_clear()
+    get_source.cache_clear()
+    get_warmer.cache_clear()
+
+
+# Connected here rather than in the app module, so that a user's own app that
+# includes these tasks gets the checks too.
+@signals.celeryd_init.connect
+def _check_worker(**_: Any) -> None:
+    startup.check_worker()
+
+
+@signals.beat_init.connect
+def _check_beat(**_: Any) -> None:
+    startup.check_settings()
+
+
+@signals.worker_ready.connect
+def _warn_operator(**_: Any) -> None:
+    startup.warn_operator()
+
+
+@signals.worker_process_init.connect
+def _fresh_after_fork(**_: Any) -> None:
+    # Each pool child builds its own source, client and warmer: a database
+    # connection opened by the parent must not be shared across processes.
+    reset()
