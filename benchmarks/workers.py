@@ -18,14 +18,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE = "benchmarks.sources:InstantSource"
 
 
-def bench_env(server: RedisProcess, broker_db: int = 1, **extra: str) -> dict[str, str]:
+def bench_env(
+    server: RedisProcess, broker_db: int = 1, root: Path = ROOT, **extra: str
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WARMING_", "CELERY_"))}
     env.update(
         WARMING_REDIS_URL=server.url(0),
         CELERY_BROKER_URL=server.url(broker_db),
         CELERY_RESULT_BACKEND=server.url(2),
         WARMING_SOURCE=SOURCE,
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+        # The checkout whose warming_tasks the worker imports (another one in an A/B run).
+        PYTHONPATH=os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")])),
     )
     env.update(extra)
     return env
@@ -37,13 +40,14 @@ def worker(
     workdir: Path,
     concurrency: int = 2,
     broker_db: int = 1,
+    root: Path = ROOT,
     **env: str,
 ) -> Iterator[Celery]:
     """A real ``celery -A warming_tasks worker -c N`` and a client app to call it."""
     log = (workdir / f"worker-{broker_db}.log").open("wb")
     proc = subprocess.Popen(
         worker_command(concurrency, f"bench{time.time_ns()}@%h", loglevel="warning"),
-        env=bench_env(server, broker_db, **env),
+        env=bench_env(server, broker_db, root, **env),
         cwd=workdir,
         stdout=log,
         stderr=subprocess.STDOUT,

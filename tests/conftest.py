@@ -167,8 +167,10 @@ def celery_includes() -> list[str]:
 
 @pytest.fixture(scope="session")
 def celery_worker_parameters() -> dict[str, Any]:
-    # A batch in flight at the end of the session is left to the broker.
-    return {"shutdown_timeout": 10.0}
+    # A batch in flight at the end of the session is left to the broker. The
+    # worker sets the root logger's level: WARNING, as Python's default, so the
+    # tests that read what the suite logs see its warnings.
+    return {"shutdown_timeout": 10.0, "loglevel": "WARNING"}
 
 
 @pytest.fixture(scope="module")
