@@ -14,6 +14,7 @@ RUNS_KEY: Final = f"{TAG}:runs"
 RUN_KEY_PREFIX: Final = f"{TAG}:run:"
 WARMED_KEY: Final = f"{TAG}:warmed"  # sampled warmed keys, scored expiry_s * 4 + strategy
 ACCOUNT_KEY: Final = f"{TAG}:account"  # per strategy: warmed, sampled, read, expired
+READS_KEY: Final = f"{TAG}:reads"  # the application's tracked reads: hits, misses
 
 RUN_HISTORY_LEN: Final = 100  # finished runs kept for `stats`
 RUN_STATE_TTL_S: Final = 7 * 86_400  # a run's progress record outlives any sane run

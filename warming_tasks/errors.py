@@ -11,3 +11,7 @@ class SettingsError(WarmingError):
 
 class SourceError(WarmingError):
     """The data source cannot be found, built or used."""
+
+
+class EncodeError(WarmingError):
+    """A value the configured format cannot write; its key fails alone."""

@@ -16,6 +16,7 @@ from .errors import SettingsError
 ENV_PREFIX = "WARMING_"
 _SOURCE_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
+BUILT_IN_FORMATS = ("raw", "django", "cachelib")
 _QUERY_SECRET = re.compile(r"((?:^|&)password=)[^&]*", re.IGNORECASE)
 
 
@@ -54,6 +55,8 @@ class Settings(BaseSettings):
     flush_interval: float = Field(5.0, gt=0, allow_inf_nan=False)
     max_value_bytes: int = Field(1_048_576, ge=1)
     queue: str | None = Field(None, pattern=r"^[\w.:-]{1,200}$")
+    format: str = "raw"
+    django_cache: str = Field("default", min_length=1)
 
     @field_validator("redis_url")
     @classmethod
@@ -68,6 +71,16 @@ class Settings(BaseSettings):
     def _source(cls, value: str | None) -> str | None:
         if value is not None and not _SOURCE_SPEC.match(value):
             raise ValueError("expected 'module:attribute', for example 'myapp.cache:Source'")
+        return value
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, value: str) -> str:
+        value = value.strip()
+        if value not in BUILT_IN_FORMATS and not _SOURCE_SPEC.match(value):
+            raise ValueError(
+                f"expected {', '.join(BUILT_IN_FORMATS)}, or 'module:attribute' of a format object"
+            )
         return value
 
     @field_validator("strategy", mode="before")

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from .errors import SourceError
-
-Value = str | bytes
+from .errors import SourceError, WarmingError
 
 
 @runtime_checkable
@@ -22,8 +20,10 @@ class DataSource(Protocol):
         """The keys to preload and keep fresh; may be a generator of millions."""
         ...
 
-    def load(self, key: str) -> tuple[Value, int] | None:
-        """``(value, ttl seconds)`` for ``key``, or None when there is no data."""
+    def load(self, key: str) -> tuple[Any, int] | None:
+        """``(value, ttl seconds)`` for ``key``, or None when there is no data. The value
+        is ``str``/``bytes`` under ``WARMING_FORMAT=raw``, else any object the
+        application's cache framework stores."""
         ...
 
 
@@ -31,12 +31,29 @@ def load_source(spec: str | None) -> DataSource:
     """Build the source named ``module:attribute`` (an instance, class or factory)."""
     if not spec:
         raise SourceError("WARMING_SOURCE is not set: name your data source as 'module:attribute'")
+    target = load_object(spec, "WARMING_SOURCE", _looks_like_source, SourceError)
+    if not _looks_like_source(target):
+        raise SourceError(
+            f"WARMING_SOURCE={spec} is invalid: {type(target).__name__} has no hot_keys() "
+            "and load() methods"
+        )
+    return target  # type: ignore[no-any-return]
+
+
+def load_object(
+    spec: str,
+    setting: str,
+    looks_right: Callable[[Any], bool],
+    error: type[WarmingError] = SourceError,
+) -> Any:
+    """The object ``module:attribute`` names; a class, or a factory that is not
+    itself what ``looks_right`` wants, is called (with no arguments) for it."""
     module_name, _, attribute = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:
-        raise SourceError(
-            f"WARMING_SOURCE={spec} is invalid: module {module_name!r} cannot be imported "
+        raise error(
+            f"{setting}={spec} is invalid: module {module_name!r} cannot be imported "
             f"({type(exc).__name__}: {exc})"
         ) from exc
     target: Any = module
@@ -44,22 +61,17 @@ def load_source(spec: str | None) -> DataSource:
         try:
             target = getattr(target, part)
         except AttributeError:
-            raise SourceError(
-                f"WARMING_SOURCE={spec} is invalid: module {module_name!r} has no {attribute!r}"
+            raise error(
+                f"{setting}={spec} is invalid: module {module_name!r} has no {attribute!r}"
             ) from None
-    if inspect.isclass(target) or (callable(target) and not _looks_like_source(target)):
+    if inspect.isclass(target) or (callable(target) and not looks_right(target)):
         try:
             target = target()
         except Exception as exc:
-            raise SourceError(
-                f"WARMING_SOURCE={spec} is invalid: calling it failed ({type(exc).__name__}: {exc})"
+            raise error(
+                f"{setting}={spec} is invalid: calling it failed ({type(exc).__name__}: {exc})"
             ) from exc
-    if not _looks_like_source(target):
-        raise SourceError(
-            f"WARMING_SOURCE={spec} is invalid: {type(target).__name__} has no hot_keys() "
-            "and load() methods"
-        )
-    return target  # type: ignore[no-any-return]
+    return target
 
 
 def _looks_like_source(obj: Any) -> bool:
@@ -70,41 +82,30 @@ def _looks_like_source(obj: Any) -> bool:
 
 @dataclass
 class Loaded:
-    """What loading a batch of keys gave: entries to write, keys without data, failures."""
+    """What loading a batch of keys gave: the source's (value, ttl) entries, keys
+    without data, failures with their reasons."""
 
-    entries: dict[str, tuple[Value, int]] = field(default_factory=dict)
+    entries: dict[str, tuple[Any, int]] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def check_entry(entry: Any, max_value_bytes: int) -> str | None:
-    """Why ``entry`` cannot be written, or None when it is a valid ``(value, ttl)``."""
+def check_entry(entry: Any) -> str | None:
+    """Why ``entry`` is not a ``(value, ttl)`` pair with a positive int TTL, or None.
+
+    The value is the format's to judge (``formats``)."""
     # The common case first, cheaply: this runs for every key of every batch.
     if type(entry) is tuple and len(entry) == 2:  # noqa: PLR2004 - an entry is a (value, ttl) pair
-        value, ttl = entry
+        ttl = entry[1]
         if type(ttl) is int and ttl > 0:
-            kind = type(value)
-            if kind is bytes and len(value) <= max_value_bytes:
-                return None
-            # UTF-8 takes at most 4 bytes a character: short strings need no encoding.
-            if kind is str and len(value) * 4 <= max_value_bytes:
-                return None
-    return _entry_problem(entry, max_value_bytes)
-
-
-def _entry_problem(entry: Any, max_value_bytes: int) -> str | None:
-    if not isinstance(entry, tuple | list) or len(entry) != 2:  # noqa: PLR2004 - an entry is a (value, ttl) pair
+            return None
+    if not isinstance(entry, tuple | list) or len(entry) != 2:  # noqa: PLR2004 - a (value, ttl) pair
         return f"expected (value, ttl), got {type(entry).__name__}"
-    value, ttl = entry
-    if not isinstance(value, str | bytes):
-        return f"value must be str or bytes, got {type(value).__name__}"
+    ttl = entry[1]
     if isinstance(ttl, bool) or not isinstance(ttl, int):
         return f"ttl must be a positive int, got {type(ttl).__name__} {ttl!r}"
     if ttl <= 0:
         return f"ttl must be a positive int, got {ttl}"
-    size = len(value.encode("utf-8")) if isinstance(value, str) else len(value)
-    if size > max_value_bytes:
-        return f"value is {size} bytes, over WARMING_MAX_VALUE_BYTES={max_value_bytes}"
     return None
 
 
@@ -112,7 +113,7 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:200]
 
 
-def load_batch(source: DataSource, keys: Sequence[str], max_value_bytes: int) -> Loaded:
+def load_batch(source: DataSource, keys: Sequence[str]) -> Loaded:
     """Load ``keys`` through ``load_many`` when the source has it, else ``load`` per key.
 
     A ``load_many`` that raises is retried key by key, so one bad key cannot fail
@@ -125,18 +126,18 @@ def load_batch(source: DataSource, keys: Sequence[str], max_value_bytes: int) ->
             if not isinstance(found, Mapping):
                 raise TypeError(f"load_many returned {type(found).__name__}, not a mapping")
         except Exception:
-            return _load_each(source, keys, max_value_bytes)
+            return _load_each(source, keys)
         loaded = Loaded()
         for key in keys:
             if key not in found or found[key] is None:
                 loaded.missing.append(key)
             else:
-                _accept(loaded, key, found[key], max_value_bytes)
+                _accept(loaded, key, found[key])
         return loaded
-    return _load_each(source, keys, max_value_bytes)
+    return _load_each(source, keys)
 
 
-def _load_each(source: DataSource, keys: Sequence[str], max_value_bytes: int) -> Loaded:
+def _load_each(source: DataSource, keys: Sequence[str]) -> Loaded:
     loaded = Loaded()
     for key in keys:
         try:
@@ -147,12 +148,12 @@ def _load_each(source: DataSource, keys: Sequence[str], max_value_bytes: int) ->
         if entry is None:
             loaded.missing.append(key)
         else:
-            _accept(loaded, key, entry, max_value_bytes)
+            _accept(loaded, key, entry)
     return loaded
 
 
-def _accept(loaded: Loaded, key: str, entry: Any, max_value_bytes: int) -> None:
-    problem = check_entry(entry, max_value_bytes)
+def _accept(loaded: Loaded, key: str, entry: Any) -> None:
+    problem = check_entry(entry)
     if problem is None:
         loaded.entries[key] = (entry[0], entry[1])
     else:

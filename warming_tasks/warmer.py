@@ -1,4 +1,4 @@
-"""What one batch does — load, write, count — as plain Python with no Celery in it."""
+"""What one batch does — load, encode, write, count — as plain Python with no Celery in it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .constants import DISPATCH_WINDOW
+from .errors import EncodeError
+from .formats import CacheFormat, encode_value
+from .formats.raw import RawFormat
 from .maths.accounting import sample
 from .maths.batching import chunked
 from .maths.expiry import in_refresh_window, jittered_ttl
@@ -121,19 +124,32 @@ class Warmer:
         source: DataSource,
         settings: Settings,
         rng: random.Random | None = None,
+        fmt: CacheFormat | None = None,
     ) -> None:
         self.store = store
         self.source = source
         self.settings = settings
         self.rng = rng or random.Random()
+        self.format = fmt or RawFormat(settings.key_prefix)
 
     def _load(self, keys: Sequence[str]) -> tuple[Loaded, list[Entry]]:
-        loaded = load_batch(self.source, keys, self.settings.max_value_bytes)
-        jitter = self.settings.ttl_jitter
-        entries = [
-            (key, value, jittered_ttl(ttl_s, jitter, self.rng))
-            for key, (value, ttl_s) in loaded.entries.items()
-        ]
+        """Load ``keys`` and encode what the source gave as the application's
+        framework reads it; a value that cannot be encoded fails its key alone."""
+        loaded = load_batch(self.source, keys)
+        jitter, max_bytes, fmt, rng = (
+            self.settings.ttl_jitter,
+            self.settings.max_value_bytes,
+            self.format,
+            self.rng,
+        )
+        entries = []
+        for key, (value, ttl_s) in loaded.entries.items():
+            try:
+                encoded = encode_value(fmt, value, max_bytes)
+            except EncodeError as exc:
+                loaded.failed[key] = str(exc)
+                continue
+            entries.append((key, encoded, jittered_ttl(ttl_s, jitter, rng)))
         return loaded, entries
 
     def preload(self, keys: Sequence[str]) -> BatchResult:

@@ -17,6 +17,7 @@ import redis
 from kombu.exceptions import OperationalError
 
 from ..errors import SettingsError, SourceError, WarmingError
+from ..formats import load_format
 from ..kinds import Kind
 from ..ops.startup import check_cache_url
 from ..settings import get_settings, redact_url
@@ -125,6 +126,7 @@ def predict(limit: int | None, no_wait: bool, as_json: bool, timeout: float) -> 
 def run(kind: Kind, kwargs: dict[str, Any], no_wait: bool, as_json: bool, timeout: float) -> None:
     settings = get_settings()
     check_cache_url(settings)  # nothing is enqueued while a setting is wrong
+    load_format(settings)
     load_source(settings.source)  # the workers will need it: say now if it is wrong
     from ..app import app  # noqa: PLC0415 - the app only for commands that enqueue
 

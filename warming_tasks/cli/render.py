@@ -60,6 +60,12 @@ def print_stats(data: dict[str, Any]) -> None:
     for row in data["top_keys"]:
         keys.add_row(row["key"], f"{row['score']:,.1f}")
     out.print(keys)
+    reads = data["reads"]
+    ratio = "-" if reads["hit_ratio"] is None else f"{reads['hit_ratio']:.1%}"
+    out.print(
+        f"tracked reads that knew hit or miss: {reads['hits']:,} hits, "
+        f"{reads['misses']:,} misses, hit ratio {ratio}"
+    )
     print_strategies(data)
     runs = Table(title="recent runs")
     for column in ("kind", "finished (UTC)", "duration s", "batches", "counts"):

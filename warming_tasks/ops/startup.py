@@ -11,6 +11,7 @@ import sys
 from typing import NoReturn
 
 from ..errors import WarmingError
+from ..formats import load_format
 from ..settings import Settings, get_settings, redact_url
 from ..source import load_source
 from ..store import CacheStore, cluster_url, connect
@@ -45,14 +46,17 @@ def check_worker() -> None:
     try:
         settings = get_settings()
         check_cache_url(settings)
+        # Here, before the pool forks, so Django's setup (for its format) is done once.
+        load_format(settings)
         if settings.source:
             # A throwaway instance: each pool child builds its own after fork.
             load_source(settings.source)
     except WarmingError as exc:
         refuse(exc)
     log.info(
-        "warming-tasks: cache %s, strategy %s, source %s",
+        "warming-tasks: cache %s, format %s, strategy %s, source %s",
         redact_url(settings.redis_url),
+        settings.format,
         settings.strategy.value,
         settings.source or "(unset: warming runs will fail until WARMING_SOURCE is set)",
     )

@@ -26,11 +26,17 @@ def collect(store: CacheStore, settings: Settings, top: int, runs: int = 10) -> 
     lock = None if holder is None else {"run_id": holder[0], "expires_in_s": holder[1] / 1000}
     warning = eviction_warning(store)
     strategies = accounts(store.account_counters())
+    hits, misses = store.reads()
     return {
         "cache": redact_url(settings.redis_url),
         "tracked_keys": store.frequency_size(),
         "half_life_s": half_life,
         "top_keys": top_keys,
+        "reads": {
+            "hits": hits,
+            "misses": misses,
+            "hit_ratio": round(hits / (hits + misses), 4) if hits + misses else None,
+        },
         "strategies": [row.as_dict() for row in strategies],
         "best_strategy": best(strategies),
         "recent_runs": store.recent_runs(runs),

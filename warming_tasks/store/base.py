@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from typing import Any
 
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
 
+from ..formats.raw import RawFormat
 from ..retries import TRANSIENT
 from .client import Client
 
@@ -25,9 +26,17 @@ def text(value: bytes | str) -> str:
 class StoreBase:
     """The cache Redis as the suite sees it, with ``key_prefix`` applied to every key."""
 
-    def __init__(self, client: Client, prefix: str = "") -> None:
+    def __init__(
+        self,
+        client: Client,
+        prefix: str = "",
+        redis_key: Callable[[str | bytes], str | bytes] | None = None,
+    ) -> None:
+        """``prefix`` goes before the suite's own keys; ``redis_key`` names the cache's
+        keys as the application's framework does (default: ``prefix + key``)."""
         self.client = client
         self.prefix = prefix
+        self.key = redis_key or RawFormat(prefix).redis_key
         # On a cluster a batch's keys live on many slots: probes and writes go as
         # per-key commands in one pipeline per node instead of one script.
         self.cluster = isinstance(client, RedisCluster)
@@ -52,12 +61,6 @@ class StoreBase:
                 with contextlib.suppress(Exception):
                     self.client.nodes_manager.initialize()
             raise
-
-    def key(self, key: str | bytes) -> str | bytes:
-        # Redis keys are binary: a bytes key from the source is written as those bytes.
-        if isinstance(key, bytes):
-            return self.prefix.encode() + key
-        return f"{self.prefix}{key}"
 
     def _own(self, name: str) -> str:
         return f"{self.prefix}{name}"

@@ -11,8 +11,8 @@ import redis
 from ..retries import TRANSIENT
 from .base import StoreBase, script_text, text
 
-Value = str | bytes
-Entry = tuple[str, Value, int]  # key, value, ttl in seconds
+Value = str | bytes | int  # as the format encoded it (an int is stored as digits)
+Entry = tuple[str, Value, int]  # the application's key, value, ttl in seconds
 
 
 class WriteMode(StrEnum):

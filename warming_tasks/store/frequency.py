@@ -71,3 +71,16 @@ class FrequencyCommands(StoreBase):
         """The accounting counters: ``warmed|sampled|read|expired:<strategy code>``."""
         raw = cast(dict[bytes, bytes], self.client.hgetall(self._own(c.ACCOUNT_KEY)))
         return {text(k): int(v) for k, v in raw.items()}
+
+    def add_reads(self, hits: int, misses: int) -> None:
+        """Count the application's tracked reads that hit and that missed the cache."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hincrby(self._own(c.READS_KEY), "hits", hits)
+        pipe.hincrby(self._own(c.READS_KEY), "misses", misses)
+        pipe.execute()
+
+    def reads(self) -> tuple[int, int]:
+        """Tracked reads so far: hits, misses."""
+        raw = cast(list[bytes | None], self.client.hmget(self._own(c.READS_KEY), "hits", "misses"))
+        hits, misses = (int(v) if v is not None else 0 for v in raw)
+        return hits, misses

@@ -8,6 +8,7 @@ from typing import Any
 
 from celery import signals
 
+from ..formats import CacheFormat, load_format
 from ..ops import startup
 from ..settings import get_settings
 from ..source import DataSource, load_source
@@ -16,9 +17,15 @@ from ..warmer import Warmer
 
 
 @lru_cache(maxsize=1)
+def get_format() -> CacheFormat:
+    # Built once per process: for Django this is where django.setup() runs.
+    return load_format(get_settings())
+
+
+@lru_cache(maxsize=1)
 def get_store() -> CacheStore:
     settings = get_settings()
-    return CacheStore(connect(settings), settings.key_prefix)
+    return CacheStore(connect(settings), settings.key_prefix, get_format().redis_key)
 
 
 @lru_cache(maxsize=1)
@@ -28,12 +35,13 @@ def get_source() -> DataSource:
 
 @lru_cache(maxsize=1)
 def get_warmer() -> Warmer:
-    return Warmer(get_store(), get_source(), get_settings())
+    return Warmer(get_store(), get_source(), get_settings(), fmt=get_format())
 
 
 def reset() -> None:
     """Forget what was built, so the next call reads the environment again."""
     get_settings.cache_clear()
+    get_format.cache_clear()
     get_store.cache_clear()
     get_source.cache_clear()
     get_warmer.cache_clear()

@@ -1,34 +1,45 @@
-"""Access counting for predictive loads.
-
-``track_access`` only appends the key to an in-process buffer (a deque append is
-atomic under the GIL, so no lock sits on the application's hot path). A daemon
-thread drains the buffer every ``WARMING_FLUSH_INTERVAL`` seconds and adds
-forward-decayed weights to one Redis sorted set in a few script calls; what
-cannot be sent stays buffered, bounded, and goes with the next flush.
-"""
+"""The tracker itself: a bounded buffer of accesses, read counters, and the
+flushes that move them into Redis."""
 
 from __future__ import annotations
 
-import atexit
 import heapq
+import itertools
 import logging
-import os
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from . import constants as c
-from .errors import SettingsError
-from .maths.decay import access_weight, needs_rebase
-from .maths.throttle import Throttle
-from .settings import Settings, get_settings
-from .store import CacheStore, connect
+from .. import constants as c
+from ..maths.decay import access_weight, needs_rebase
+from ..maths.throttle import Throttle
+from ..settings import Settings, get_settings
+from ..store import CacheStore, connect
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+
+
+class ReadCounter:
+    """A count that threads bump without a lock: ``next()`` on ``itertools.count``
+    is atomic. ``take`` (one caller at a time) says how many since the last take."""
+
+    def __init__(self) -> None:
+        self._count = itertools.count()
+        self._takes = 0
+        self._taken = 0
+
+    def add(self) -> None:
+        next(self._count)
+
+    def take(self) -> int:
+        added = next(self._count) - self._takes  # every take bumped it once too
+        self._takes += 1
+        fresh, self._taken = added - self._taken, added
+        return fresh
 
 
 class AccessTracker:
@@ -52,6 +63,8 @@ class AccessTracker:
         self.pending: dict[str, float] = {}
         self._pending_at = 0.0
         self._pending_accesses = 0
+        self.hits, self.misses = ReadCounter(), ReadCounter()
+        self._pending_reads = (0, 0)  # hits, misses counted but not yet delivered
         # The earliest moment an access not yet delivered can date from: a warmed
         # key that expired after it counts as read in time.
         self._reads_since = self.clock()
@@ -69,8 +82,13 @@ class AccessTracker:
             self._settings = get_settings()
         return self._settings
 
-    def track(self, key: str) -> None:
+    def track(self, key: str, hit: bool | None = None) -> None:
         self.buffer.append(key)
+        if hit is not None:
+            self.count_read(hit)
+
+    def count_read(self, hit: bool) -> None:
+        (self.hits if hit else self.misses).add()
 
     def buffered(self) -> int:
         """Accesses and distinct pending keys held in this process."""
@@ -101,8 +119,12 @@ class AccessTracker:
             drained = Counter([popleft() for _ in range(size)])
             if size >= self.max_buffered:
                 self._warn_full()
+            pending_hits, pending_misses = self._pending_reads
+            reads = (pending_hits + self.hits.take(), pending_misses + self.misses.take())
+            self._pending_reads = (0, 0)
             if not drained and not self.pending:
                 self._reads_since = now  # every read up to now has been delivered
+                self._deliver_reads(reads)
                 return 0
             at = self._pending_at if self.pending else now
             weights = self.pending
@@ -115,6 +137,7 @@ class AccessTracker:
                 self._deliver(weights, at, self._reads_since)
             except Exception as exc:
                 self._keep(weights, at, accesses)
+                self._pending_reads = reads
                 if not self._failing:
                     log.warning("access counts kept in memory, flush failed: %s", exc)
                 self._failing = True
@@ -123,7 +146,17 @@ class AccessTracker:
                 log.info("access counts delivered again")
             self._failing = False
             self._reads_since = now
+            self._deliver_reads(reads)
             return accesses
+
+    def _deliver_reads(self, reads: tuple[int, int]) -> None:
+        """Add the hits and misses counted to Redis; kept for the next flush if it fails."""
+        if not any(reads):
+            return
+        try:
+            self._store_for_flush().add_reads(*reads)
+        except Exception:
+            self._pending_reads = reads  # the access counts said so already, if down
 
     def _warn_full(self) -> None:
         # A full deque drops its oldest accesses as new ones arrive: say so, once a minute.
@@ -238,59 +271,3 @@ class AccessTracker:
             store.rebase(self._epoch, new_epoch, access_weight(self._epoch, new_epoch, half_life))
             self._epoch = store.epoch() or new_epoch
         return self._epoch
-
-
-_tracker = AccessTracker()
-
-
-def _first_access(key: str) -> None:
-    global _record  # noqa: PLW0603 - the hot path swaps one function, not a flag checked per call
-    try:
-        settings = _tracker.settings
-    except SettingsError as exc:
-        # The application must never fail because of its cache warmer: say it once.
-        log.error("warming-tasks: access tracking is off: %s", exc)
-        _record = _ignore
-        return
-    if not settings.enable_prediction:
-        _record = _ignore
-        return
-    _tracker.start()
-    _record = _tracker.buffer.append
-    _record(key)
-
-
-def _ignore(key: str) -> None:
-    return None
-
-
-_record: Callable[[str], None] = _first_access
-
-
-def track_access(key: str) -> None:
-    """Count one read of ``key`` by the application: in memory, no network round trip."""
-    _record(key)
-
-
-def flush_access() -> int:
-    """Push the buffered accesses to Redis now; the number delivered. Never raises."""
-    return _tracker.flush()
-
-
-def reset(settings: Settings | None = None) -> None:
-    """Drop what is buffered, and use ``settings`` (or re-read them) from the next access."""
-    global _record  # noqa: PLW0603 - the hot path swaps one function, not a flag checked per call
-    _tracker.stop()
-    _tracker._settings = settings
-    _tracker._reset()
-    _record = _first_access
-
-
-def _after_fork_in_child() -> None:
-    # A forked web worker starts with an empty buffer, its own client and no
-    # flusher thread (threads do not survive fork); its settings are the parent's.
-    reset(_tracker._settings)
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-atexit.register(flush_access)

@@ -1,0 +1,74 @@
+"""The application's side, run as its own process: it reads (or writes) keys
+through its real cache framework and prints what it got as JSON.
+
+    python -m app_cache django|flask get KEY...    # {"values": {...}, "redis_keys": {...}}
+    python -m app_cache django|flask set KEY VALUE TIMEOUT
+    python -m app_cache django|flask delete KEY
+
+Django reads DJANGO_SETTINGS_MODULE (django_settings); Flask-Caching's RedisCache
+is configured from TEST_FLASK_URL and TEST_FLASK_PREFIX (default flask_cache_).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import django
+from django.core.cache import caches
+from flask import Flask
+from flask_caching import Cache
+
+_MISSING = "<missing>"
+
+
+def _django() -> tuple[Any, Any]:
+    django.setup()
+    cache = caches[os.environ.get("TEST_DJANGO_ALIAS", "default")]
+    return cache, cache.make_key
+
+
+def _flask() -> tuple[Any, Any]:
+    app = Flask("tests")
+    cache_type = os.environ.get("TEST_FLASK_TYPE", "RedisCache")
+    prefix = os.environ.get("TEST_FLASK_PREFIX")
+    config = {"CACHE_TYPE": cache_type, "CACHE_REDIS_URL": os.environ["TEST_FLASK_URL"]}
+    if prefix is not None:
+        config["CACHE_KEY_PREFIX"] = prefix
+    cache = Cache(app, config=config)
+    app.app_context().push()
+    backend: Any = cache.cache
+    return cache, lambda key: backend._get_prefix() + key
+
+
+def main(framework: str, action: str, *args: str) -> None:
+    cache, redis_key = _django() if framework == "django" else _flask()
+    if action == "get":
+        values = {}
+        for key in args:
+            value = cache.get(key, _MISSING) if framework == "django" else cache.get(key)
+            values[key] = None if value is None else value
+        print(json.dumps({"values": values, "redis_keys": {k: redis_key(k) for k in args}}))
+    elif action == "get_many":
+        print(
+            json.dumps(
+                {
+                    "values": cache.get_many(*args)
+                    if framework == "flask"
+                    else cache.get_many(list(args))
+                }
+            )
+        )
+    elif action == "set":
+        key, value, timeout = args
+        cache.set(key, value, timeout=int(timeout))
+    elif action == "delete":
+        cache.delete(args[0])
+    else:
+        raise SystemExit(f"unknown action {action}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

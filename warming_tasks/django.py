@@ -1,0 +1,81 @@
+"""Django cache backends that count the application's reads where it reads.
+
+    CACHES = {"default": {
+        "BACKEND": "warming_tasks.django.TrackingRedisCache",  # configured like Django's RedisCache
+        "LOCATION": "redis://127.0.0.1:6379/0",
+    }}
+
+``get``, ``get_many`` and ``get_or_set`` (and their async forms, which Django
+runs through them) count each key read, with whether it hit, through the same
+buffered tracker as ``track_access``: no network round trip per read, and
+never an exception from the counting. The keys counted are the application's
+(``product:42``), as predictive loads and ``stats`` speak them.
+``TrackingDjangoRedisCache`` is the same over django-redis' ``RedisCache``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from django.core.cache.backends.redis import RedisCache
+
+from .tracker import track_access
+
+_MISSING = object()
+
+
+class TrackingReads:
+    """Mixin over a Django cache backend: count each key read, hit or miss."""
+
+    def get(self, key: Any, default: Any = None, version: Any = None, **kwargs: Any) -> Any:
+        value = super().get(key, _MISSING, version, **kwargs)  # type: ignore[misc]
+        if value is _MISSING:
+            track_access(key, hit=False)
+            return default
+        track_access(key, hit=True)
+        return value
+
+    def get_many(self, keys: Iterable[Any], version: Any = None, **kwargs: Any) -> Any:
+        keys = list(keys)
+        found = super().get_many(keys, version=version, **kwargs)  # type: ignore[misc]
+        for key in keys:
+            track_access(key, hit=key in found)
+        return found
+
+    def get_or_set(
+        self, key: Any, default: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
+    ) -> Any:
+        # Django's own get_or_set, with its read counted once (it reads again after add).
+        value = super().get(key, _MISSING, version)  # type: ignore[misc]
+        track_access(key, hit=value is not _MISSING)
+        if value is not _MISSING:
+            return value
+        if callable(default):
+            default = default()
+        self.add(key, default, timeout=timeout, version=version)  # type: ignore[attr-defined]
+        return super().get(key, default, version)  # type: ignore[misc]
+
+
+class TrackingRedisCache(TrackingReads, RedisCache):  # type: ignore[misc]
+    """Django's ``RedisCache``, counting the reads for predictive loads."""
+
+
+def _django_redis() -> type:
+    from django_redis.cache import RedisCache as DjangoRedisCache  # noqa: PLC0415
+
+    return type(
+        "TrackingDjangoRedisCache",
+        (TrackingReads, DjangoRedisCache),
+        {"__doc__": "django-redis' ``RedisCache``, counting the reads.", "__module__": __name__},
+    )
+
+
+def __getattr__(name: str) -> Any:
+    # django-redis is optional: its variant is built only when a setting names it.
+    if name == "TrackingDjangoRedisCache":
+        cls = _django_redis()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,90 @@
+"""Access counting for predictive loads.
+
+``track_access`` only appends the key to an in-process buffer (a deque append is
+atomic under the GIL, so no lock sits on the application's hot path), and counts
+a hit or a miss when the caller knows which (``itertools.count`` is atomic too). A daemon
+thread drains the buffer every ``WARMING_FLUSH_INTERVAL`` seconds and adds
+forward-decayed weights to one Redis sorted set in a few script calls; what
+cannot be sent stays buffered, bounded, and goes with the next flush.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+from collections.abc import Callable
+
+from ..errors import SettingsError
+from ..settings import Settings
+from .access import AccessTracker, ReadCounter
+
+__all__ = ["AccessTracker", "ReadCounter", "flush_access", "reset", "track_access"]
+
+log = logging.getLogger(__name__)
+
+_tracker = AccessTracker()
+
+
+def _first_access(key: str) -> None:
+    global _record, _count_read  # noqa: PLW0603 - the hot path swaps functions, not flags
+    try:
+        settings = _tracker.settings
+    except SettingsError as exc:
+        # The application must never fail because of its cache warmer: say it once.
+        log.error("warming-tasks: access tracking is off: %s", exc)
+        _record = _ignore
+        return
+    if not settings.enable_prediction:
+        _record = _ignore
+        return
+    _tracker.start()
+    _count_read = _tracker.count_read
+    _record = _tracker.buffer.append
+    _record(key)
+
+
+def _ignore(key: str) -> None:
+    return None
+
+
+def _ignore_read(hit: bool) -> None:
+    return None
+
+
+_record: Callable[[str], None] = _first_access
+_count_read: Callable[[bool], None] = _ignore_read
+
+
+def track_access(key: str, hit: bool | None = None) -> None:
+    """Count one read of ``key`` by the application: in memory, no network round trip.
+
+    ``hit`` says whether the read found the key in the cache, when the caller knows:
+    ``stats`` then shows the application's hit ratio on tracked reads."""
+    _record(key)
+    if hit is not None:
+        _count_read(hit)
+
+
+def flush_access() -> int:
+    """Push the buffered accesses to Redis now; the number delivered. Never raises."""
+    return _tracker.flush()
+
+
+def reset(settings: Settings | None = None) -> None:
+    """Drop what is buffered, and use ``settings`` (or re-read them) from the next access."""
+    global _record, _count_read
+    _tracker.stop()
+    _tracker._settings = settings
+    _tracker._reset()
+    _record, _count_read = _first_access, _ignore_read
+
+
+def _after_fork_in_child() -> None:
+    # A forked web worker starts with an empty buffer, its own client and no
+    # flusher thread (threads do not survive fork); its settings are the parent's.
+    reset(_tracker._settings)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(flush_access)
