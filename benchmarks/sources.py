@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -47,3 +48,29 @@ class InstantSource:
 
     def load_many(self, keys: Sequence[str]) -> Mapping[str, tuple[str, int]]:
         return dict.fromkeys(keys, (VALUE, TTL_S))
+
+
+def product(i: int) -> dict[str, object]:
+    """An object an application caches: about 100 bytes as JSON."""
+    return {"id": i, "name": f"Product {i}", "price_cents": 100 + i % 9_900, "stock": i % 50}
+
+
+class ObjectSource(InstantSource):
+    """``bench:<i>`` as objects for a framework format, or (BENCH_VALUES=json) as the
+    JSON text a raw user would write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.as_json = os.environ.get("BENCH_VALUES") == "json"
+
+    def load(self, key: str) -> tuple[object, int] | None:  # type: ignore[override]
+        value = product(int(key.partition(":")[2]))
+        return (json.dumps(value) if self.as_json else value), TTL_S
+
+    def load_many(self, keys: Sequence[str]) -> Mapping[str, tuple[object, int]]:  # type: ignore[override]
+        dumps = json.dumps if self.as_json else None
+        found: dict[str, tuple[object, int]] = {}
+        for key in keys:
+            value = product(int(key.partition(":")[2]))
+            found[key] = (dumps(value) if dumps else value), TTL_S
+        return found

@@ -232,6 +232,8 @@ def test_demo_needs_no_services_and_leaves_nothing_behind(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stdout + done.stderr
     assert time.monotonic() - started < 60
     assert "loaded     │   500" in done.stdout
+    # What Flask-Caching itself read back from the preload, in the demo process.
+    assert "cache.get('product:10') returns {'id': 10, 'name': 'Product 10'" in done.stdout
     assert "Stopped the worker." in done.stdout
     assert "Stopped the embedded server." in done.stdout
     assert "Traceback" not in done.stderr

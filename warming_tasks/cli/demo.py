@@ -58,6 +58,13 @@ def _db_url(url: str, offset: int) -> str:
 
 _stopping = False
 
+try:  # with Flask-Caching (the demo extra), the demo writes what a Flask view reads
+    import flask_caching  # noqa: F401
+except ImportError:
+    _FLASK_FORMAT: dict[str, str] = {}
+else:
+    _FLASK_FORMAT = {"WARMING_FORMAT": "cachelib", "SAMPLE_OBJECTS": "1"}
+
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     # Raised wherever the main thread is; if that is a finalizer (__del__), Python
@@ -107,6 +114,7 @@ def _worker(cache_url: str, products: int, workdir: Path, say: Any) -> Iterator[
         "WARMING_SOURCE": "warming_tasks.sample:SampleSource",
         "WARMING_BATCH_SIZE": "100",
         "SAMPLE_PRODUCTS": str(products),
+        **_FLASK_FORMAT,
         "CELERY_BROKER_URL": broker,
         "CELERY_RESULT_BACKEND": backend,
     }
@@ -202,6 +210,18 @@ def _run(app: Celery, kind: Kind, store: CacheStore, **kwargs: Any) -> Any:
     return summary
 
 
+def _read_through_flask(url: str, key: str) -> Any:
+    """What a Flask application whose cache is this Redis reads for ``key``."""
+    from flask import Flask  # noqa: PLC0415 - the demo extra's, only when installed
+    from flask_caching import Cache  # noqa: PLC0415
+
+    app = Flask("warming-demo")
+    config = {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": url, "CACHE_KEY_PREFIX": PREFIX}
+    cache = Cache(app, config=config)
+    with app.app_context():
+        return cache.get(key)
+
+
 def _cycle(app: Celery, store: CacheStore, settings: Any, products: int, say: Any) -> None:
     hot = len(range(0, products, 10))
     say(
@@ -209,6 +229,12 @@ def _cycle(app: Celery, store: CacheStore, settings: Any, products: int, say: An
         f"{hot:,} of them hot. The preload streams them into batches of 100, one task each."
     )
     _run(app, Kind.PRELOAD, store)
+    if _FLASK_FORMAT:
+        value = _read_through_flask(settings.redis_url, "product:10")
+        say(
+            "   Written in Flask-Caching's format (WARMING_FORMAT=cachelib): a Flask view's "
+            f"cache.get('product:10') returns {value!r}"
+        )
 
     say(
         f"\n2. Application reads. {READS:,} reads, a few products far more popular than "
