@@ -189,11 +189,11 @@ def test_bad_input_gives_one_line_and_an_exit_code(
     assert "hunter2" not in done.stderr + done.stdout
 
 
-def test_a_run_nobody_consumes_times_out_with_its_task_id(
-    env: dict[str, str], redis_server: RedisProcess
+def test_a_run_that_outlasts_the_wait_times_out_with_its_task_id(
+    env: dict[str, str], cache: redis.Redis
 ) -> None:
-    lonely = env | {"CELERY_BROKER_URL": redis_server.url(5)}  # no worker listens here
-    done = cli("refresh", "--timeout", "1", env=lonely)
+    cache.hset(CONFIG_KEY, mapping={"hot_keys": "100", "batch_sleep": "3"})
+    done = cli("preload", "--timeout", "1", env=env)
     assert done.returncode == 1
     assert done.stderr.startswith("warming-tasks: no summary after 1 s; the run goes on")
     assert "task id" in done.stderr

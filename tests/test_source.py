@@ -34,7 +34,10 @@ def test_an_instance_is_used_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
         ("no_such_module:Nope", "module 'no_such_module' cannot be imported"),
         ("warming_tasks.sample:Nope", "has no 'Nope'"),
         ("fixture_sources:broken_factory", "calling it failed (RuntimeError: the database is not"),
-        ("warming_tasks.sample:DEFAULT_PRODUCTS", "int has no hot_keys() and load() methods"),
+        (
+            "warming_tasks.sample:DEFAULT_PRODUCTS",
+            "int has no hot_keys() and no load() or load_many()",
+        ),
     ],
 )
 def test_a_bad_source_says_what_is_wrong(spec: str | None, message: str) -> None:

@@ -35,7 +35,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _config_module() -> dict[str, Any]:
+def config_module() -> dict[str, Any]:
     name = os.environ.get("CELERY_CONFIG_MODULE") or "celeryconfig"
     try:
         module = importlib.import_module(name)
@@ -48,7 +48,7 @@ def _config_module() -> dict[str, Any]:
 
 def make_app() -> Celery:
     app = Celery("warming_tasks", include=["warming_tasks.tasks"])
-    app.config_from_object(DEFAULTS | _config_module())
+    app.config_from_object(DEFAULTS | config_module())
     return app
 
 

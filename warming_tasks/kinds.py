@@ -18,6 +18,7 @@ class Kind(StrEnum):
     strategy: Strategy  # the setting that switches it off
     fields: tuple[str, ...]  # the counts its summary always has
     progress_fields: tuple[str, ...]  # the counts that say how many keys it dealt with so far
+    considered: tuple[str, ...]  # the counts that add up to the keys it set out to warm
     code: int  # its tag in the accounting of warmed keys (maths.accounting.KIND_SLOTS)
 
     def __new__(  # noqa: PLR0913, PLR0917 - one argument per fact of the table
@@ -28,12 +29,14 @@ class Kind(StrEnum):
         strategy: Strategy,
         fields: tuple[str, ...],
         progress_fields: tuple[str, ...],
+        considered: tuple[str, ...],
         code: int,
     ) -> Kind:
         member = str.__new__(cls, name)
         member._value_ = name
         member.entry_task, member.batch_task, member.strategy = entry_task, batch_task, strategy
         member.fields, member.progress_fields, member.code = fields, progress_fields, code
+        member.considered = considered
         return member
 
     PRELOAD = (
@@ -41,6 +44,7 @@ class Kind(StrEnum):
         "warming_tasks.preload",
         "warming_tasks.preload_batch",
         Strategy.PRELOAD,
+        ("loaded", "missing", "failed"),
         ("loaded", "missing", "failed"),
         ("loaded", "missing", "failed"),
         0,
@@ -52,6 +56,7 @@ class Kind(StrEnum):
         Strategy.BACKGROUND_REFRESH,
         ("checked", "refreshed", "failed"),
         ("checked",),
+        ("due",),
         1,
     )
     PREDICTIVE = (
@@ -61,6 +66,7 @@ class Kind(StrEnum):
         Strategy.PREDICTIVE,
         ("candidates", "loaded", "failed"),
         ("candidates", "already_cached", "failed"),
+        ("candidates",),
         2,
     )
 

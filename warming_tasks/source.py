@@ -14,7 +14,8 @@ from .errors import SourceError, WarmingError
 
 @runtime_checkable
 class DataSource(Protocol):
-    """What warming-tasks needs from the application; ``load_many`` is optional."""
+    """What warming-tasks needs from the application: ``hot_keys`` and at least one of
+    ``load`` / ``load_many`` (the fast path; a batch-only source is complete)."""
 
     def hot_keys(self) -> Iterable[str]:
         """The keys to preload and keep fresh; may be a generator of millions."""
@@ -32,11 +33,9 @@ def load_source(spec: str | None) -> DataSource:
     if not spec:
         raise SourceError("WARMING_SOURCE is not set: name your data source as 'module:attribute'")
     target = load_object(spec, "WARMING_SOURCE", _looks_like_source, SourceError)
-    if not _looks_like_source(target):
-        raise SourceError(
-            f"WARMING_SOURCE={spec} is invalid: {type(target).__name__} has no hot_keys() "
-            "and load() methods"
-        )
+    missing = _missing_methods(target)
+    if missing:
+        raise SourceError(f"WARMING_SOURCE={spec} is invalid: {type(target).__name__} {missing}")
     return target  # type: ignore[no-any-return]
 
 
@@ -74,10 +73,26 @@ def load_object(
     return target
 
 
+def _has(obj: Any, name: str) -> bool:
+    return callable(getattr(obj, name, None))
+
+
+def _missing_methods(obj: Any) -> str | None:
+    """What a source lacks, said as the start-up check says it; None when complete."""
+    lacks = [] if _has(obj, "hot_keys") else ["hot_keys()"]
+    if not (_has(obj, "load") or _has(obj, "load_many")):
+        lacks.append("load() or load_many()" if lacks else "neither load() nor load_many()")
+    if not lacks:
+        return None
+    if lacks == ["hot_keys()"]:
+        return "has no hot_keys()"
+    if lacks[0] == "hot_keys()":
+        return f"has no hot_keys() and no {lacks[1]}"
+    return f"has {lacks[0]}"
+
+
 def _looks_like_source(obj: Any) -> bool:
-    return not inspect.isclass(obj) and all(
-        callable(getattr(obj, name, None)) for name in ("hot_keys", "load")
-    )
+    return not inspect.isclass(obj) and _missing_methods(obj) is None
 
 
 @dataclass
@@ -138,10 +153,16 @@ def load_batch(source: DataSource, keys: Sequence[str]) -> Loaded:
 
 
 def _load_each(source: DataSource, keys: Sequence[str]) -> Loaded:
+    """One key at a time: ``load``, or ``load_many([key])`` for a batch-only source."""
     loaded = Loaded()
+    load = getattr(source, "load", None)
     for key in keys:
         try:
-            entry = source.load(key)
+            if callable(load):
+                entry = load(key)
+            else:
+                found = source.load_many([key])  # type: ignore[attr-defined]
+                entry = found.get(key) if isinstance(found, Mapping) else None
         except Exception as exc:
             loaded.failed[key] = _reason(exc)
             continue

@@ -82,5 +82,21 @@ class LoadOnly:
         return value_for(key), 3600
 
 
+class BatchOnly:
+    """A source with ``hot_keys`` and ``load_many`` alone, as a SQL-backed one is."""
+
+    def hot_keys(self) -> Iterator[str]:
+        return Catalogue().hot_keys()
+
+    def load_many(self, keys: Sequence[str]) -> Mapping[str, tuple[str, int]]:
+        bad = set(_config().get("failing_keys", "").split(",")).intersection(keys)
+        if bad:
+            # A query over many rows fails for all of them; over one, it names it.
+            raise RuntimeError(
+                f"database row for {keys[0]} is corrupt" if len(keys) == 1 else "a corrupt row"
+            )
+        return {k: (value_for(k), 3600) for k in keys}
+
+
 def broken_factory() -> Catalogue:
     raise RuntimeError("the database is not configured")

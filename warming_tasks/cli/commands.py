@@ -1,7 +1,8 @@
 """The ``warming-tasks`` command: enqueue runs and follow them, show stats, run the demo.
 
-Exit codes: 0 success; 2 bad settings or arguments (one line on stderr); 1 the
-run itself failed, timed out, or a server could not be reached (one line).
+Exit codes: 0 success; 1 the run failed or cannot run (no worker, a server out of
+reach, a timeout); 2 bad settings or arguments; 3 the run finished but some keys
+failed. Every failure is one line on stderr.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from ..ops.startup import check_cache_url
 from ..settings import get_settings, redact_url
 from ..source import load_source
 from ..store import CacheStore, connect
-from .console import EXIT_FAILED, EXIT_USAGE, Failure, fail, out
-from .follow import enqueue, follow
-from .render import print_stats, print_summary
+from .console import EXIT_FAILED, EXIT_KEYS_FAILED, EXIT_USAGE, Failure, fail, out
+from .follow import await_consumer, enqueue, follow, run_queue
+from .render import print_settings, print_stats, print_summary
 
 
 class WarmingCLI(click.Group):
@@ -65,10 +66,18 @@ def _say(message: str) -> None:
 
 
 @click.group(cls=WarmingCLI, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="warming-tasks", prog_name="warming-tasks")
 def cli() -> None:
     """Keep a Redis cache warm with Celery: preload, refresh, predictive loads.
 
     Configured by WARMING_* and CELERY_* environment variables (see the README).
+
+    \b
+    Exit codes:
+      0  success
+      1  the run failed or cannot run (no worker, a server out of reach, a timeout)
+      2  bad settings or arguments
+      3  the run finished but some keys failed (the count on stderr)
     """
 
 
@@ -131,6 +140,17 @@ def run(kind: Kind, kwargs: dict[str, Any], no_wait: bool, as_json: bool, timeou
     from ..app import app  # noqa: PLC0415 - the app only for commands that enqueue
 
     broker = redact_url(str(app.conf.broker_url))
+    if not no_wait:
+        queue = run_queue(app)
+        try:
+            ready = await_consumer(app, queue)
+        except OperationalError as exc:
+            fail(f"cannot reach the broker at {broker}: {exc}")
+        if not ready:
+            fail(
+                f"no worker consumes the queue {queue!r} at {broker}: start one with "
+                f"`celery -A warming_tasks worker{'' if queue == 'celery' else f' -Q {queue}'}`"
+            )
     try:
         result = enqueue(app, kind, kwargs)
     except OperationalError as exc:
@@ -147,6 +167,15 @@ def run(kind: Kind, kwargs: dict[str, Any], no_wait: bool, as_json: bool, timeou
         out.print(json.dumps(summary), markup=False)
     else:
         print_summary(summary)
+    if summary.get("failed", 0) > 0:
+        fail(failed_line(kind, summary), EXIT_KEYS_FAILED)
+
+
+def failed_line(kind: Kind, summary: dict[str, Any]) -> str:
+    """``16,000 of 20,000 keys failed; first reason: …`` for a run with failed keys."""
+    total = sum(int(summary.get(name, 0)) for name in kind.considered)
+    errors = summary.get("errors") or [{"reason": "not recorded"}]
+    return f"{summary['failed']:,} of {total:,} keys failed; first reason: {errors[0]['reason']}"
 
 
 @cli.command()
@@ -172,6 +201,20 @@ def stats(top: int, as_json: bool) -> None:
         out.print(json.dumps(data), markup=False)
         return
     print_stats(data)
+
+
+@cli.command(name="settings")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON, for scripts.")
+def show_settings(as_json: bool) -> None:
+    """Show the effective settings and where each came from, passwords masked."""
+    from ..app import app, config_module  # noqa: PLC0415 - the app only when asked for
+    from ..ops.effective import effective  # noqa: PLC0415
+
+    rows = effective(get_settings(), config_module(), app.conf)
+    if as_json:
+        out.print(json.dumps(rows), markup=False)
+    else:
+        print_settings(rows)
 
 
 @cli.command()

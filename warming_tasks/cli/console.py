@@ -12,6 +12,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_KEYS_FAILED = 3
 
 
 class Failure(Exception):

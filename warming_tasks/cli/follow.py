@@ -16,10 +16,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..errors import WarmingError
 from ..kinds import Kind
+from ..routing import warming_queue
 from ..store import CacheStore
 from .console import err, fail
 
 POLL_S = 0.2
+CONSUMER_REPLY_S = 1.0  # how long workers have to answer an inspect broadcast
+CONSUMER_WAIT_S = 8.0  # how long a missing worker has to appear before the CLI gives up
 
 
 class RunTimeout(Exception):
@@ -54,6 +57,35 @@ def progress_of(kind: Kind, state: dict[str, str], elapsed_s: float) -> RunProgr
         keys=keys,
         elapsed_s=elapsed_s,
     )
+
+
+def run_queue(app: Celery) -> str:
+    """The queue a run's entry task goes to: WARMING_QUEUE, else Celery's default."""
+    return warming_queue() or str(app.conf.task_default_queue)
+
+
+def consumed(app: Celery, queue: str, reply_s: float = CONSUMER_REPLY_S) -> bool:
+    """Whether a live worker consumes ``queue`` (Celery's inspect API).
+
+    The first answer is usually enough (one worker, one queue) and comes at once;
+    only when it does not name the queue are all workers asked, for ``reply_s``."""
+    for limit in (1, None):
+        replies = app.control.inspect(timeout=reply_s, limit=limit).active_queues() or {}
+        if any(q.get("name") == queue for queues in replies.values() for q in queues or []):
+            return True
+        if not replies:
+            return False
+    return False
+
+
+def await_consumer(app: Celery, queue: str, within_s: float = CONSUMER_WAIT_S) -> bool:
+    """Whether a worker consumes ``queue`` now, or starts to within ``within_s``."""
+    deadline = time.monotonic() + within_s
+    while True:
+        if consumed(app, queue):
+            return True
+        if time.monotonic() >= deadline:
+            return False
 
 
 def enqueue(app: Celery, kind: Kind, kwargs: dict[str, Any] | None = None) -> AsyncResult:

@@ -98,3 +98,12 @@ def print_stats(data: dict[str, Any]) -> None:
 
 def _clock(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%m-%d %H:%M:%S")
+
+
+def print_settings(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="effective settings")
+    for column in ("setting", "value", "from"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row["name"], "" if row["value"] is None else str(row["value"]), row["from"])
+    out.print(table)
