@@ -79,8 +79,16 @@ def cli(
     *args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     """``python -m warming_tasks ARGS`` as a user runs it: its output and exit code."""
+    return run_module("warming_tasks", *args, env=env, cwd=cwd, timeout=timeout)
+
+
+def run_module(
+    module: str, *args: str, env: Mapping[str, str], cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``python -m MODULE ARGS`` in a process of its own (the tests' support modules
+    importable): its output and exit code."""
     return subprocess.run(
-        [sys.executable, "-m", "warming_tasks", *args],
+        [sys.executable, "-m", module, *args],
         env=process_env(env),
         cwd=cwd,
         capture_output=True,

@@ -18,7 +18,7 @@ from warming_tasks import tracker
 from warming_tasks.cli.embedded import RedisProcess
 from warming_tasks.settings import load_settings
 
-from .helpers import Processes, celery_env, cli, process_env, warming_lines
+from .helpers import Processes, celery_env, cli, process_env, run_module, warming_lines
 from .support.framework_sources import expected, hot_key_names
 
 pytestmark = pytest.mark.integration
@@ -74,15 +74,7 @@ def app_cache(fw: Framework, server: RedisProcess, *args: str, **extra: str) -> 
     """The application reading or writing through its framework, in a process of its own."""
     # The application's tracker shares the worker's WARMING_* settings (key prefix).
     env = framework_env(fw, server) | fw.warming | {"WARMING_REDIS_URL": server.url(0)} | extra
-    env = process_env(env)
-    done = subprocess.run(
-        [sys.executable, "-m", "app_cache", fw.framework, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_module("app_cache", fw.framework, *args, env=env)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout) if done.stdout.strip() else None
 

@@ -14,7 +14,7 @@ import pytest
 from warming_tasks.cli.embedded import RedisProcess
 from warming_tasks.constants import FREQUENCY_KEY, TRACKER_BUFFER_MAX_ACCESSES
 
-from ..helpers import SUPPORT, ServerFactory, process_env
+from ..helpers import SUPPORT, ServerFactory, process_env, run_module
 
 pytestmark = pytest.mark.faults
 
@@ -25,17 +25,8 @@ MB = 1024 * 1024
 
 def flood(server: RedisProcess, n: int) -> dict[str, Any]:
     server.client().flushdb()
-    env = process_env(
-        {"WARMING_REDIS_URL": server.url(0), "WARMING_TRACKER_MAX_KEYS": str(MAX_KEYS)}
-    )
-    done = subprocess.run(
-        [sys.executable, APP, "flood", str(n)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    env = {"WARMING_REDIS_URL": server.url(0), "WARMING_TRACKER_MAX_KEYS": str(MAX_KEYS)}
+    done = run_module("tracking_app", "flood", str(n), env=env)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     report: dict[str, Any] = json.loads(done.stdout)
