@@ -14,7 +14,7 @@ from warming_tasks.errors import EncodeError, SettingsError
 from warming_tasks.formats import encode_value
 from warming_tasks.formats.raw import RawFormat
 from warming_tasks.kinds import Kind, build_summary, empty_summary
-from warming_tasks.maths.accounting import StrategyAccount, accounts, best, sample
+from warming_tasks.maths.accounting import KIND_SLOTS, StrategyAccount, accounts, best, sample
 from warming_tasks.maths.batching import chunked
 from warming_tasks.maths.decay import access_weight, decayed_count, needs_rebase
 from warming_tasks.maths.expiry import in_refresh_window, jittered_ttl
@@ -419,3 +419,8 @@ def test_popular_first_puts_scored_keys_first_then_the_rest_in_source_order() ->
     ordered = list(popular_first(hot_keys, lookup, chunk=3))
     assert ordered == ["k2", "k7", "k9", "k0", "k1", "k3", "k4", "k5", "k6", "k8"]
     assert len(calls) == 2, "the hot keys are listed twice, never held whole"
+
+
+def test_every_kind_code_fits_the_sample_score() -> None:
+    assert sorted(kind.code for kind in Kind) == list(range(len(Kind)))
+    assert len(Kind) <= KIND_SLOTS

@@ -49,7 +49,17 @@ def test_a_duplicate_batch_is_counted_once(store: CacheStore) -> None:
     assert not finish(store, 0), "a redelivered batch does not complete the run"
     assert finish(store, 1)
     assert finish(store, 1), "a re-run after the end still says complete (to resend)"
+    assert not finish(store, 0), "only the batch that completed the run sends its body"
+    store.note_body_sent("r")
+    assert not finish(store, 1), "a body that went out is never sent again"
     assert summary(store)["loaded"] == 20
+
+
+def test_a_run_the_dispatcher_closed_is_not_closed_again_by_a_batch(store: CacheStore) -> None:
+    assert not finish(store, 0)
+    assert store.finish_dispatch("r", 1), "the dispatcher's result is the body"
+    assert store.run_state("r")["body_by"] == "dispatch"
+    assert not finish(store, 0), "a redelivered batch does not send a second body"
 
 
 def test_the_first_complete_dispatch_fixes_the_total(store: CacheStore) -> None:

@@ -12,7 +12,7 @@ EPOCH_KEY: Final = f"{TAG}:epoch"
 REFRESH_LOCK_KEY: Final = f"{TAG}:lock:refresh"
 RUNS_KEY: Final = f"{TAG}:runs"
 RUN_KEY_PREFIX: Final = f"{TAG}:run:"
-WARMED_KEY: Final = f"{TAG}:warmed"  # sampled warmed keys, scored expiry_s * 4 + strategy
+WARMED_KEY: Final = f"{TAG}:warmed"  # sampled warmed keys, scored expiry_s * KIND_SLOTS + code
 ACCOUNT_KEY: Final = f"{TAG}:account"  # per strategy: warmed, sampled, read, expired
 READS_KEY: Final = f"{TAG}:reads"  # the application's tracked reads: hits, misses
 

@@ -87,6 +87,8 @@ _META = frozenset(
         "finished_at",
         "lock",
         "finish",
+        "body_by",
+        "body_sent",
         "total",
         "dispatched",
         "batches_done",

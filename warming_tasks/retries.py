@@ -3,6 +3,8 @@ that the store, the tasks and the CLI share."""
 
 from __future__ import annotations
 
+import random
+
 import redis
 from celery.utils.time import get_exponential_backoff_interval
 from kombu.exceptions import OperationalError
@@ -17,22 +19,18 @@ TRANSIENT: tuple[type[Exception], ...] = (
     OperationalError,
 )
 # Subclasses of redis.ConnectionError that no retry will mend: a refused password.
+# (They are inside TRANSIENT too: catch REFUSED first.)
 REFUSED: tuple[type[Exception], ...] = (redis.AuthenticationError,)
 
 MAX_RETRIES = 8  # so 9 tries in all
 BACKOFF_MAX_S = 30
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Whether ``exc`` says a server was unreachable (worth a retry), not refusing us."""
-    return isinstance(exc, TRANSIENT) and not isinstance(exc, REFUSED)
-
-
 def backoff_s(retries: int) -> float:
-    """Seconds before retry number ``retries + 1``: Celery's exponential backoff with
-    full jitter, as ``retry_backoff`` gives the tasks that retry automatically."""
-    return float(
-        get_exponential_backoff_interval(
-            factor=1, retries=retries, maximum=BACKOFF_MAX_S, full_jitter=True
-        )
+    """Seconds before retry number ``retries + 1``: Celery's exponential backoff
+    (1, 2, 4 … 30 s), drawn from its upper half so that nine tries always span at
+    least a minute of outage (full jitter could spend them all in seconds)."""
+    ceiling = get_exponential_backoff_interval(
+        factor=1, retries=retries, maximum=BACKOFF_MAX_S, full_jitter=False
     )
+    return float(ceiling) * (0.5 + random.random() / 2)

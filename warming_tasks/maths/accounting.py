@@ -22,7 +22,6 @@ T = TypeVar("T")
 # A sample's score is ``expiry_s * KIND_SLOTS + kind.code``: the Lua scripts that
 # write and settle samples are given this number, so it is defined here alone.
 KIND_SLOTS = 4
-assert all(0 <= kind.code < KIND_SLOTS for kind in Kind)
 # Settled samples below this say too little to judge a strategy by.
 MIN_SETTLED = 20
 EARNS_ITS_KEEP = 0.5

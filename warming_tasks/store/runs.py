@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
@@ -10,6 +11,8 @@ from typing import Any, cast
 from .. import constants as c
 from ..maths.accounting import KIND_SLOTS
 from .base import StoreBase, text
+
+log = logging.getLogger(__name__)
 
 # What a batch warmed, for accounting: kind code, keys written, a sample of
 # (key, ttl_s), and when they were written (s).
@@ -83,7 +86,14 @@ class RunCommands(StoreBase):
         keys = [*self._run_keys(run_id), self._own(c.REFRESH_LOCK_KEY)]
         complete, first = self._run("run_count", keys, args)
         if first:
-            self._account(warmed, now)
+            # A sample for statistics: it must never keep a counted batch from
+            # sending the run's body (a full cache refuses it; a lost reply skips it).
+            try:
+                self._account(warmed, now)
+            except Exception as exc:
+                log.warning(
+                    "warming-tasks: the accounting sample of a batch was not recorded: %s", exc
+                )
         return bool(complete)
 
     def _account(self, warmed: Warmed, now: float) -> None:
@@ -94,6 +104,10 @@ class RunCommands(StoreBase):
         for key, ttl_s in sample:
             args += [key, ttl_s]
         self._run("account", [self._own(c.WARMED_KEY), self._own(c.ACCOUNT_KEY)], args)
+
+    def note_body_sent(self, run_id: str) -> None:
+        """The run's body is on its way: no redelivered batch sends it again."""
+        self.client.hset(self._run_keys(run_id)[0], "body_sent", 1)
 
     def run_state(self, run_id: str) -> dict[str, str]:
         run_key, done_key, _ = self._run_keys(run_id)

@@ -72,7 +72,9 @@ def dispatch(  # noqa: PLR0913, PLR0917 - what a run is made of
     state = store.run_state(run_id)
     if "total" in state:
         # A redelivered dispatcher whose run was fully sent: never send it twice.
-        if "finished_at" in state:
+        # Its own result is the run's body only when every batch finished before
+        # dispatch did; otherwise a batch sends the body.
+        if state.get("body_by") == "dispatch":
             return finish(run_id)
         raise Ignore()
     body = task.replace(task.app.signature(FINISH_TASK, args=(run_id,), **queue_options()))
@@ -176,6 +178,7 @@ def best_effort(call: Callable[..., Any], *args: Any) -> None:
 def send_body(task: Task, store: CacheStore, run_id: str) -> None:
     """Send the run's body, as ``Task.replace`` built it when the run started."""
     task.app.signature(json.loads(store.run_state(run_id)["finish"])).apply_async()
+    store.note_body_sent(run_id)
 
 
 def finish(run_id: str) -> dict[str, Any]:

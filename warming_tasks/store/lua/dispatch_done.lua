@@ -18,6 +18,8 @@ end
 local total = tonumber(redis.call('HGET', run, 'total'))
 if tonumber(redis.call('HGET', run, 'counted') or '0') >= total then
   redis.call('HSETNX', run, 'finished_at', ARGV[2])
-  return 1
+  -- Every batch finished first: the dispatcher's own result is the run's body.
+  redis.call('HSETNX', run, 'body_by', 'dispatch')
+  return redis.call('HGET', run, 'body_by') == 'dispatch' and 1 or 0
 end
 return 0

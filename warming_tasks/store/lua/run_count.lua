@@ -5,8 +5,9 @@
 -- ARGV[4]: run record ttl s, ARGV[5]: error sample length, ARGV[6]: now (s),
 -- ARGV[7]: number of counts n, then n name, value pairs, then the error entries.
 -- Returns {complete, first}: complete is 1 when every batch below the run's total
--- has finished (the run is then stamped finished_at once, so every summary built
--- from it is the same); first is 1 when this call counted the batch.
+-- has finished and this batch is the one to send the run's body (the run is
+-- stamped finished_at once, so every summary built from it is the same); first
+-- is 1 when this call counted the batch.
 local run = KEYS[1]
 local index = tonumber(ARGV[1])
 local n = tonumber(ARGV[7])
@@ -38,6 +39,11 @@ local total = redis.call('HGET', run, 'total')
 local counted = tonumber(redis.call('HGET', run, 'counted') or '0')
 if total and counted >= tonumber(total) then
   redis.call('HSETNX', run, 'finished_at', ARGV[6])
-  complete = 1
+  -- The run's body is sent once: by the batch that completed the run, and again
+  -- only by that same batch retrying a send that did not get through.
+  redis.call('HSETNX', run, 'body_by', ARGV[1])
+  if redis.call('HGET', run, 'body_by') == ARGV[1] and redis.call('HEXISTS', run, 'body_sent') == 0 then
+    complete = 1
+  end
 end
 return {complete, first and 1 or 0}
