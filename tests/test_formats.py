@@ -188,6 +188,46 @@ def test_misses_counted_where_the_application_reads_drive_a_predictive_load(
     assert reads(tracking, redis_server) == {"hits": 5, "misses": 20, "hit_ratio": 0.2}
 
 
+@pytest.mark.parametrize(
+    ("fw", "returned", "counted"),
+    [
+        (
+            DJANGO,
+            {
+                "get_or_set": {"v": 1},
+                "get_many": {"k1": {"v": 1}},
+                "aget_or_set": 3,
+                "get": {"v": 1},
+            },
+            {"hits": 2, "misses": 3, "hit_ratio": 0.4},
+        ),
+        (
+            FRAMEWORKS[2],
+            {"get_many": [{"v": 1}, None], "get_dict": {"k1": {"v": 1}, "k3": None}, "get": None},
+            {"hits": 2, "misses": 3, "hit_ratio": 0.4},
+        ),
+    ],
+    ids=["django", "flask-caching"],
+)
+def test_each_read_method_counts_once_and_returns_what_the_backend_does(
+    fw: Framework,
+    returned: dict[str, Any],
+    counted: dict[str, Any],
+    redis_server: RedisProcess,
+    cache: redis.Redis,
+) -> None:
+    tracking = Framework(
+        fw.id,
+        fw.framework,
+        fw.warming,
+        fw.app | {"TEST_DJANGO_BACKEND": "tracking"}
+        if fw.framework == "django"
+        else {"TEST_FLASK_TYPE": "warming_tasks.flask.TrackingRedisCache"},
+    )
+    assert app_cache(tracking, redis_server, "exercise") == returned
+    assert reads(tracking, redis_server) == counted
+
+
 def test_a_value_the_framework_cannot_store_fails_alone(
     procs: Processes, redis_server: RedisProcess, client_app: Celery
 ) -> None:

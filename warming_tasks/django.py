@@ -6,10 +6,11 @@
     }}
 
 ``get``, ``get_many`` and ``get_or_set`` (and their async forms, which Django
-runs through them) count each key read, with whether it hit, through the same
-buffered tracker as ``track_access``: no network round trip per read, and
-never an exception from the counting. The keys counted are the application's
-(``product:42``), as predictive loads and ``stats`` speak them.
+runs through them; ``aget_or_set`` counts once too) count each key read, with
+whether it hit, through the same buffered tracker as ``track_access``: no
+network round trip per read, and never an exception from the counting. The
+keys counted are the application's (``product:42``), as predictive loads and
+``stats`` speak them.
 ``TrackingDjangoRedisCache`` is the same over django-redis' ``RedisCache``.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache
 
@@ -56,6 +58,14 @@ class TrackingReads:
             default = default()
         self.add(key, default, timeout=timeout, version=version)  # type: ignore[attr-defined]
         return super().get(key, default, version)  # type: ignore[misc]
+
+    async def aget_or_set(
+        self, key: Any, default: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
+    ) -> Any:
+        # Django's own would read twice through get on a miss: count it once, as above.
+        return await sync_to_async(self.get_or_set, thread_sensitive=True)(
+            key, default, timeout=timeout, version=version
+        )
 
 
 class TrackingRedisCache(TrackingReads, RedisCache):  # type: ignore[misc]

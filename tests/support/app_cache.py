@@ -11,6 +11,7 @@ is configured from TEST_FLASK_URL and TEST_FLASK_PREFIX (default flask_cache_).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -43,6 +44,23 @@ def _flask() -> tuple[Any, Any]:
     return cache, lambda key: backend._get_prefix() + key
 
 
+def _exercise(framework: str, cache: Any) -> dict[str, Any]:
+    """k1 set through get_or_set (a miss), then read as a hit; k2 and k3 missing."""
+    if framework == "django":
+        return {
+            "get_or_set": cache.get_or_set("k1", {"v": 1}, 600),  # miss, then set
+            "get_many": cache.get_many(["k1", "k2"]),  # a hit and a miss
+            "aget_or_set": asyncio.run(cache.aget_or_set("k3", 3, 600)),  # a miss
+            "get": cache.get("k1", "default"),  # a hit
+        }
+    cache.set("k1", {"v": 1}, 600)
+    return {
+        "get_many": cache.get_many("k1", "k2"),  # a hit and a miss
+        "get_dict": cache.get_dict("k1", "k3"),  # a hit and a miss
+        "get": cache.get("k2"),  # a miss
+    }
+
+
 def main(framework: str, action: str, *args: str) -> None:
     cache, redis_key = _django() if framework == "django" else _flask()
     if action == "get":
@@ -61,6 +79,8 @@ def main(framework: str, action: str, *args: str) -> None:
                 }
             )
         )
+    elif action == "exercise":  # every read method a tracking backend counts, once each
+        print(json.dumps(_exercise(framework, cache), default=repr))
     elif action == "set":
         key, value, timeout = args
         cache.set(key, value, timeout=int(timeout))
