@@ -150,6 +150,15 @@ def test_predictive_writes_only_where_the_django_key_is_absent(
     }
 
 
+def with_tracking(fw: Framework) -> Framework:
+    """``fw`` with the application reading through warming-tasks' tracking backend."""
+    if fw.framework == "django":
+        app = fw.app | {"TEST_DJANGO_BACKEND": "tracking"}
+    else:
+        app = {"TEST_FLASK_TYPE": "warming_tasks.flask.TrackingRedisCache"}
+    return Framework(fw.id, fw.framework, fw.warming, app)
+
+
 def reads(fw: Framework, server: RedisProcess) -> dict[str, Any]:
     done = cli("stats", "--json", env=celery_env(server, **fw.warming))
     assert done.returncode == 0, done.stderr
@@ -165,16 +174,7 @@ def test_misses_counted_where_the_application_reads_drive_a_predictive_load(
     client_app: Celery,
     cache: redis.Redis,
 ) -> None:
-    tracking = (
-        Framework(fw.id, fw.framework, fw.warming, fw.app | {"TEST_DJANGO_BACKEND": "tracking"})
-        if fw.framework == "django"
-        else Framework(
-            fw.id,
-            fw.framework,
-            fw.warming,
-            {"TEST_FLASK_TYPE": "warming_tasks.flask.TrackingRedisCache"},
-        )
-    )
+    tracking = with_tracking(fw)
     start(procs, redis_server, tracking)
     wanted = [f"product:{i}" for i in range(5)]
     others = [f"product:{i}" for i in range(5, 10)]
@@ -216,14 +216,7 @@ def test_each_read_method_counts_once_and_returns_what_the_backend_does(
     redis_server: RedisProcess,
     cache: redis.Redis,
 ) -> None:
-    tracking = Framework(
-        fw.id,
-        fw.framework,
-        fw.warming,
-        fw.app | {"TEST_DJANGO_BACKEND": "tracking"}
-        if fw.framework == "django"
-        else {"TEST_FLASK_TYPE": "warming_tasks.flask.TrackingRedisCache"},
-    )
+    tracking = with_tracking(fw)
     assert app_cache(tracking, redis_server, "exercise") == returned
     assert reads(tracking, redis_server) == counted
 
