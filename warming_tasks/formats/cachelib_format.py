@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import SettingsError
+from .raw import RawFormat
 
 
-class CachelibFormat:
-    """cachelib's key prefix and serializer."""
+class CachelibFormat(RawFormat):
+    """cachelib's key prefix (named as ``raw`` names keys) and its serializer."""
 
     def __init__(self, prefix: str = "") -> None:
         try:
@@ -23,13 +24,8 @@ class CachelibFormat:
                 "WARMING_FORMAT=cachelib is invalid: cachelib is not installed "
                 "(pip install cachelib, or Flask-Caching)"
             ) from None
-        self.prefix = prefix
+        super().__init__(prefix)
         self._dumps = RedisCache.serializer.dumps
-
-    def redis_key(self, key: str | bytes) -> str | bytes:
-        if isinstance(key, bytes):
-            return self.prefix.encode() + key
-        return self.prefix + key
 
     def encode(self, value: Any) -> bytes:
         encoded: bytes = self._dumps(value)
