@@ -21,7 +21,9 @@ from celery.exceptions import TimeoutError as CeleryTimeout
 
 from warming_tasks.app import DEFAULTS
 from warming_tasks.cli.embedded import RedisProcess
+from warming_tasks.settings import load_settings
 from warming_tasks.store import CacheStore
+from warming_tasks.tracker import AccessTracker
 
 SUPPORT = Path(__file__).parent / "support"
 REPO = Path(__file__).parent.parent
@@ -318,3 +320,14 @@ def await_summary(
         logs = "\n---\n".join(w.log()[-3000:] for w in workers)
         raise AssertionError(f"no summary in {timeout:g} s; run record {state}\n{logs}") from None
     return summary
+
+
+def record_reads(cache: redis.Redis, reads: Mapping[str, int]) -> None:
+    """The application reads each key ``reads[key]`` times now, through the tracker."""
+    kwargs = cache.connection_pool.connection_kwargs
+    url = f"redis://{kwargs['host']}:{kwargs['port']}/{kwargs.get('db', 0)}"
+    app_reads = AccessTracker(load_settings(redis_url=url))
+    for key, n in reads.items():
+        for _ in range(n):
+            app_reads.track(key)
+    assert app_reads.flush() == sum(reads.values())

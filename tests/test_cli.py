@@ -20,7 +20,7 @@ from warming_tasks.cli.embedded import RedisProcess, free_port
 from warming_tasks.constants import REFRESH_LOCK_KEY
 from warming_tasks.store import CacheStore
 
-from .helpers import Starter, celery_env, cli, process_env
+from .helpers import Starter, celery_env, cli, process_env, record_reads
 from .support.fixture_sources import CONFIG_KEY, LOADS_KEY, value_for
 
 pytestmark = pytest.mark.integration
@@ -56,7 +56,7 @@ def test_preload_by_popularity_from_the_command_line(
     env: dict[str, str], cache: redis.Redis
 ) -> None:
     cache.hset(CONFIG_KEY, "record_loads", "1")
-    CacheStore(cache).add_accesses({"key:7": 5.0}, epoch=0, max_keys=10, read_since=0)
+    record_reads(cache, {"key:7": 5})
 
     def first_keys() -> list[str]:
         loads = [json.loads(call) for call in cache.lrange(LOADS_KEY, 0, -1)]
@@ -96,13 +96,7 @@ def test_refresh_and_predict(env: dict[str, str], cache: redis.Redis) -> None:
     assert (summary["checked"], summary["refreshed"], summary["failed"]) == (502, 1, 0)
     assert cache.get("key:7") == value_for("key:7").encode()
 
-    store = CacheStore(cache)
-    store.add_accesses(
-        {"popular": 9.0, "liked": 5.0, "rare": 1.0},
-        epoch=int(time.time()),
-        max_keys=100,
-        read_since=time.time(),
-    )
+    record_reads(cache, {"popular": 9, "liked": 5, "rare": 1})
     done = cli("predict", "--limit", "2", "--json", env=env)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
@@ -113,10 +107,8 @@ def test_refresh_and_predict(env: dict[str, str], cache: redis.Redis) -> None:
 
 def test_stats_shows_keys_runs_and_the_lock(env: dict[str, str], cache: redis.Redis) -> None:
     assert cli("preload", "--json", env=env).returncode == 0
+    record_reads(cache, {"popular": 9, "rare": 1})
     store = CacheStore(cache)
-    store.add_accesses(
-        {"popular": 9.0, "rare": 1.0}, epoch=int(time.time()), max_keys=100, read_since=time.time()
-    )
     done = cli("stats", "--json", env=env)
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)

@@ -17,7 +17,7 @@ from warming_tasks.constants import REFRESH_LOCK_KEY, RUNS_KEY
 from warming_tasks.settings import load_settings
 from warming_tasks.store import CacheStore
 
-from .helpers import wait_until
+from .helpers import record_reads, wait_until
 from .support.fixture_sources import CONFIG_KEY, LOADS_KEY, value_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.in_process(WARMING_BATCH_SIZE=100)]
@@ -218,9 +218,8 @@ def test_preload_by_popularity_loads_the_most_read_keys_first(
     client_app: Celery, cache: redis.Redis
 ) -> None:
     configure(cache, hot_keys=500, record_loads=1)
-    store = CacheStore(cache)
-    popular = {f"key:{i}": float(i) for i in range(450, 500)}  # read most: the last 50
-    store.add_accesses(popular | {"not-hot": 999.0}, epoch=0, max_keys=100, read_since=0)
+    popular = {f"key:{i}": i for i in range(450, 500)}  # read most: the last 50
+    record_reads(cache, popular | {"not-hot": 999})
     summary = run(client_app, "preload", by_popularity=True)
     assert (summary["loaded"], summary["batches"]) == (500, 5)
     loads = [json.loads(call) for call in cache.lrange(LOADS_KEY, 0, -1)]
@@ -233,7 +232,7 @@ def test_preload_by_popularity_loads_the_most_read_keys_first(
 
 def test_preload_keeps_the_source_order_by_default(client_app: Celery, cache: redis.Redis) -> None:
     configure(cache, hot_keys=200, record_loads=1)
-    CacheStore(cache).add_accesses({"key:199": 9.0}, epoch=0, max_keys=100, read_since=0)
+    record_reads(cache, {"key:199": 9})
     assert run(client_app, "preload")["loaded"] == 200
     loads = [json.loads(call) for call in cache.lrange(LOADS_KEY, 0, -1)]
     assert sorted(loads) == [

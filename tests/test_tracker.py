@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import cast
 
 import pytest
 import redis
@@ -16,8 +16,10 @@ import redis
 from warming_tasks import constants, tracker
 from warming_tasks.cli.embedded import RedisProcess, free_port
 from warming_tasks.constants import EPOCH_KEY, FLUSH_CHUNK, FREQUENCY_KEY, WARMED_KEY
+from warming_tasks.maths.tuning import Belief
 from warming_tasks.settings import get_settings, load_settings
 from warming_tasks.store import CacheStore
+from warming_tasks.store.frequency import Flush, Ranking
 from warming_tasks.tracker import AccessTracker
 
 
@@ -218,10 +220,10 @@ class DropsOn(CacheStore):
         super().__init__(client)
         self.poison = key
 
-    def add_accesses(self, weights: Any, *args: Any) -> int | None:
-        if self.poison in weights:
+    def add_accesses(self, flush: Flush) -> Ranking | Belief | None:
+        if any(key == self.poison for key, _ in flush.reads):
             raise redis.ConnectionError("connection reset by peer")
-        return super().add_accesses(weights, *args)
+        return super().add_accesses(flush)
 
 
 def test_a_flush_that_fails_midway_owes_only_what_it_did_not_deliver(
@@ -276,7 +278,7 @@ def test_bad_settings_turn_tracking_off_without_raising(
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert errors == [
         "warming-tasks: access tracking is off: WARMING_DECAY_HALF_LIFE=-1 is invalid: "
-        "input should be greater than 0"
+        "expected 'auto' or a positive number of seconds"
     ]
 
 

@@ -9,6 +9,8 @@ from typing import Final
 TAG: Final = "{warming}"
 FREQUENCY_KEY: Final = f"{TAG}:freq"
 EPOCH_KEY: Final = f"{TAG}:epoch"
+AUTO_KEY: Final = f"{TAG}:auto"  # auto's half-life, since when, and its evidence
+SAMPLE_KEY_PREFIX: Final = f"{TAG}:sample:"  # + a candidate half-life: its sample set
 REFRESH_LOCK_KEY: Final = f"{TAG}:lock:refresh"
 RUNS_KEY: Final = f"{TAG}:runs"
 RUN_KEY_PREFIX: Final = f"{TAG}:run:"

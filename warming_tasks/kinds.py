@@ -54,7 +54,7 @@ class Kind(StrEnum):
         "warming_tasks.refresh",
         "warming_tasks.refresh_batch",
         Strategy.BACKGROUND_REFRESH,
-        ("checked", "refreshed", "failed"),
+        ("checked", "refreshed", "failed", "skipped_unread"),
         ("checked",),
         ("due",),
         1,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, ValidationError, field_validator
@@ -50,7 +51,10 @@ class Settings(BaseSettings):
     key_prefix: str = ""
     preload_by_popularity: bool = False
     ttl_jitter: float = Field(0.1, ge=0, lt=1, allow_inf_nan=False)
-    decay_half_life: float = Field(3600.0, gt=0, allow_inf_nan=False)
+    # "auto": the tracker keeps choosing it (``tracker/tuning``); a number fixes it.
+    decay_half_life: float | Literal["auto"] = "auto"
+    # Refresh skips due keys the application has not read for this long (0: never).
+    refresh_unread_after: float = Field(3600.0, ge=0, allow_inf_nan=False)
     tracker_max_keys: int = Field(100_000, ge=1)
     flush_interval: float = Field(5.0, gt=0, allow_inf_nan=False)
     max_value_bytes: int = Field(1_048_576, ge=1)
@@ -82,6 +86,23 @@ class Settings(BaseSettings):
                 f"expected {', '.join(BUILT_IN_FORMATS)}, or 'module:attribute' of a format object"
             )
         return value
+
+    @field_validator("decay_half_life", mode="before")
+    @classmethod
+    def _half_life(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            raise ValueError("expected 'auto' or a positive number of seconds") from None
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise ValueError("expected 'auto' or a positive number of seconds")
+        return seconds
+
+    @property
+    def auto_half_life(self) -> bool:
+        return self.decay_half_life == "auto"
 
     @field_validator("strategy", mode="before")
     @classmethod

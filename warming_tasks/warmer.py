@@ -14,7 +14,9 @@ from .formats import CacheFormat, encode_value
 from .formats.raw import RawFormat
 from .maths.accounting import sample
 from .maths.batching import chunked
+from .maths.decay import access_weight
 from .maths.expiry import in_refresh_window, jittered_ttl
+from .maths.tuning import START_S
 from .settings import Settings
 from .source import DataSource, Loaded, load_batch
 from .store import CacheStore, Entry, WriteMode
@@ -97,12 +99,17 @@ class DueKeys:
         threshold_s: int,
         chunk: int,
         on_progress: Callable[[int], None] | None = None,
+        read_floor: float | None = None,
     ) -> None:
+        """With ``read_floor`` (see ``read_floor``), due keys whose read score is
+        below it are skipped as unread."""
         self.store = store
         self.threshold_s = threshold_s
         self.chunk = chunk
         self.on_progress = on_progress
+        self.read_floor = read_floor
         self.checked = 0
+        self.skipped_unread = 0
 
     def __call__(self, keys: Iterable[str]) -> Iterator[str]:
         for number, chunk in enumerate(chunked(keys, self.chunk), start=1):
@@ -110,9 +117,38 @@ class DueKeys:
             self.checked += len(chunk)
             if self.on_progress is not None and number % DISPATCH_WINDOW == 0:
                 self.on_progress(self.checked)
-            for key, pttl in zip(chunk, pttls, strict=True):
-                if in_refresh_window(pttl, self.threshold_s):
+            due = [
+                key
+                for key, pttl in zip(chunk, pttls, strict=True)
+                if in_refresh_window(pttl, self.threshold_s)
+            ]
+            if self.read_floor is None or not due:
+                yield from due
+                continue
+            floor = self.read_floor
+            for key, score in zip(due, self.store.frequency_scores(due), strict=True):
+                if score is not None and score >= floor:
                     yield key
+                else:
+                    self.skipped_unread += 1
+
+
+def read_floor(store: CacheStore, settings: Settings, now_s: float) -> float | None:
+    """The least read score of a key the application still reads: the weight of
+    one read ``WARMING_REFRESH_UNREAD_AFTER`` seconds ago. None where reads are not
+    tracked, skipping is off, or nothing at all was read that recently (the
+    application stopped tracking: refresh then reloads every due key)."""
+    if not (settings.refresh_unread_after and settings.enable_prediction):
+        return None
+    ranking = store.ranking()
+    if ranking.epoch is None:
+        return None
+    fixed = settings.decay_half_life
+    half_life = fixed if fixed != "auto" else ranking.half_life_s or START_S
+    since = now_s - settings.refresh_unread_after
+    floor = access_weight(since, ranking.epoch, half_life)
+    top = store.top_keys(1)
+    return floor if top and top[0][1] >= floor else None
 
 
 class Warmer:

@@ -54,6 +54,7 @@ def print_stats(data: dict[str, Any]) -> None:
         f"(half-life {data['half_life_s']:g} s)",
         markup=False,
     )
+    out.print(describe_half_life(data["half_life"]), markup=False)
     keys = Table(title="most read keys (decayed reads)")
     keys.add_column("key")
     keys.add_column("score", justify="right")
@@ -107,3 +108,20 @@ def print_settings(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         table.add_row(row["name"], "" if row["value"] is None else str(row["value"]), row["from"])
     out.print(table)
+
+
+def describe_half_life(state: dict[str, Any]) -> str:
+    """One line on how the half-life is chosen and what auto believes."""
+    if state["mode"] == "fixed":
+        return f"half-life fixed at {state['seconds']:g} s (WARMING_DECAY_HALF_LIFE)"
+    if state["since"] is None:
+        return f"half-life auto: {state['seconds']:g} s until reads are flushed"
+    since = dt.datetime.fromtimestamp(state["since"], dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    ratios = ", ".join(
+        f"{h} s {'-' if r is None else f'{r:.1%}'}"
+        for h, r in state["hit_ratio_by_candidate"].items()
+    )
+    return (
+        f"half-life auto: {state['seconds']:g} s since {since} UTC; share of "
+        f"{state['evidence_reads']:,.0f} sampled reads each candidate's top N held: {ratios}"
+    )

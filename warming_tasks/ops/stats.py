@@ -7,6 +7,7 @@ from typing import Any
 
 from ..maths.accounting import accounts, best
 from ..maths.decay import decayed_count
+from ..maths.tuning import START_S, Belief
 from ..settings import Settings, redact_url
 from ..store import CacheStore
 from .checks import eviction_warning
@@ -17,7 +18,8 @@ def collect(store: CacheStore, settings: Settings, top: int, runs: int = 10) -> 
     read, recent runs, the refresh lock and warnings."""
     now = time.time()
     epoch = store.epoch()
-    half_life = settings.decay_half_life
+    belief = store.belief() if settings.auto_half_life else None
+    half_life = half_life_now(settings, belief)
     top_keys = [
         {"key": key, "score": round(decayed_count(score, now, epoch or now, half_life), 3)}
         for key, score in store.top_keys(top)
@@ -31,6 +33,7 @@ def collect(store: CacheStore, settings: Settings, top: int, runs: int = 10) -> 
         "cache": redact_url(settings.redis_url),
         "tracked_keys": store.frequency_size(),
         "half_life_s": half_life,
+        "half_life": auto_state(settings, belief),
         "top_keys": top_keys,
         "reads": {
             "hits": hits,
@@ -43,4 +46,29 @@ def collect(store: CacheStore, settings: Settings, top: int, runs: int = 10) -> 
         "refresh_lock": lock,
         "eviction_policy": store.config_value("maxmemory-policy"),
         "warnings": [warning] if warning else [],
+    }
+
+
+def half_life_now(settings: Settings, belief: Belief | None) -> float:
+    """The half-life the frequency set's scores are decayed with now."""
+    if settings.decay_half_life != "auto":
+        return settings.decay_half_life
+    return START_S if belief is None else belief.half_life_s
+
+
+def auto_state(settings: Settings, belief: Belief | None) -> dict[str, Any]:
+    """How the half-life is chosen and, on auto, what the evidence says."""
+    if settings.decay_half_life != "auto":
+        return {"mode": "fixed", "seconds": settings.decay_half_life}
+    if belief is None:
+        return {"mode": "auto", "seconds": START_S, "since": None, "evidence_reads": 0}
+    return {
+        "mode": "auto",
+        "seconds": belief.half_life_s,
+        "since": belief.since_s,
+        "evidence_reads": round(belief.reads, 1),
+        # What each candidate's top N would have hit of the reads that followed.
+        "hit_ratio_by_candidate": {
+            f"{h:g}": None if r is None else round(r, 4) for h, r in belief.hit_ratios().items()
+        },
     }

@@ -3,14 +3,55 @@ accounting counters the tracker's flush settles."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from .. import constants as c
 from ..maths.accounting import KIND_SLOTS
+from ..maths.tuning import CANDIDATES_S, EVAL_HALF_LIFE_S, Belief
 from .base import StoreBase, text
 
 _ACCOUNTING = (c.WARMED_KEY, c.ACCOUNT_KEY)
+
+
+def half_life_text(seconds: float) -> str:
+    """A half-life as stored: the same number always reads the same."""
+    return f"{seconds:.17g}"
+
+
+def sample_key(half_life_s: float) -> str:
+    return f"{c.SAMPLE_KEY_PREFIX}{half_life_text(half_life_s)}"
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """What a flush's scores are computed against."""
+
+    epoch: int | None
+    half_life_s: float | None = None  # auto only
+    sample_epoch: int | None = None  # auto only
+
+
+@dataclass
+class Flush:
+    """One flush script call: reads per key, scored against ``epoch``."""
+
+    epoch: int
+    half_life_s: float
+    per_read: float  # the frequency set's score for one read at the flush's time
+    max_keys: int
+    read_since: float
+    sweep_before: float
+    now: float
+    reads: list[tuple[str, float]]
+    # auto only: the candidates' epoch, each one's score per read, the sampled
+    # pairs (1-based), the rank standing for the top N, the sample sets' bound.
+    sample_epoch: int | None = None
+    sample_per_read: tuple[float, ...] = ()
+    sampled: list[int] = field(default_factory=list)
+    sample_top: int = 0
+    sample_max_keys: int = 0
 
 
 class FrequencyCommands(StoreBase):
@@ -20,37 +61,95 @@ class FrequencyCommands(StoreBase):
         raw = self.client.get(self._own(c.EPOCH_KEY))
         return int(raw) if raw is not None else None
 
-    def add_accesses(
-        self,
-        weights: Mapping[str, float],
-        epoch: int,
-        max_keys: int,
-        read_since: float,
-        sweep_before: float = 0.0,
-    ) -> int | None:
-        """Add weights computed against ``epoch``; the stored epoch if it differs.
+    def ranking(self) -> Ranking:
+        """The epoch and, with the half-life on auto, the half-life and the
+        candidates' epoch as stored (None where nothing is stored yet)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(self._own(c.EPOCH_KEY))
+        pipe.hmget(self._own(c.AUTO_KEY), "h", "shadow_epoch")
+        epoch, (h, sample_epoch) = pipe.execute()
+        return Ranking(
+            epoch=None if epoch is None else int(epoch),
+            half_life_s=None if h is None else float(h),
+            sample_epoch=None if sample_epoch is None else int(sample_epoch),
+        )
+
+    def belief(self) -> Belief | None:
+        """What auto holds now, None before its first flush."""
+        fields = ["h", "since", "born", "reads"]
+        fields += [f"hits:{i}" for i in range(1, len(CANDIDATES_S) + 1)]
+        raw = cast(list[bytes | None], self.client.hmget(self._own(c.AUTO_KEY), fields))
+        if raw[0] is None:
+            return None
+        h, since, born, reads, *hits = (0.0 if v is None else float(v) for v in raw)
+        return Belief(h, since, reads, tuple(hits), born)
+
+    def add_accesses(self, flush: Flush) -> Ranking | Belief | None:
+        """Add a flush's reads; None when applied (auto: its belief now), or the
+        stored ranking when the flush was computed against another one.
 
         The same call settles the warmed-key samples among these keys (read in
-        time if they expire after ``read_since``, the earliest the reads can date
-        from) and counts samples that expired before ``sweep_before`` unread.
+        time if they expire after ``flush.read_since``, the earliest the reads can
+        date from) and counts samples that expired before ``flush.sweep_before``
+        unread.
         """
-        keys = [self._own(name) for name in (c.FREQUENCY_KEY, c.EPOCH_KEY, *_ACCOUNTING)]
+        own = self._own
+        keys = [own(name) for name in (c.FREQUENCY_KEY, c.EPOCH_KEY, *_ACCOUNTING, c.AUTO_KEY)]
+        auto = flush.sample_epoch is not None
+        if auto:
+            keys += [own(sample_key(h)) for h in CANDIDATES_S]
         args: list[Any] = [
-            epoch,
-            max_keys,
-            read_since,
-            sweep_before,
+            flush.epoch,
+            half_life_text(flush.half_life_s) if auto else "",
+            repr(flush.per_read),
+            flush.max_keys,
+            flush.read_since,
+            flush.sweep_before,
             c.WARMED_SWEEP_PER_FLUSH,
             KIND_SLOTS,
+            len(CANDIDATES_S) if auto else 0,
+            "" if flush.sample_epoch is None else flush.sample_epoch,
+            flush.sample_top,
+            flush.now,
+            EVAL_HALF_LIFE_S,
+            flush.sample_max_keys,
+            len(flush.reads),
+            *(repr(f) for f in flush.sample_per_read),
         ]
-        for member, weight in weights.items():
-            args += [member, repr(weight)]
+        for member, reads in flush.reads:
+            args += [member, reads]
+        args += flush.sampled
         reply = self._run("flush", keys, args)
-        return None if int(reply[0]) == 1 else int(reply[1])
+        if int(reply[0]) == 0:
+            epoch, h, sample_epoch = (text(v) for v in reply[1:4])
+            return Ranking(
+                int(epoch), float(h) if h else None, int(sample_epoch) if sample_epoch else None
+            )
+        if not auto:
+            return None
+        since, born, reads, *hits = (float(v) for v in reply[1:])
+        return Belief(flush.half_life_s, since, reads, tuple(hits), born)
 
-    def rebase(self, old_epoch: int, new_epoch: int, factor: float) -> bool:
+    def rebase(
+        self,
+        old_epoch: int,
+        new_epoch: int,
+        factor: float,
+        half_lives: tuple[float, float] | None = None,
+        now: float = 0.0,
+    ) -> bool:
+        """Move the epoch; with ``half_lives`` (auto: held, wanted), change the
+        half-life in the same step."""
         keys = [self._own(c.FREQUENCY_KEY), self._own(c.EPOCH_KEY)]
-        return bool(self._run("rebase", keys, [old_epoch, new_epoch, repr(factor)]))
+        args: list[Any] = [old_epoch, new_epoch, repr(factor)]
+        if half_lives is not None:
+            keys.append(self._own(c.AUTO_KEY))
+            args += [*(half_life_text(h) for h in half_lives), now]
+        return bool(self._run("rebase", keys, args))
+
+    def rebase_samples(self, old_epoch: int, new_epoch: int, factors: Sequence[float]) -> bool:
+        keys = [self._own(c.AUTO_KEY), *(self._own(sample_key(h)) for h in CANDIDATES_S)]
+        return bool(self._run("rebase_samples", keys, [old_epoch, new_epoch, *map(repr, factors)]))
 
     def top_keys(self, limit: int) -> list[tuple[str, float]]:
         """The ``limit`` highest-scored members, highest first."""

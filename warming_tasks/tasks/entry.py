@@ -3,6 +3,7 @@ then starts a run (see ``fanout``)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -14,7 +15,7 @@ from ..kinds import Kind, empty_summary
 from ..maths.popularity import popular_first
 from ..retries import BACKOFF_MAX_S, MAX_RETRIES, REFUSED, TRANSIENT
 from ..settings import get_settings
-from ..warmer import DueKeys
+from ..warmer import DueKeys, read_floor
 from .fanout import RunEntry, best_effort, dispatch
 from .worker import get_source, get_store
 
@@ -73,6 +74,7 @@ def refresh(self: Task) -> dict[str, Any]:
         settings.refresh_threshold,
         settings.batch_size,
         lambda checked: best_effort(store.set_run_count, run_id, "checked", checked),
+        read_floor(store, settings, time.time()),
     )
     try:
         return dispatch(

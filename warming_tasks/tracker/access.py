@@ -11,16 +11,32 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import cast
 
 from .. import constants as c
 from ..maths.decay import access_weight, needs_rebase
 from ..maths.throttle import Throttle
+from ..maths.tuning import (
+    CANDIDATES_S,
+    SAMPLE_ONE_IN,
+    START_S,
+    Belief,
+    in_sample,
+    next_half_life,
+    sample_rank_limit,
+)
 from ..settings import Settings, get_settings
 from ..store import CacheStore, connect
+from ..store.frequency import Flush, Ranking
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
+
+
+def _wall_clock() -> float:
+    # time.time looked up at each call: a replay under a patched time.time() is honoured.
+    return time.time()
 
 
 class ReadCounter:
@@ -48,11 +64,11 @@ class AccessTracker:
     def __init__(
         self,
         settings: Settings | None = None,
-        clock: Clock = time.time,
+        clock: Clock | None = None,
         max_buffered: int = c.TRACKER_BUFFER_MAX_ACCESSES,
     ) -> None:
         self._settings = settings
-        self.clock = clock
+        self.clock: Clock = clock or _wall_clock
         self.max_buffered = max_buffered
         self._reset()
 
@@ -70,7 +86,8 @@ class AccessTracker:
         self._reads_since = self.clock()
         self._flush_lock = threading.Lock()
         self._store: CacheStore | None = None
-        self._epoch: int | None = None
+        self._ranking: Ranking | None = None  # what this process scores against
+        self.belief: Belief | None = None  # auto's, as the last flush left it
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._failing = False
@@ -126,11 +143,14 @@ class AccessTracker:
                 self._reads_since = now  # every read up to now has been delivered
                 self._deliver_reads(reads)
                 return 0
-            at = self._pending_at if self.pending else now
-            weights = self.pending
-            factor = access_weight(now, at, self.settings.decay_half_life)
-            for key, n in drained.items():
-                weights[key] = weights.get(key, 0.0) + n * factor
+            weights: dict[str, float]
+            if self.pending:
+                at, weights = self._pending_at, self.pending
+                factor = access_weight(now, at, self.half_life_s)
+                for key, n in drained.items():
+                    weights[key] = weights.get(key, 0.0) + n * factor
+            else:  # whole reads: sent as integers, the cheapest to encode
+                at, weights = now, cast(dict[str, float], dict(drained))
             accesses = self._pending_accesses + drained.total()
             self.pending, self._pending_accesses = {}, 0
             try:
@@ -183,8 +203,17 @@ class AccessTracker:
             self._store = CacheStore(connect(settings, for_tracker=True), settings.key_prefix)
         return self._store
 
+    @property
+    def half_life_s(self) -> float:
+        """The half-life reads are scored with now: the setting, or auto's choice."""
+        fixed = self.settings.decay_half_life
+        if fixed != "auto":
+            return fixed
+        held = self._ranking.half_life_s if self._ranking is not None else None
+        return held or START_S
+
     def _deliver(self, weights: dict[str, float], at: float, reads_since: float) -> None:
-        """Add ``weights`` (decayed weight at time ``at``) to Redis, chunk by chunk.
+        """Add ``weights`` (decayed reads at time ``at``) to Redis, chunk by chunk.
 
         Delivered chunks leave ``weights``, so after a failure it holds exactly
         what is still owed. A flush of many chunks keeps two in flight, so this
@@ -192,35 +221,75 @@ class AccessTracker:
         """
         store = self._store_for_flush()
         settings = self.settings
-        half_life = settings.decay_half_life
-        known_epoch = self._current_epoch(store, at, half_life)
+        auto = settings.auto_half_life
+        self._current_ranking(store, at)
         # Other processes may still hold reads of a sample that has just expired:
         # give their flushes time to arrive before calling it unread.
         sweep_before = self.clock() - c.SWEEP_GRACE_FLUSHES * settings.flush_interval
         members = list(weights.items())
         chunks = [members[i : i + c.FLUSH_CHUNK] for i in range(0, len(members), c.FLUSH_CHUNK)]
+        sample_top = sample_rank_limit(settings.predictive_limit)
+        sample_max = -(-settings.tracker_max_keys // SAMPLE_ONE_IN)
+
+        def call(chunk: list[tuple[str, float]], ranking: Ranking) -> Flush:
+            assert ranking.epoch is not None
+            h = ranking.half_life_s or self.half_life_s
+            flush = Flush(
+                epoch=ranking.epoch,
+                half_life_s=h,
+                per_read=access_weight(at, ranking.epoch, h),
+                max_keys=settings.tracker_max_keys,
+                read_since=reads_since,
+                sweep_before=sweep_before,
+                now=at,
+                reads=chunk,
+            )
+            if auto and ranking.sample_epoch is not None:
+                flush.sample_epoch = ranking.sample_epoch
+                flush.sample_per_read = tuple(
+                    access_weight(at, ranking.sample_epoch, candidate) for candidate in CANDIDATES_S
+                )
+                flush.sampled = [i for i, (key, _) in enumerate(chunk, 1) if in_sample(key)]
+                flush.sample_top, flush.sample_max_keys = sample_top, sample_max
+            return flush
 
         def send(chunk: list[tuple[str, float]]) -> None:
-            # What an earlier chunk learned of another process's epoch, if anything.
-            epoch = known_epoch if self._epoch is None else self._epoch
-            for attempt in range(2):  # a second try after learning another process's epoch
-                factor = access_weight(at, epoch, half_life)
-                scaled = {key: w * factor for key, w in chunk}
-                stored = store.add_accesses(
-                    scaled, epoch, settings.tracker_max_keys, reads_since, sweep_before
-                )
-                if stored is None:
+            for attempt in range(2):  # a second try after learning another process's ranking
+                ranking = self._ranking
+                assert ranking is not None
+                reply = store.add_accesses(call(chunk, ranking))
+                if not isinstance(reply, Ranking):
+                    if reply is not None:
+                        self.belief = reply
                     return
-                epoch = self._epoch = stored
+                self._ranking = reply if auto else Ranking(reply.epoch)
                 if attempt:
                     raise RuntimeError("the decay epoch changed twice during one flush")
 
         if len(chunks) == 1:
             send(chunks[0])
             weights.clear()
+        else:
+            with ThreadPoolExecutor(c.FLUSH_IN_FLIGHT, thread_name_prefix="warming-flush") as pool:
+                self._send_overlapped(chunks, send, pool, weights)
+        if auto:
+            self._retune(store, at)
+
+    def _retune(self, store: CacheStore, now: float) -> None:
+        """Move the frequency set to the half-life the evidence favours, if it is time."""
+        ranking, belief = self._ranking, self.belief
+        if ranking is None or ranking.epoch is None or belief is None:
             return
-        with ThreadPoolExecutor(c.FLUSH_IN_FLIGHT, thread_name_prefix="warming-flush") as pool:
-            self._send_overlapped(chunks, send, pool, weights)
+        wanted = next_half_life(belief, now)
+        if wanted is None:
+            return
+        held = belief.half_life_s
+        new_epoch = int(now)
+        # Scores become decayed counts at the new epoch, which the new half-life decays on.
+        factor = access_weight(ranking.epoch, new_epoch, held)
+        if store.rebase(ranking.epoch, new_epoch, factor, (held, wanted), now):
+            log.info("access ranking: half-life %g s -> %g s", held, wanted)
+        self._ranking = None  # read what is stored now, whoever moved it
 
     @staticmethod
     def _send_overlapped(
@@ -263,11 +332,29 @@ class AccessTracker:
                     for key, _ in chunk:
                         del weights[key]
 
-    def _current_epoch(self, store: CacheStore, now: float, half_life: float) -> int:
-        if self._epoch is None:
-            self._epoch = store.epoch() or int(now)
-        if needs_rebase(now, self._epoch, half_life):
+    def _current_ranking(self, store: CacheStore, now: float) -> None:
+        """Know what to score against: the stored epoch (and auto's half-life and
+        the candidates' epoch), rebased first where one nears a double's range."""
+        auto = self.settings.auto_half_life
+        if self._ranking is None:
+            stored = store.ranking()
+            self._ranking = Ranking(
+                stored.epoch or int(now),
+                (stored.half_life_s or START_S) if auto else None,
+                (stored.sample_epoch or int(now)) if auto else None,
+            )
+        ranking = self._ranking
+        assert ranking.epoch is not None
+        h = self.half_life_s
+        if needs_rebase(now, ranking.epoch, h):
             new_epoch = int(now)
-            store.rebase(self._epoch, new_epoch, access_weight(self._epoch, new_epoch, half_life))
-            self._epoch = store.epoch() or new_epoch
-        return self._epoch
+            store.rebase(ranking.epoch, new_epoch, access_weight(ranking.epoch, new_epoch, h))
+            self._ranking = None
+        sample_epoch = ranking.sample_epoch
+        if sample_epoch is not None and needs_rebase(now, sample_epoch, min(CANDIDATES_S)):
+            new_epoch = int(now)
+            factors = [access_weight(sample_epoch, new_epoch, h) for h in CANDIDATES_S]
+            store.rebase_samples(sample_epoch, new_epoch, factors)
+            self._ranking = None
+        if self._ranking is None:
+            self._current_ranking(store, now)

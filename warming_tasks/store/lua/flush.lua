@@ -1,37 +1,105 @@
--- Add forward-decayed access weights to the frequency set and keep it bounded;
--- settle the warmed-key samples the application read.
--- KEYS[1]: frequency sorted set, KEYS[2]: decay epoch, KEYS[3]: warmed-key samples,
--- KEYS[4]: accounting counters.
--- ARGV[1]: the epoch the weights were computed against, ARGV[2]: most members kept,
--- ARGV[3]: earliest time (s) any of these reads can have happened, ARGV[4]: samples
--- that expired before this time (s) count as unread, ARGV[5]: most of them swept,
--- ARGV[6]: slots (a sample scores expiry_s * slots + kind code), then member, weight pairs.
--- Returns {1} when applied, or {0, epoch} when the stored epoch differs (the
--- caller recomputes its weights against it and tries again).
+-- Add a flush's reads to the frequency set and keep it bounded; with the
+-- half-life on auto, first score each candidate's ranking against the sampled
+-- reads, then add those to the candidates' sets; settle the warmed-key samples.
+-- KEYS[1]: frequency set, KEYS[2]: its epoch, KEYS[3]: warmed-key samples,
+-- KEYS[4]: accounting counters, KEYS[5]: auto's state (hash), KEYS[6..]: the
+-- candidates' sample sets.
+-- ARGV[1]: the epoch the client holds, ARGV[2]: the half-life it holds (empty:
+-- a fixed one, not checked), ARGV[3]: score per read for the frequency set,
+-- ARGV[4]: most members kept, ARGV[5]: earliest time (s) any of these reads can
+-- have happened, ARGV[6]: samples that expired before this time (s) count as
+-- unread, ARGV[7]: most of them swept, ARGV[8]: slots (a sample scores
+-- expiry_s * slots + kind code), ARGV[9]: candidates (0: a fixed half-life),
+-- ARGV[10]: the candidates' epoch the client holds, ARGV[11]: the sample rank that
+-- stands for the top N, ARGV[12]: now (s), ARGV[13]: the evidence's half-life (s),
+-- ARGV[14]: most members of a sample set, ARGV[15]: member/reads pairs that follow,
+-- then one score per read per candidate, the pairs, and the 1-based numbers of
+-- the pairs whose member is sampled.
+-- Returns {1} when applied (auto: {1, since, born, reads, hits per candidate}), or {0,
+-- epoch, half-life, candidates' epoch} when the client's differ (it recomputes
+-- and tries again).
+local candidates = tonumber(ARGV[9])
 local stored = redis.call('GET', KEYS[2])
-if stored and stored ~= ARGV[1] then
-  return {0, stored}
+local held_h, held_shadow
+if candidates > 0 then
+  local state = redis.call('HMGET', KEYS[5], 'h', 'shadow_epoch')
+  held_h, held_shadow = state[1], state[2]
+end
+if (stored and stored ~= ARGV[1]) or (held_h and held_h ~= ARGV[2])
+    or (held_shadow and held_shadow ~= ARGV[10]) then
+  return {0, stored or ARGV[1], held_h or ARGV[2], held_shadow or ARGV[10]}
 end
 if not stored then
   redis.call('SET', KEYS[2], ARGV[1])
 end
--- A sample is read in time if it expires after the earliest moment this flush's
--- reads can date from.
-local since = tonumber(ARGV[3])
-local slots = tonumber(ARGV[6])
+if candidates > 0 and not held_h then
+  redis.call('HSET', KEYS[5], 'h', ARGV[2], 'shadow_epoch', ARGV[10], 'since', ARGV[12],
+             'born', ARGV[12])
+end
+local pairs_at = 16 + candidates
+local npairs = tonumber(ARGV[15])
+local per_read = tonumber(ARGV[3])
+local since = tonumber(ARGV[5])
+local slots = tonumber(ARGV[8])
 local tracked = redis.call('EXISTS', KEYS[3]) == 1
 local members = {}
-for i = 7, #ARGV, 2 do
-  redis.call('ZINCRBY', KEYS[1], ARGV[i + 1], ARGV[i])
+local last = pairs_at + 2 * npairs - 1
+for i = pairs_at, last, 2 do
+  redis.call('ZINCRBY', KEYS[1], tonumber(ARGV[i + 1]) * per_read, ARGV[i])
   if tracked then
     members[#members + 1] = ARGV[i]
   end
 end
+local result = {1}
+if candidates > 0 then
+  local top = tonumber(ARGV[11])
+  local hits, reads = {}, 0
+  for c = 1, candidates do hits[c] = 0 end
+  for i = last + 1, #ARGV do
+    local at = pairs_at + 2 * (tonumber(ARGV[i]) - 1)
+    local member, n = ARGV[at], tonumber(ARGV[at + 1])
+    reads = reads + n
+    for c = 1, candidates do
+      local rank = redis.call('ZREVRANK', KEYS[5 + c], member)
+      if rank and rank < top then hits[c] = hits[c] + n end
+      redis.call('ZINCRBY', KEYS[5 + c], n * tonumber(ARGV[15 + c]), member)
+    end
+  end
+  local excess_of = tonumber(ARGV[14])
+  for c = 1, candidates do
+    local excess = redis.call('ZCARD', KEYS[5 + c]) - excess_of
+    if excess > 0 then
+      redis.call('ZREMRANGEBYRANK', KEYS[5 + c], 0, excess - 1)
+    end
+  end
+  -- The evidence decays with time, so a change of regime wins within an hour or so.
+  local fields = {'eval_at', 'reads', 'since', 'born'}
+  for c = 1, candidates do fields[#fields + 1] = 'hits:' .. c end
+  local state = redis.call('HMGET', KEYS[5], unpack(fields))
+  local now = tonumber(ARGV[12])
+  local eval_at = tonumber(state[1]) or now
+  local keep = 1
+  if now > eval_at then
+    keep = math.pow(2, -(now - eval_at) / tonumber(ARGV[13]))
+  end
+  local total = (tonumber(state[2]) or 0) * keep + reads
+  local update = {'eval_at', string.format('%.17g', math.max(now, eval_at)),
+                  'reads', string.format('%.17g', total)}
+  result = {1, state[3] or ARGV[12], state[4] or ARGV[12], string.format('%.17g', total)}
+  for c = 1, candidates do
+    local h = (tonumber(state[4 + c]) or 0) * keep + hits[c]
+    local text = string.format('%.17g', h)
+    update[#update + 1] = 'hits:' .. c
+    update[#update + 1] = text
+    result[#result + 1] = text
+  end
+  redis.call('HSET', KEYS[5], unpack(update))
+end
 -- One ZMSCORE per few hundred members: a call per member would double the flush.
 local step = 500
 for first = 1, #members, step do
-  local last = math.min(first + step - 1, #members)
-  local scores = redis.call('ZMSCORE', KEYS[3], unpack(members, first, last))
+  local upto = math.min(first + step - 1, #members)
+  local scores = redis.call('ZMSCORE', KEYS[3], unpack(members, first, upto))
   for j, score in ipairs(scores) do
     if score then
       score = tonumber(score)
@@ -42,16 +110,16 @@ for first = 1, #members, step do
     end
   end
 end
-local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[2])
+local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
 if excess > 0 then
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, excess - 1)
 end
 if tracked then
-  local before = string.format('%.0f', math.floor(tonumber(ARGV[4])) * slots)
-  local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. before, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[5]))
+  local before = string.format('%.0f', math.floor(tonumber(ARGV[6])) * slots)
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. before, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[7]))
   for i = 1, #gone, 2 do
     redis.call('HINCRBY', KEYS[4], 'expired:' .. (tonumber(gone[i + 1]) % slots), 1)
     redis.call('ZREM', KEYS[3], gone[i])
   end
 end
-return {1}
+return result
