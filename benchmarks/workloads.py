@@ -19,9 +19,8 @@ from celery import Celery
 
 from warming_tasks import tracker
 from warming_tasks.cli.embedded import RedisProcess
-from warming_tasks.constants import FREQUENCY_KEY
+from warming_tasks.constants import AUTO_KEY, EPOCH_KEY, FREQUENCY_KEY, SAMPLE_KEY_PREFIX
 from warming_tasks.settings import load_settings
-from warming_tasks.store import CacheStore
 from warming_tasks.tracker import AccessTracker
 
 from .sources import KEYS_SETTING, TTL_S, VALUE, InstantSource, bench_key
@@ -192,9 +191,15 @@ def track_access_ns(server: RedisProcess, calls: int = 1_000_000) -> tuple[float
     return tracked / calls * 1e9, bare / calls * 1e9
 
 
-def flush_seconds(server: RedisProcess, distinct: int = 100_000) -> float:
-    """Seconds to flush ``distinct`` buffered keys into the sorted set."""
-    t = AccessTracker(load_settings(redis_url=server.url(0), tracker_max_keys=distinct * 2))
+def flush_seconds(
+    server: RedisProcess, distinct: int = 100_000, half_life: float | str = "auto"
+) -> float:
+    """Seconds to flush ``distinct`` buffered keys into the frequency set (with
+    ``auto``, the candidates' sample sets and their evidence too)."""
+    settings = load_settings(
+        redis_url=server.url(0), tracker_max_keys=distinct * 2, decay_half_life=half_life
+    )
+    t = AccessTracker(settings)
     for i in range(distinct):
         t.track(f"flush:{i}")
     started = time.perf_counter()
@@ -202,7 +207,8 @@ def flush_seconds(server: RedisProcess, distinct: int = 100_000) -> float:
     seconds = time.perf_counter() - started
     if delivered != distinct:
         raise RuntimeError(f"flush delivered {delivered} of {distinct}")
-    CacheStore(server.client()).client.delete(FREQUENCY_KEY)
+    client = server.client(0)
+    client.delete(FREQUENCY_KEY, EPOCH_KEY, AUTO_KEY, *client.keys(f"{SAMPLE_KEY_PREFIX}*"))
     return seconds
 
 
