@@ -30,7 +30,7 @@ MIN_STEP = math.sqrt(2)  # smaller changes are noise, not worth rewriting the se
 DWELL_S = 120.0  # least time between two changes
 # Candidates whose predicted hit ratios are this close count as equal: the longest
 # of them wins, as the steadier choice.
-TIE = 0.0005
+TIE = 0.001
 
 
 def in_sample(key: str) -> bool:
