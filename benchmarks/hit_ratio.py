@@ -214,10 +214,10 @@ def read_trace(path: Path, test_share: float) -> Trace:
         for number, line in enumerate(lines, 1):
             if not line.strip() or line.startswith("#"):
                 continue
-            stamp, _, key = line.strip().partition(" ")
+            fields = line.split(maxsplit=1)
             try:
-                accesses.append((float(stamp), key.strip()))
-            except ValueError:
+                accesses.append((float(fields[0]), fields[1].strip()))
+            except (ValueError, IndexError):
                 raise SystemExit(
                     f"{path}:{number}: expected 'timestamp key', got {line!r}"
                 ) from None
@@ -364,9 +364,8 @@ class SeedTracker:
 
 def seed_ranking(cfg: Config, trace: Trace) -> list[str]:
     seed = SeedTracker()
-    start, rate = int(START_S), cfg.rate_per_s
-    for i, key in enumerate(trace.training):
-        seed.record_access(key, start + int(i / rate))
+    for key, at in zip(trace.training, trace.training_at, strict=True):
+        seed.record_access(key, int(at))
     return seed.top_keys(max(cfg.sizes), random.Random(f"{cfg.seed}:{trace.name}:seed"))
 
 
@@ -638,6 +637,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             test_share=args.test_share,
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.exists():  # keep what benchmarks.refresh_savings added
+        kept = json.loads(args.out.read_text()).get("refresh_skip_unread")
+        if kept is not None:
+            result["refresh_skip_unread"] = kept
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(format_table(result))
     print(f"\nwritten to {args.out}")

@@ -149,11 +149,32 @@ def test_a_numeric_half_life_keeps_one_fixed_ranking(
     finally:
         tracker.reset()
         get_settings.cache_clear()
-    assert not cache.exists("{warming}:auto"), "no candidates, no evidence"
-    assert not list(cache.scan_iter("{warming}:sample:*"))
+    assert not list(cache.scan_iter("{warming}:sample:*")), "no candidates, no evidence"
     data = stats(celery_env(redis_server, WARMING_DECAY_HALF_LIFE="600"), top=2)
     assert data["half_life"] == {"mode": "fixed", "seconds": 600.0}
     assert [row["key"] for row in data["top_keys"]] == ["a", "b"]
+    assert data["top_keys"][0]["score"] == pytest.approx(30, rel=0.05)
+
+
+def test_a_process_with_another_half_life_converts_the_scores_instead_of_mixing_them(
+    monkeypatch: pytest.MonkeyPatch, redis_server: RedisProcess, cache: redis.Redis
+) -> None:
+    short = Replay(monkeypatch, redis_server, WARMING_DECAY_HALF_LIFE="30")
+    short.now -= 600
+    short.read(["old"] * 6, per_s=10)  # ten minutes ago, with a 30 s memory
+    tracker.reset()
+    monkeypatch.setenv("WARMING_DECAY_HALF_LIFE", "3600")  # the application restarted
+    get_settings.cache_clear()
+    short.now += 600
+    short.read(["fresh"] * 2, per_s=10)
+    tracker.reset()
+    get_settings.cache_clear()
+    # Under the old weights "old" (6 reads) would still outrank "fresh" (2 reads);
+    # converted, its reads are twenty 30-second half-lives old.
+    data = stats(celery_env(redis_server, WARMING_DECAY_HALF_LIFE="3600"), top=2)
+    assert [row["key"] for row in data["top_keys"]] == ["fresh", "old"]
+    assert data["top_keys"][0]["score"] == pytest.approx(2, rel=0.05)
+    assert data["top_keys"][1]["score"] < 0.001
 
 
 def due_keys(cache: redis.Redis, n: int) -> None:

@@ -278,7 +278,7 @@ def test_bad_settings_turn_tracking_off_without_raising(
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert errors == [
         "warming-tasks: access tracking is off: WARMING_DECAY_HALF_LIFE=-1 is invalid: "
-        "expected 'auto' or a positive number of seconds"
+        "expected 'auto' or a number of seconds, at least 1"
     ]
 
 

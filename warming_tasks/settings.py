@@ -95,9 +95,9 @@ class Settings(BaseSettings):
         try:
             seconds = float(value)
         except (TypeError, ValueError):
-            raise ValueError("expected 'auto' or a positive number of seconds") from None
-        if not math.isfinite(seconds) or seconds <= 0:
-            raise ValueError("expected 'auto' or a positive number of seconds")
+            raise ValueError("expected 'auto' or a number of seconds, at least 1") from None
+        if not math.isfinite(seconds) or seconds < 1:
+            raise ValueError("expected 'auto' or a number of seconds, at least 1")
         return seconds
 
     @property

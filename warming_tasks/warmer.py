@@ -14,7 +14,7 @@ from .formats import CacheFormat, encode_value
 from .formats.raw import RawFormat
 from .maths.accounting import sample
 from .maths.batching import chunked
-from .maths.decay import access_weight
+from .maths.decay import access_weight, needs_rebase
 from .maths.expiry import in_refresh_window, jittered_ttl
 from .maths.tuning import START_S
 from .settings import Settings
@@ -99,9 +99,10 @@ class DueKeys:
         threshold_s: int,
         chunk: int,
         on_progress: Callable[[int], None] | None = None,
-        read_floor: float | None = None,
+        read_floor: Callable[[], float | None] | None = None,
     ) -> None:
-        """With ``read_floor`` (see ``read_floor``), due keys whose read score is
+        """With ``read_floor`` (see ``read_floor``, asked again for each chunk, as
+        the tracker may rebase the scores meanwhile), due keys whose read score is
         below it are skipped as unread."""
         self.store = store
         self.threshold_s = threshold_s
@@ -122,10 +123,10 @@ class DueKeys:
                 for key, pttl in zip(chunk, pttls, strict=True)
                 if in_refresh_window(pttl, self.threshold_s)
             ]
-            if self.read_floor is None or not due:
+            floor = self.read_floor() if self.read_floor is not None and due else None
+            if floor is None:
                 yield from due
                 continue
-            floor = self.read_floor
             for key, score in zip(due, self.store.frequency_scores(due), strict=True):
                 if score is not None and score >= floor:
                     yield key
@@ -146,6 +147,8 @@ def read_floor(store: CacheStore, settings: Settings, now_s: float) -> float | N
     fixed = settings.decay_half_life
     half_life = fixed if fixed != "auto" else ranking.half_life_s or START_S
     since = now_s - settings.refresh_unread_after
+    if needs_rebase(since, ranking.epoch, half_life):
+        return None  # no flush has rebased the epoch for ages: nothing is tracked now
     floor = access_weight(since, ranking.epoch, half_life)
     top = store.top_keys(1)
     return floor if top and top[0][1] >= floor else None

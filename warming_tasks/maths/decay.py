@@ -17,8 +17,9 @@ def access_weight(now_s: float, epoch_s: float, half_life_s: float) -> float:
 
 
 def decayed_count(score: float, now_s: float, epoch_s: float, half_life_s: float) -> float:
-    """A stored score as the decayed number of accesses it stands for at ``now_s``."""
-    return score / access_weight(now_s, epoch_s, half_life_s)
+    """A stored score as the decayed number of accesses it stands for at ``now_s``
+    (a negative exponent: long after the epoch it underflows to 0, never overflows)."""
+    return score * math.exp2((epoch_s - now_s) / half_life_s)
 
 
 def needs_rebase(now_s: float, epoch_s: float, half_life_s: float) -> bool:

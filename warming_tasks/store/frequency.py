@@ -100,7 +100,7 @@ class FrequencyCommands(StoreBase):
             keys += [own(sample_key(h)) for h in CANDIDATES_S]
         args: list[Any] = [
             flush.epoch,
-            half_life_text(flush.half_life_s) if auto else "",
+            half_life_text(flush.half_life_s),
             repr(flush.per_read),
             flush.max_keys,
             flush.read_since,

@@ -74,7 +74,7 @@ def refresh(self: Task) -> dict[str, Any]:
         settings.refresh_threshold,
         settings.batch_size,
         lambda checked: best_effort(store.set_run_count, run_id, "checked", checked),
-        read_floor(store, settings, time.time()),
+        lambda: read_floor(store, settings, time.time()),
     )
     try:
         return dispatch(

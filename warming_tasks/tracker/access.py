@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 
 
+# Scores stored before the half-life was stored with them were written at 3600 s,
+# the default then.
+LEGACY_HALF_LIFE_S = 3600.0
+
+
 def _wall_clock() -> float:
     # time.time looked up at each call: a replay under a patched time.time() is honoured.
     return time.time()
@@ -144,6 +149,8 @@ class AccessTracker:
                 self._deliver_reads(reads)
                 return 0
             weights: dict[str, float]
+            if self.pending and needs_rebase(now, self._pending_at, self.half_life_s):
+                self.pending = {}  # held so long (512 half-lives) that it weighs nothing now
             if self.pending:
                 at, weights = self._pending_at, self.pending
                 factor = access_weight(now, at, self.half_life_s)
@@ -262,7 +269,10 @@ class AccessTracker:
                     if reply is not None:
                         self.belief = reply
                     return
-                self._ranking = reply if auto else Ranking(reply.epoch)
+                if auto:
+                    self._ranking = reply
+                else:
+                    self._ranking = self._adopt(store, reply, at)
                 if attempt:
                     raise RuntimeError("the decay epoch changed twice during one flush")
 
@@ -274,6 +284,21 @@ class AccessTracker:
                 self._send_overlapped(chunks, send, pool, weights)
         if auto:
             self._retune(store, at)
+
+    def _adopt(self, store: CacheStore, stored: Ranking, now: float) -> Ranking:
+        """With a fixed half-life, scores stored under another one (auto's, or another
+        setting's) are converted first: decayed counts at a new epoch."""
+        fixed = self.half_life_s
+        held = stored.half_life_s
+        if stored.epoch is None or held is None or held == fixed:
+            return Ranking(stored.epoch)
+        new_epoch = int(now)
+        factor = access_weight(stored.epoch, new_epoch, held)
+        if store.rebase(stored.epoch, new_epoch, factor, (held, fixed), now):
+            log.info(
+                "access ranking: half-life %g s -> %g s (WARMING_DECAY_HALF_LIFE)", held, fixed
+            )
+        return Ranking(store.ranking().epoch)
 
     def _retune(self, store: CacheStore, now: float) -> None:
         """Move the frequency set to the half-life the evidence favours, if it is time."""
@@ -338,9 +363,10 @@ class AccessTracker:
         auto = self.settings.auto_half_life
         if self._ranking is None:
             stored = store.ranking()
+            held = stored.half_life_s or (LEGACY_HALF_LIFE_S if stored.epoch else START_S)
             self._ranking = Ranking(
                 stored.epoch or int(now),
-                (stored.half_life_s or START_S) if auto else None,
+                held if auto else None,
                 (stored.sample_epoch or int(now)) if auto else None,
             )
         ranking = self._ranking

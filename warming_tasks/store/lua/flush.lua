@@ -4,8 +4,7 @@
 -- KEYS[1]: frequency set, KEYS[2]: its epoch, KEYS[3]: warmed-key samples,
 -- KEYS[4]: accounting counters, KEYS[5]: auto's state (hash), KEYS[6..]: the
 -- candidates' sample sets.
--- ARGV[1]: the epoch the client holds, ARGV[2]: the half-life it holds (empty:
--- a fixed one, not checked), ARGV[3]: score per read for the frequency set,
+-- ARGV[1]: the epoch the client holds, ARGV[2]: the half-life it holds, ARGV[3]: score per read for the frequency set,
 -- ARGV[4]: most members kept, ARGV[5]: earliest time (s) any of these reads can
 -- have happened, ARGV[6]: samples that expired before this time (s) count as
 -- unread, ARGV[7]: most of them swept, ARGV[8]: slots (a sample scores
@@ -20,10 +19,10 @@
 -- and tries again).
 local candidates = tonumber(ARGV[9])
 local stored = redis.call('GET', KEYS[2])
-local held_h, held_shadow
-if candidates > 0 then
-  local state = redis.call('HMGET', KEYS[5], 'h', 'shadow_epoch')
-  held_h, held_shadow = state[1], state[2]
+local state = redis.call('HMGET', KEYS[5], 'h', 'shadow_epoch')
+local held_h, held_shadow = state[1], state[2]
+if candidates == 0 then
+  held_shadow = nil -- a fixed half-life has no candidates to agree on
 end
 if (stored and stored ~= ARGV[1]) or (held_h and held_h ~= ARGV[2])
     or (held_shadow and held_shadow ~= ARGV[10]) then
@@ -32,9 +31,13 @@ end
 if not stored then
   redis.call('SET', KEYS[2], ARGV[1])
 end
-if candidates > 0 and not held_h then
-  redis.call('HSET', KEYS[5], 'h', ARGV[2], 'shadow_epoch', ARGV[10], 'since', ARGV[12],
-             'born', ARGV[12])
+-- The half-life the scores are weighted with is stored in every mode, so a
+-- process with another one converts them instead of mixing weights.
+if not held_h then
+  redis.call('HSET', KEYS[5], 'h', ARGV[2], 'since', ARGV[12])
+end
+if candidates > 0 and not held_shadow then
+  redis.call('HSET', KEYS[5], 'shadow_epoch', ARGV[10], 'born', ARGV[12])
 end
 local pairs_at = 16 + candidates
 local npairs = tonumber(ARGV[15])
@@ -55,6 +58,8 @@ if candidates > 0 then
   local top = tonumber(ARGV[11])
   local hits, reads = {}, 0
   for c = 1, candidates do hits[c] = 0 end
+  -- Every sampled read is ranked before any of them is added: the ranking
+  -- judged is the one the reads found.
   for i = last + 1, #ARGV do
     local at = pairs_at + 2 * (tonumber(ARGV[i]) - 1)
     local member, n = ARGV[at], tonumber(ARGV[at + 1])
@@ -62,6 +67,12 @@ if candidates > 0 then
     for c = 1, candidates do
       local rank = redis.call('ZREVRANK', KEYS[5 + c], member)
       if rank and rank < top then hits[c] = hits[c] + n end
+    end
+  end
+  for i = last + 1, #ARGV do
+    local at = pairs_at + 2 * (tonumber(ARGV[i]) - 1)
+    local member, n = ARGV[at], tonumber(ARGV[at + 1])
+    for c = 1, candidates do
       redis.call('ZINCRBY', KEYS[5 + c], n * tonumber(ARGV[15 + c]), member)
     end
   end
