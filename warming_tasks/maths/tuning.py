@@ -24,6 +24,9 @@ from dataclasses import dataclass
 CANDIDATES_S: tuple[float, ...] = (30.0, 85.0, 240.0, 680.0, 1920.0, 5430.0)
 START_S = 1920.0  # before any evidence: long memory, right for stable popularity
 SAMPLE_ONE_IN = 32  # the candidates' sets hold this share of the keys (and cost of a flush)
+# Each candidate is judged by its ranking of up to this long ago: a warm set is read
+# for minutes after it is loaded, not just until the next flush.
+SNAPSHOT_S = 200.0
 EVAL_HALF_LIFE_S = 1800.0  # how long evidence of an earlier regime keeps counting
 MIN_EVIDENCE = 200.0  # decayed sampled reads before the first change
 MIN_STEP = math.sqrt(2)  # smaller changes are noise, not worth rewriting the set

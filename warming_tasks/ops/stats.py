@@ -7,7 +7,7 @@ from typing import Any
 
 from ..maths.accounting import accounts, best
 from ..maths.decay import decayed_count
-from ..maths.tuning import START_S, Belief
+from ..maths.tuning import CANDIDATES_S, START_S, Belief
 from ..settings import Settings, redact_url
 from ..store import CacheStore
 from .checks import eviction_warning
@@ -61,7 +61,13 @@ def auto_state(settings: Settings, belief: Belief | None) -> dict[str, Any]:
     if settings.decay_half_life != "auto":
         return {"mode": "fixed", "seconds": settings.decay_half_life}
     if belief is None:
-        return {"mode": "auto", "seconds": START_S, "since": None, "evidence_reads": 0}
+        return {
+            "mode": "auto",
+            "seconds": START_S,
+            "since": None,
+            "evidence_reads": 0,
+            "hit_ratio_by_candidate": dict.fromkeys((f"{h:g}" for h in CANDIDATES_S), None),
+        }
     return {
         "mode": "auto",
         "seconds": belief.half_life_s,

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from .. import constants as c
 from ..maths.accounting import KIND_SLOTS
-from ..maths.tuning import CANDIDATES_S, EVAL_HALF_LIFE_S, Belief
+from ..maths.tuning import CANDIDATES_S, EVAL_HALF_LIFE_S, SNAPSHOT_S, Belief
 from .base import StoreBase, text
 
 _ACCOUNTING = (c.WARMED_KEY, c.ACCOUNT_KEY)
@@ -98,6 +98,7 @@ class FrequencyCommands(StoreBase):
         auto = flush.sample_epoch is not None
         if auto:
             keys += [own(sample_key(h)) for h in CANDIDATES_S]
+            keys += [own(sample_key(h) + ":snapshot") for h in CANDIDATES_S]
         args: list[Any] = [
             flush.epoch,
             half_life_text(flush.half_life_s),
@@ -115,6 +116,7 @@ class FrequencyCommands(StoreBase):
             flush.sample_max_keys,
             len(flush.reads),
             *(repr(f) for f in flush.sample_per_read),
+            SNAPSHOT_S if auto else 0,
         ]
         for member, reads in flush.reads:
             args += [member, reads]

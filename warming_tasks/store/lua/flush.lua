@@ -12,8 +12,10 @@
 -- ARGV[10]: the candidates' epoch the client holds, ARGV[11]: the sample rank that
 -- stands for the top N, ARGV[12]: now (s), ARGV[13]: the evidence's half-life (s),
 -- ARGV[14]: most members of a sample set, ARGV[15]: member/reads pairs that follow,
--- then one score per read per candidate, the pairs, and the 1-based numbers of
--- the pairs whose member is sampled.
+-- then one score per read per candidate, the seconds between snapshots of the
+-- candidates' sets (0: none), the pairs, and the 1-based numbers of the pairs
+-- whose member is sampled. With candidates, KEYS[6 + candidates..] are the
+-- snapshots.
 -- Returns {1} when applied (auto: {1, since, born, reads, hits per candidate}), or {0,
 -- epoch, half-life, candidates' epoch} when the client's differ (it recomputes
 -- and tries again).
@@ -39,7 +41,8 @@ end
 if candidates > 0 and not held_shadow then
   redis.call('HSET', KEYS[5], 'shadow_epoch', ARGV[10], 'born', ARGV[12])
 end
-local pairs_at = 16 + candidates
+local pairs_at = 17 + candidates
+local every = tonumber(ARGV[16 + candidates])
 local npairs = tonumber(ARGV[15])
 local per_read = tonumber(ARGV[3])
 local since = tonumber(ARGV[5])
@@ -60,12 +63,20 @@ if candidates > 0 then
   for c = 1, candidates do hits[c] = 0 end
   -- Every sampled read is ranked before any of them is added: the ranking
   -- judged is the one the reads found.
+  -- Each candidate is judged by its ranking as of its last snapshot (taken every
+  -- ARGV[16 + candidates] s), so the reads judge a warm set some minutes old, as
+  -- a predictive load's is while it serves; before the first, by the live one.
+  local judged = {}
+  for c = 1, candidates do
+    local snapshot = KEYS[5 + candidates + c]
+    judged[c] = (every > 0 and redis.call('EXISTS', snapshot) == 1) and snapshot or KEYS[5 + c]
+  end
   for i = last + 1, #ARGV do
     local at = pairs_at + 2 * (tonumber(ARGV[i]) - 1)
     local member, n = ARGV[at], tonumber(ARGV[at + 1])
     reads = reads + n
     for c = 1, candidates do
-      local rank = redis.call('ZREVRANK', KEYS[5 + c], member)
+      local rank = redis.call('ZREVRANK', judged[c], member)
       if rank and rank < top then hits[c] = hits[c] + n end
     end
   end
@@ -84,7 +95,7 @@ if candidates > 0 then
     end
   end
   -- The evidence decays with time, so a change of regime wins within an hour or so.
-  local fields = {'eval_at', 'reads', 'since', 'born'}
+  local fields = {'eval_at', 'reads', 'since', 'born', 'snapshot_at'}
   for c = 1, candidates do fields[#fields + 1] = 'hits:' .. c end
   local state = redis.call('HMGET', KEYS[5], unpack(fields))
   local now = tonumber(ARGV[12])
@@ -97,8 +108,15 @@ if candidates > 0 then
   local update = {'eval_at', string.format('%.17g', math.max(now, eval_at)),
                   'reads', string.format('%.17g', total)}
   result = {1, state[3] or ARGV[12], state[4] or ARGV[12], string.format('%.17g', total)}
+  if every > 0 and now - (tonumber(state[5]) or -math.huge) >= every then
+    for c = 1, candidates do
+      redis.call('ZUNIONSTORE', KEYS[5 + candidates + c], 1, KEYS[5 + c])
+    end
+    update[#update + 1] = 'snapshot_at'
+    update[#update + 1] = ARGV[12]
+  end
   for c = 1, candidates do
-    local h = (tonumber(state[4 + c]) or 0) * keep + hits[c]
+    local h = (tonumber(state[5 + c]) or 0) * keep + hits[c]
     local text = string.format('%.17g', h)
     update[#update + 1] = 'hits:' .. c
     update[#update + 1] = text
