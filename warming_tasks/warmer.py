@@ -16,10 +16,11 @@ from .maths.accounting import sample
 from .maths.batching import chunked
 from .maths.decay import access_weight, needs_rebase
 from .maths.expiry import in_refresh_window, jittered_ttl
-from .maths.tuning import START_S
+from .maths.tuning import LEGACY_HALF_LIFE_S, START_S
 from .settings import Settings
 from .source import DataSource, Loaded, load_batch
 from .store import CacheStore, Entry, WriteMode
+from .store.frequency import Ranking
 
 _MISSING_PTTL = -2
 
@@ -123,11 +124,16 @@ class DueKeys:
                 for key, pttl in zip(chunk, pttls, strict=True)
                 if in_refresh_window(pttl, self.threshold_s)
             ]
-            floor = self.read_floor() if self.read_floor is not None and due else None
+            if self.read_floor is None or not due:
+                yield from due
+                continue
+            # Scores first: a rebase between the two then errs toward refreshing.
+            scores = self.store.frequency_scores(due)
+            floor = self.read_floor()
             if floor is None:
                 yield from due
                 continue
-            for key, score in zip(due, self.store.frequency_scores(due), strict=True):
+            for key, score in zip(due, scores, strict=True):
                 if score is not None and score >= floor:
                     yield key
                 else:
@@ -144,8 +150,7 @@ def read_floor(store: CacheStore, settings: Settings, now_s: float) -> float | N
     ranking = store.ranking()
     if ranking.epoch is None:
         return None
-    fixed = settings.decay_half_life
-    half_life = fixed if fixed != "auto" else ranking.half_life_s or START_S
+    half_life = stored_half_life(ranking, settings)
     since = now_s - settings.refresh_unread_after
     if needs_rebase(since, ranking.epoch, half_life):
         return None  # no flush has rebased the epoch for ages: nothing is tracked now
@@ -240,3 +245,14 @@ class Warmer:
             "already_cached": len(keys) - len(absent) + len(entries) - len(written) - refused,
         }
         return _result(counts, loaded, written)
+
+
+def stored_half_life(ranking: Ranking, settings: Settings) -> float:
+    """The half-life the stored scores are weighted with: as stored beside them,
+    else (scores older than that) 3600 s, else this process's own."""
+    if ranking.half_life_s is not None:
+        return ranking.half_life_s
+    if ranking.epoch is not None:
+        return LEGACY_HALF_LIFE_S
+    fixed = settings.decay_half_life
+    return START_S if fixed == "auto" else fixed

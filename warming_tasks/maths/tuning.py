@@ -22,6 +22,9 @@ from dataclasses import dataclass
 # A factor of 2√2 apart: with the refinement below, close enough to any half-life
 # in between that the best fixed one in hindsight is within 1% (benchmarks.hit_ratio).
 CANDIDATES_S: tuple[float, ...] = (30.0, 85.0, 240.0, 680.0, 1920.0, 5430.0)
+# Scores stored before their half-life was stored with them were weighted at 3600 s,
+# the default then.
+LEGACY_HALF_LIFE_S = 3600.0
 START_S = 1920.0  # before any evidence: long memory, right for stable popularity
 SAMPLE_ONE_IN = 32  # the candidates' sets hold this share of the keys (and cost of a flush)
 # Each candidate is judged by its ranking of up to this long ago: a warm set is read

@@ -10,6 +10,7 @@ from ..maths.decay import decayed_count
 from ..maths.tuning import CANDIDATES_S, START_S, Belief
 from ..settings import Settings, redact_url
 from ..store import CacheStore
+from ..warmer import stored_half_life
 from .checks import eviction_warning
 
 
@@ -17,9 +18,10 @@ def collect(store: CacheStore, settings: Settings, top: int, runs: int = 10) -> 
     """Top keys by decayed reads, what each strategy warmed and how much of it was
     read, recent runs, the refresh lock and warnings."""
     now = time.time()
-    epoch = store.epoch()
+    ranking = store.ranking()
+    epoch = ranking.epoch
     belief = store.belief() if settings.auto_half_life else None
-    half_life = half_life_now(settings, belief)
+    half_life = stored_half_life(ranking, settings)
     top_keys = [
         {"key": key, "score": round(decayed_count(score, now, epoch or now, half_life), 3)}
         for key, score in store.top_keys(top)
@@ -47,13 +49,6 @@ def collect(store: CacheStore, settings: Settings, top: int, runs: int = 10) -> 
         "eviction_policy": store.config_value("maxmemory-policy"),
         "warnings": [warning] if warning else [],
     }
-
-
-def half_life_now(settings: Settings, belief: Belief | None) -> float:
-    """The half-life the frequency set's scores are decayed with now."""
-    if settings.decay_half_life != "auto":
-        return settings.decay_half_life
-    return START_S if belief is None else belief.half_life_s
 
 
 def auto_state(settings: Settings, belief: Belief | None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from ..maths.decay import access_weight, needs_rebase
 from ..maths.throttle import Throttle
 from ..maths.tuning import (
     CANDIDATES_S,
+    LEGACY_HALF_LIFE_S,
     SAMPLE_ONE_IN,
     START_S,
     Belief,
@@ -32,11 +33,6 @@ from ..store.frequency import Flush, Ranking
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
-
-
-# Scores stored before the half-life was stored with them were written at 3600 s,
-# the default then.
-LEGACY_HALF_LIFE_S = 3600.0
 
 
 def _wall_clock() -> float:
@@ -97,6 +93,7 @@ class AccessTracker:
         self._stop = threading.Event()
         self._failing = False
         self._full_warnings = Throttle(limit=1, period_s=60)
+        self._conversion_warnings = Throttle(limit=1, period_s=60)
 
     @property
     def settings(self) -> Settings:
@@ -150,7 +147,8 @@ class AccessTracker:
                 return 0
             weights: dict[str, float]
             if self.pending and needs_rebase(now, self._pending_at, self.half_life_s):
-                self.pending = {}  # held so long (512 half-lives) that it weighs nothing now
+                # Held so long (512 half-lives) that it weighs nothing now.
+                self.pending, self._pending_accesses = {}, 0
             if self.pending:
                 at, weights = self._pending_at, self.pending
                 factor = access_weight(now, at, self.half_life_s)
@@ -295,9 +293,17 @@ class AccessTracker:
         new_epoch = int(now)
         factor = access_weight(stored.epoch, new_epoch, held)
         if store.rebase(stored.epoch, new_epoch, factor, (held, fixed), now):
-            log.info(
-                "access ranking: half-life %g s -> %g s (WARMING_DECAY_HALF_LIFE)", held, fixed
-            )
+            allowed, held_back = self._conversion_warnings.allow()
+            if allowed:
+                # Rare after a change of setting; often, if processes disagree.
+                log.warning(
+                    "access ranking converted from a half-life of %g s to this process's "
+                    "WARMING_DECAY_HALF_LIFE=%g: every process that tracks or warms should "
+                    "use the same setting%s",
+                    held,
+                    fixed,
+                    f" ({held_back} more conversions since the last warning)" if held_back else "",
+                )
         return Ranking(store.ranking().epoch)
 
     def _retune(self, store: CacheStore, now: float) -> None:

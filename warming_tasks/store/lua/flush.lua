@@ -26,7 +26,10 @@ local held_h, held_shadow = state[1], state[2]
 if candidates == 0 then
   held_shadow = nil -- a fixed half-life has no candidates to agree on
 end
-if (stored and stored ~= ARGV[1]) or (held_h and held_h ~= ARGV[2])
+if not stored then
+  held_h = nil -- no scores stand behind it: the client's half-life starts them
+end
+if (stored and stored ~= ARGV[1]) or (held_h and tonumber(held_h) ~= tonumber(ARGV[2]))
     or (held_shadow and held_shadow ~= ARGV[10]) then
   return {0, stored or ARGV[1], held_h or ARGV[2], held_shadow or ARGV[10]}
 end

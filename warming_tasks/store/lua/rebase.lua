@@ -6,7 +6,7 @@
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then
   return 0
 end
-if KEYS[3] and redis.call('HGET', KEYS[3], 'h') ~= ARGV[4] then
+if KEYS[3] and tonumber(redis.call('HGET', KEYS[3], 'h')) ~= tonumber(ARGV[4]) then
   return 0
 end
 local factor = tonumber(ARGV[3])
@@ -15,7 +15,7 @@ for i = 1, #members, 2 do
   redis.call('ZADD', KEYS[1], tonumber(members[i + 1]) * factor, members[i])
 end
 redis.call('SET', KEYS[2], ARGV[2])
-if KEYS[3] and ARGV[5] ~= ARGV[4] then
+if KEYS[3] and tonumber(ARGV[5]) ~= tonumber(ARGV[4]) then
   redis.call('HSET', KEYS[3], 'h', ARGV[5], 'since', ARGV[6])
 end
 return 1
