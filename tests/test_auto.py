@@ -75,7 +75,7 @@ def half_life(store: CacheStore) -> float:
 
 
 def test_auto_shortens_its_memory_under_drift_and_lengthens_it_when_stable(
-    replay: Replay, cache: redis.Redis
+    replay: Replay, redis_server: RedisProcess, cache: redis.Redis
 ) -> None:
     rng = random.Random(15)
     ranked = [f"item:{i}" for i in range(3_000)]
@@ -99,7 +99,7 @@ def test_auto_shortens_its_memory_under_drift_and_lengthens_it_when_stable(
     stable = seen[-1]
     assert stable >= 8 * drifting, seen
 
-    data = stats(celery_env_of(cache), top=5)
+    data = stats(celery_env(redis_server), top=5)
     assert data["half_life"]["mode"] == "auto"
     assert data["half_life"]["seconds"] == stable == data["half_life_s"]
     assert drift_ended < data["half_life"]["since"] <= replay.now, "changed since the drift"
@@ -109,16 +109,16 @@ def test_auto_shortens_its_memory_under_drift_and_lengthens_it_when_stable(
     assert all(0 < r <= 1 for r in ratios.values())
 
 
-def celery_env_of(cache: redis.Redis) -> dict[str, str]:
-    kwargs: dict[str, Any] = cache.connection_pool.connection_kwargs
-    return {"WARMING_REDIS_URL": f"redis://{kwargs['host']}:{kwargs['port']}/0"}
-
-
-def stats(env: dict[str, str], top: int) -> dict[str, Any]:
-    done = cli("stats", "--json", "--top", str(top), env=env)
+def cli_json(*args: str, env: dict[str, str]) -> dict[str, Any]:
+    """A command's ``--json`` output, after it exited 0."""
+    done = cli(*args, "--json", env=env)
     assert done.returncode == 0, done.stderr
     data: dict[str, Any] = json.loads(done.stdout)
     return data
+
+
+def stats(env: dict[str, str], top: int) -> dict[str, Any]:
+    return cli_json("stats", "--top", str(top), env=env)
 
 
 def test_predictive_load_warms_exactly_what_stats_top_shows(
@@ -185,10 +185,7 @@ def due_keys(cache: redis.Redis, n: int) -> None:
 
 
 def refresh(redis_server: RedisProcess) -> dict[str, Any]:
-    done = cli("refresh", "--json", env=celery_env(redis_server))
-    assert done.returncode == 0, done.stderr
-    summary: dict[str, Any] = json.loads(done.stdout)
-    return summary
+    return cli_json("refresh", env=celery_env(redis_server))
 
 
 def test_refresh_skips_the_keys_the_application_no_longer_reads(
