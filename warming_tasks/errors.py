@@ -15,3 +15,9 @@ class SourceError(WarmingError):
 
 class EncodeError(WarmingError):
     """A value the configured format cannot write; its key fails alone."""
+
+
+class SourceUnavailable(WarmingError):
+    """The system behind the data source cannot be reached just now (its database is
+    down, say): the batch is retried later, as for a cache outage, instead of its
+    keys failing. Raise it from a source of your own for the same treatment."""

@@ -9,7 +9,10 @@ import redis
 from celery.utils.time import get_exponential_backoff_interval
 from kombu.exceptions import OperationalError
 
-# The cache or the broker was unreachable, not wrong: another try may succeed.
+from .errors import SourceUnavailable
+
+# The cache, the broker or the source's database was unreachable, not wrong:
+# another try may succeed.
 TRANSIENT: tuple[type[Exception], ...] = (
     redis.ConnectionError,
     redis.TimeoutError,
@@ -17,6 +20,7 @@ TRANSIENT: tuple[type[Exception], ...] = (
     redis.exceptions.TryAgainError,
     redis.exceptions.ClusterDownError,
     OperationalError,
+    SourceUnavailable,
 )
 # Subclasses of redis.ConnectionError that no retry will mend: a refused password.
 # (They are inside TRANSIENT too: catch REFUSED first.)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from .errors import SourceError, WarmingError
+from .errors import SourceError, SourceUnavailable, WarmingError
 
 
 @runtime_checkable
@@ -140,6 +140,8 @@ def load_batch(source: DataSource, keys: Sequence[str]) -> Loaded:
             found = load_many(keys)
             if not isinstance(found, Mapping):
                 raise TypeError(f"load_many returned {type(found).__name__}, not a mapping")
+        except SourceUnavailable:
+            raise  # retried as a whole, later: no key is at fault
         except Exception:
             return _load_each(source, keys)
         loaded = Loaded()
@@ -163,6 +165,8 @@ def _load_each(source: DataSource, keys: Sequence[str]) -> Loaded:
             else:
                 found = source.load_many([key])  # type: ignore[attr-defined]
                 entry = found.get(key) if isinstance(found, Mapping) else None
+        except SourceUnavailable:
+            raise
         except Exception as exc:
             loaded.failed[key] = _reason(exc)
             continue

@@ -7,6 +7,7 @@ from typing import Any
 
 from celery import Task, shared_task
 
+from ..errors import SourceUnavailable
 from ..kinds import Kind
 from ..maths.throttle import Throttle
 from ..retries import MAX_RETRIES, REFUSED, TRANSIENT, backoff_s
@@ -89,7 +90,8 @@ def _run_batch(  # noqa: PLR0913, PLR0917 - the batch message format, and its ki
         except TRANSIENT as exc:
             if retries < task.max_retries:
                 raise task.retry(exc=exc, countdown=backoff_s(retries)) from exc
-            result = _failed(keys, f"cache unreachable after {retries} retries: {exc}")
+            what = "source" if isinstance(exc, SourceUnavailable) else "cache"
+            result = _failed(keys, f"{what} unreachable after {retries} retries: {exc}")
         except Exception as exc:
             log.exception("%s batch %d of run %s failed", kind.value, index, run_id)
             result = _failed(keys, f"batch failed: {type(exc).__name__}: {exc}")

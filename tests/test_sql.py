@@ -1,0 +1,155 @@
+"""The SQL source against real databases: this machine's PostgreSQL and MariaDB
+(each in a database the test creates and drops) and SQLite, then a preload
+through a real worker."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from warming_tasks.cli.embedded import RedisProcess, free_port
+from warming_tasks.errors import SourceUnavailable
+from warming_tasks.sql import SQLQueryError, SQLSource
+
+from .helpers import Processes, celery_env, cli
+
+pytestmark = pytest.mark.integration
+
+ROWS = 2_500
+SERVERS = {
+    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+    "mariadb": "mysql+pymysql://root@127.0.0.1:3306/mysql",
+}
+# Each dialect's way of taking a list: PostgreSQL an array, the others an expanded IN.
+LOAD = {
+    "postgresql": "SELECT id, body, ttl FROM products WHERE id = ANY(:keys)",
+    "mariadb": "SELECT id, body, ttl FROM products WHERE id IN :keys",
+    "sqlite": "SELECT id, body, ttl FROM products WHERE id IN (:keys)",
+}
+
+
+@contextlib.contextmanager
+def database_on(kind: str) -> Iterator[str]:
+    """A database of our own on this machine's server of ``kind``, dropped after."""
+    admin = create_engine(SERVERS[kind], isolation_level="AUTOCOMMIT")
+    name = f"warming_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+    except OperationalError as exc:
+        admin.dispose()
+        pytest.skip(f"no {kind} server on this machine: {exc.orig}")
+    try:
+        yield make_url(SERVERS[kind]).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            force = " WITH (FORCE)" if kind == "postgresql" else ""
+            conn.execute(text(f"DROP DATABASE {name}{force}"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module", params=["postgresql", "mariadb", "sqlite"])
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    """(kind, URL) of a database holding ``products``: ids 1..ROWS, a body and a TTL."""
+    kind = str(request.param)
+    with contextlib.ExitStack() as stack:
+        if kind == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'shop.db'}"
+        else:
+            url = stack.enter_context(database_on(kind))
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(
+                text("CREATE TABLE products (id INTEGER PRIMARY KEY, body TEXT, ttl INTEGER)")
+            )
+            conn.execute(
+                text("INSERT INTO products (id, body, ttl) VALUES (:id, :body, :ttl)"),
+                [{"id": i, "body": f"body of {i}", "ttl": 600 + i} for i in range(1, ROWS + 1)],
+            )
+        engine.dispose()
+        yield kind, url
+
+
+@contextlib.contextmanager
+def products(kind: str, url: str, **options: object) -> Iterator[SQLSource]:
+    with contextlib.closing(
+        SQLSource(
+            url,
+            hot_keys="SELECT id FROM products ORDER BY id",
+            load=LOAD[kind],
+            prefix="product:",
+            key_type=int,
+            stream_rows=100,
+            **options,  # type: ignore[arg-type]
+        )
+    ) as source:
+        yield source
+
+
+def test_hot_keys_stream_every_row_and_a_batch_loads_values_and_ttls(
+    database: tuple[str, str],
+) -> None:
+    with products(*database) as source:
+        keys, loaded = (
+            list(source.hot_keys()),
+            source.load_many(["product:7", "product:2500", "product:99999"]),
+        )
+    assert keys == [f"product:{i}" for i in range(1, ROWS + 1)]
+    assert loaded == {
+        "product:7": ("body of 7", 607),
+        "product:2500": ("body of 2500", 3100),
+    }, "a key without a row is missing, not failed"
+
+
+def test_a_row_becomes_the_object_the_application_caches(database: tuple[str, str]) -> None:
+    with products(*database, ttl=60, value=lambda row: {"id": row[0], "body": row[1]}) as source:
+        loaded = source.load_many(["product:3"])
+    assert loaded == {"product:3": ({"id": 3, "body": "body of 3"}, 60)}
+
+
+def test_a_query_the_database_refuses_fails_with_its_message(database: tuple[str, str]) -> None:
+    kind, url = database
+    source = SQLSource(url, "SELECT id FROM products", LOAD[kind].replace("products", "no_such"))
+    with contextlib.closing(source), pytest.raises(SQLQueryError, match="no_such"):
+        source.load_many(["1"])
+
+
+def test_an_unreachable_database_is_retried_and_its_password_never_shown() -> None:
+    url = f"postgresql+psycopg://app:sekret@127.0.0.1:{free_port()}/shop"
+    source = SQLSource(url, "SELECT 1", "SELECT 1 WHERE 1 = ANY(:keys)")
+    with contextlib.closing(source), pytest.raises(SourceUnavailable) as raised:
+        source.load_many(["1"])
+    assert "sekret" not in str(raised.value)
+    assert "127.0.0.1" in str(raised.value)
+    assert "sekret" not in repr(source)
+
+
+def test_a_preload_through_the_sql_source_warms_every_row(
+    database: tuple[str, str], procs: Processes, redis_server: RedisProcess, cache: redis.Redis
+) -> None:
+    kind, url = database
+    env = celery_env(
+        redis_server,
+        WARMING_SOURCE="sql_sources:catalogue",
+        TEST_SQL_URL=url,
+        WARMING_BATCH_SIZE=500,
+    )
+    procs.worker(env, 2, True)  # this test's own: stopped at its end
+    cache.delete(*[f"product:{i}" for i in range(1, ROWS + 1)])
+    done = cli("preload", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["loaded"], summary["missing"], summary["failed"]) == (ROWS, 0, 0), kind
+    assert cache.get("product:42") == b"body of 42"
+    ttl = cache.ttl("product:42")
+    assert 0.9 * 642 - 1 <= ttl <= 642  # the row's TTL, jittered by up to 10%
