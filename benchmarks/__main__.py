@@ -2,6 +2,7 @@
 
     python -m benchmarks                  # 1,000,000 keys, 3 repetitions
     python -m benchmarks --keys 20000     # a quick run
+    python -m benchmarks --sql            # from PostgreSQL, against a hand-written script
 
 It starts its own redis-server and a worker (-c 2), measures every workload side
 by side in each repetition, and prints medians (min-max) of figures and of the
@@ -30,6 +31,7 @@ from warming_tasks.cli.embedded import RedisProcess
 
 from . import workloads as w
 from .sources import KEYS_SETTING
+from .sql import measure_sql, sql_report
 from .workers import worker
 
 RESULTS = Path(__file__).parent / "results"
@@ -186,6 +188,24 @@ def print_table(result: dict[str, Any]) -> None:
         )
 
 
+def run_sql(rows: int, repeat: int, out: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="warming-bench-") as tmp:
+        result = sql_report(rows, measure_sql(rows, repeat, Path(tmp)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    merged = json.loads(out.read_text()) if out.exists() else {}
+    out.write_text(json.dumps(merged | result, indent=2) + "\n")
+    for name, s in result["sql_figures"].items():
+        print(
+            f"{name:28} median {s['median']:10,.0f}  min {s['min']:10,.0f}  max {s['max']:10,.0f}"
+        )
+    r = result["sql_preload_vs_script_range"]
+    print(
+        f"{'sql_preload_vs_script':28} median {r['median']:10.2f}  min {r['min']:10.2f}  "
+        f"max {r['max']:10.2f}  (target {r['target']})"
+    )
+    print(f"\nadded to {out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--keys", type=int, default=1_000_000, help="keys per workload")
@@ -196,9 +216,18 @@ def main() -> None:
         action="store_true",
         help="only: preload on a 3-node Redis Cluster against one node",
     )
+    parser.add_argument(
+        "--sql",
+        action="store_true",
+        help="only: a preload from PostgreSQL against the hand-written script "
+        "(its figures are added to latest.json)",
+    )
     args = parser.parse_args()
     if args.keys < 1000 or args.repeat < 1:
         parser.error("--keys must be at least 1000 and --repeat at least 1")
+    if args.sql:
+        run_sql(args.keys, args.repeat, args.out or RESULTS / "latest.json")
+        return
     if args.cluster:
         with tempfile.TemporaryDirectory(prefix="warming-bench-") as tmp:
             figures = measure_cluster(args.keys, args.repeat, Path(tmp))
