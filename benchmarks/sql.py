@@ -75,12 +75,17 @@ def script(url: str, client: redis.Redis) -> int:
     return written
 
 
-def measure_sql(rows: int, repeat: int, workdir: Path) -> dict[str, list[float]]:
+def measure_sql(
+    rows: int, repeat: int, workdir: Path, batch_size: int | None = None
+) -> dict[str, list[float]]:
     figures: dict[str, list[float]] = {"sql_script_rows_per_s": [], "sql_preload_rows_per_s": []}
+    settings = {"WARMING_SOURCE": SOURCE}
+    if batch_size is not None:
+        settings["WARMING_BATCH_SIZE"] = str(batch_size)
     with (
         database(rows) as url,
         RedisProcess(data_dir=workdir / "redis") as server,
-        worker(server, workdir, WARMING_SOURCE=SOURCE, BENCH_SQL_URL=url) as app,
+        worker(server, workdir, BENCH_SQL_URL=url, **settings) as app,
     ):
         client = server.client(0)
         w.run_task(app, "preload")  # warm-up: imports, pools, the table in PostgreSQL's cache

@@ -55,7 +55,12 @@ def worker(
         start_new_session=True,
     )
     app = Celery("bench", set_as_current=False)
-    app.conf.update(DEFAULTS, broker_url=server.url(broker_db), result_backend=server.url(2))
+    app.conf.update(
+        DEFAULTS,
+        # CELERY_* in ``env`` (a broker of its own) reach the client too.
+        broker_url=env.get("CELERY_BROKER_URL", server.url(broker_db)),
+        result_backend=env.get("CELERY_RESULT_BACKEND", server.url(2)),
+    )
     try:
         deadline = time.monotonic() + 60
         while not app.control.ping(timeout=0.5):

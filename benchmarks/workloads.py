@@ -51,6 +51,28 @@ def pipeline(client: redis.Redis, n: int) -> float:
     return time.perf_counter() - started
 
 
+def zincrby_seconds(server: RedisProcess, distinct: int = 100_000) -> float:
+    """Seconds for one process to add one read to each of ``distinct`` new members of
+    a sorted set with bare pipelined ZINCRBY: the floor under a flush of as many keys."""
+    client = server.client(0)
+    key = "bench:zincrby"
+    started = time.perf_counter()
+    for start in range(0, distinct, 10_000):
+        pipe = client.pipeline(transaction=False)
+        for i in range(start, min(distinct, start + 10_000)):
+            pipe.zincrby(key, 1.0, f"flush:{i}")
+        pipe.execute()
+    seconds = time.perf_counter() - started
+    client.delete(key)
+    return seconds
+
+
+def cpu_s(client: redis.Redis) -> float:
+    """CPU seconds the Redis server has used so far (user + system, all threads)."""
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def naive(client: redis.Redis, n: int = NAIVE_KEYS) -> float:
     """Seconds for the seed's loop: one load and one SET EX round trip per key."""
     source = InstantSource()
@@ -157,7 +179,8 @@ def predictive(app: Celery, client: redis.Redis, limit: int) -> tuple[float, dic
 
 
 def track_access_ns(server: RedisProcess, calls: int = 1_000_000) -> tuple[float, float]:
-    """ns per track_access call and per bare defaultdict increment, same keys, same loop."""
+    """ns per track_access call and per bare defaultdict increment, same keys, same
+    loop, measured back to back (call it once per repetition)."""
     tracker.reset(load_settings(redis_url=server.url(0), flush_interval=3600))
     keys = [f"k{i}" for i in range(1000)]
     counts: defaultdict[str, int] = defaultdict(int)
