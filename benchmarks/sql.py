@@ -26,6 +26,7 @@ import psycopg
 import redis
 
 from warming_tasks.cli.embedded import RedisProcess
+from warming_tasks.settings import Settings
 
 from . import workloads as w
 from .workers import worker
@@ -79,13 +80,13 @@ def measure_sql(
     rows: int, repeat: int, workdir: Path, batch_size: int | None = None
 ) -> dict[str, list[float]]:
     figures: dict[str, list[float]] = {"sql_script_rows_per_s": [], "sql_preload_rows_per_s": []}
-    settings = {"WARMING_SOURCE": SOURCE}
-    if batch_size is not None:
-        settings["WARMING_BATCH_SIZE"] = str(batch_size)
+    size = str(batch_size or Settings.model_fields["batch_size"].default)
     with (
         database(rows) as url,
         RedisProcess(data_dir=workdir / "redis") as server,
-        worker(server, workdir, BENCH_SQL_URL=url, **settings) as app,
+        worker(
+            server, workdir, BENCH_SQL_URL=url, WARMING_SOURCE=SOURCE, WARMING_BATCH_SIZE=size
+        ) as app,
     ):
         client = server.client(0)
         w.run_task(app, "preload")  # warm-up: imports, pools, the table in PostgreSQL's cache
