@@ -8,6 +8,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -20,6 +21,7 @@ from warming_tasks.errors import SourceUnavailable
 from warming_tasks.sql import SQLQueryError, SQLSource
 
 from .helpers import Processes, celery_env, cli
+from .test_formats import FRAMEWORKS, Framework, app_cache, framework_env
 
 pytestmark = pytest.mark.integration
 
@@ -67,17 +69,20 @@ def database(
             url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'shop.db'}"
         else:
             url = stack.enter_context(database_on(kind))
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(
-                text("CREATE TABLE products (id INTEGER PRIMARY KEY, body TEXT, ttl INTEGER)")
-            )
-            conn.execute(
-                text("INSERT INTO products (id, body, ttl) VALUES (:id, :body, :ttl)"),
-                [{"id": i, "body": f"body of {i}", "ttl": 600 + i} for i in range(1, ROWS + 1)],
-            )
-        engine.dispose()
+        fill(url)
         yield kind, url
+
+
+def fill(url: str) -> None:
+    """``products``: ids 1..ROWS, a body and a TTL of 600 + id."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE products (id INTEGER PRIMARY KEY, body TEXT, ttl INTEGER)"))
+        conn.execute(
+            text("INSERT INTO products (id, body, ttl) VALUES (:id, :body, :ttl)"),
+            [{"id": i, "body": f"body of {i}", "ttl": 600 + i} for i in range(1, ROWS + 1)],
+        )
+    engine.dispose()
 
 
 @contextlib.contextmanager
@@ -153,3 +158,24 @@ def test_a_preload_through_the_sql_source_warms_every_row(
     assert cache.get("product:42") == b"body of 42"
     ttl = cache.ttl("product:42")
     assert 0.9 * 642 - 1 <= ttl <= 642  # the row's TTL, jittered by up to 10%
+
+
+@pytest.mark.parametrize("fw", FRAMEWORKS, ids=[fw.id for fw in FRAMEWORKS])
+def test_rows_become_objects_the_application_framework_reads_back(
+    fw: Framework, procs: Processes, redis_server: RedisProcess, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    fill(url)
+    env = celery_env(
+        redis_server, WARMING_SOURCE="sql_sources:catalogue_objects", TEST_SQL_URL=url, **fw.warming
+    )
+    procs.worker(env | framework_env(fw, redis_server))
+    done = cli("preload", "--json", env=env | framework_env(fw, redis_server))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["loaded"] == ROWS
+    read = app_cache(fw, redis_server, "get", "product:42", "product:99999")
+    assert read["values"] == {
+        "product:42": {"id": 42, "body": "body of 42"},
+        # No row, never written: Django's get tells a miss apart, Flask-Caching's is None.
+        "product:99999": "<missing>" if fw.framework == "django" else None,
+    }

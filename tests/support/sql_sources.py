@@ -16,3 +16,15 @@ def catalogue() -> SQLSource:
         prefix="product:",
         key_type=int,
     )
+
+
+def catalogue_objects() -> SQLSource:
+    """The same rows as the objects an application caches: a dict per product."""
+    return SQLSource(
+        os.environ["TEST_SQL_URL"],
+        hot_keys="SELECT id FROM products ORDER BY id",
+        load="SELECT id, body, ttl FROM products WHERE id IN :keys",
+        prefix="product:",
+        key_type=int,
+        value=lambda row: {"id": row.id, "body": row.body},
+    )
