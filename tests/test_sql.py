@@ -9,15 +9,17 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from warming_tasks.cli.embedded import RedisProcess, free_port
-from warming_tasks.errors import SourceUnavailable
+from warming_tasks.errors import SourceError, SourceUnavailable
+from warming_tasks.source import DataSource, load_batch
 from warming_tasks.sql import SQLQueryError, SQLSource
 
 from .helpers import Processes, celery_env, cli
@@ -48,6 +50,8 @@ def database_on(kind: str) -> Iterator[str]:
             conn.execute(text(f"CREATE DATABASE {name}"))
     except OperationalError as exc:
         admin.dispose()
+        if "refused" not in str(exc.orig).lower():
+            raise  # a server that is there but will not let us in is a failure
         pytest.skip(f"no {kind} server on this machine: {exc.orig}")
     try:
         yield make_url(SERVERS[kind]).set(database=name).render_as_string(hide_password=False)
@@ -127,6 +131,41 @@ def test_a_query_the_database_refuses_fails_with_its_message(database: tuple[str
     source = SQLSource(url, "SELECT id FROM products", LOAD[kind].replace("products", "no_such"))
     with contextlib.closing(source), pytest.raises(SQLQueryError, match="no_such"):
         source.load_many(["1"])
+
+
+def test_a_refused_query_fails_the_whole_batch_in_one_query(database: tuple[str, str]) -> None:
+    kind, url = database
+    source = SQLSource(url, "SELECT id FROM products", LOAD[kind].replace("products", "no_such"))
+    queries: list[str] = []
+    with contextlib.closing(source):
+        event.listen(source.engine, "before_cursor_execute", lambda *a: queries.append(a[2]))
+        loaded = load_batch(cast(DataSource, source), ["1", "2", "3"])  # batch-only
+    assert len(queries) == 1, "not retried key by key: no key is at fault"
+    assert set(loaded.failed) == {"1", "2", "3"}
+    assert all("SQLQueryError" in r and "no_such" in r for r in loaded.failed.values())
+
+
+def test_a_load_query_that_does_not_bind_keys_is_refused_at_start() -> None:
+    with pytest.raises(SourceError, match=r"CAST\(:keys AS int\[\]\)"):
+        SQLSource("sqlite://", "SELECT 1", "SELECT id FROM t WHERE id = ANY(:keys::int[])")
+
+
+def test_a_refused_login_fails_at_once_without_showing_the_password() -> None:
+    with contextlib.closing(  # database_on skips where no MariaDB answers
+        SQLSource("mysql+pymysql://root@127.0.0.1:3306/mysql", "SELECT 1", LOAD["mariadb"])
+    ) as probe:
+        try:
+            probe.load_many(["1"])
+        except SourceUnavailable:
+            pytest.skip("no MariaDB server on this machine")
+        except SQLQueryError:
+            pass  # there, but no table: what matters is that it answered
+    source = SQLSource(
+        "mysql+pymysql://root:sekret@127.0.0.1:3306/mysql", "SELECT 1", LOAD["mariadb"]
+    )
+    with contextlib.closing(source), pytest.raises(SQLQueryError, match="Access denied") as raised:
+        source.load_many(["1"])
+    assert "sekret" not in str(raised.value)
 
 
 def test_an_unreachable_database_is_retried_and_its_password_never_shown() -> None:

@@ -21,3 +21,9 @@ class SourceUnavailable(WarmingError):
     """The system behind the data source cannot be reached just now (its database is
     down, say): the batch is retried later, as for a cache outage, instead of its
     keys failing. Raise it from a source of your own for the same treatment."""
+
+
+class SourceRefused(WarmingError):
+    """The system behind the data source refused the whole batch (a query it
+    rejects, a password it does not accept): every key of the batch fails with
+    this reason at once, without trying each key alone."""

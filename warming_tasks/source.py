@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from .errors import SourceError, SourceUnavailable, WarmingError
+from .errors import SourceError, SourceRefused, SourceUnavailable, WarmingError
 
 
 @runtime_checkable
@@ -142,6 +142,10 @@ def load_batch(source: DataSource, keys: Sequence[str]) -> Loaded:
                 raise TypeError(f"load_many returned {type(found).__name__}, not a mapping")
         except SourceUnavailable:
             raise  # retried as a whole, later: no key is at fault
+        except SourceRefused as exc:
+            refused = Loaded()  # no key is at fault either: one reason for all
+            refused.failed = dict.fromkeys(keys, _reason(exc))
+            return refused
         except Exception:
             return _load_each(source, keys)
         loaded = Loaded()

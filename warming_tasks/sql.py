@@ -23,9 +23,10 @@ turns a row into what is cached (any object the cache format can store: under
 ``WARMING_FORMAT=django`` a dict, say); by default the second column is.
 
 One connection pool per worker process, opened on first use (after the pool
-forks). A query the database refuses fails that batch's keys with the
-database's own message; a database that cannot be reached is retried as a cache
-outage is (``SourceUnavailable``). URLs are never shown with their password.
+forks). A query (or a login) the database refuses fails that batch's keys at once with
+the database's own message (``SQLQueryError``); a database that cannot be
+reached, is shutting down, or reports a deadlock is retried as a cache outage is
+(``SourceUnavailable``). URLs are shown without their password.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ from typing import Any
 from sqlalchemy import Engine, Row, TextClause, bindparam, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 
-from .errors import SourceUnavailable
+from .errors import SourceError, SourceRefused, SourceUnavailable
 
 # ``IN :keys`` (with or without parentheses) takes a list expanded per key;
 # anything else (PostgreSQL's ``= ANY(:keys)``) takes it as one array.
@@ -49,8 +51,9 @@ _TTL = 2  # the column that holds the TTL, unless ttl= is given
 _PARENS = re.compile(r"\bIN\s*\(\s*:keys\s*\)", re.IGNORECASE)
 
 
-class SQLQueryError(Exception):
-    """The database refused a query: its message, without the statement's parameters."""
+class SQLQueryError(SourceRefused):
+    """The database refused a query or our login: its message, without the
+    statement's parameters. The batch's keys fail with it, in one query."""
 
 
 class SQLSource:
@@ -70,6 +73,11 @@ class SQLSource:
         engine_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.url = make_url(url)  # a bad URL fails here, at worker start
+        where = self.url.render_as_string(hide_password=True)
+        try:
+            self.url.get_dialect().import_dbapi()  # and a missing driver too
+        except ImportError as exc:
+            raise SourceError(f"{where}: its driver is not installed ({exc})") from None
         self.hot_keys_query = text(hot_keys)
         self.load_query = _batch_query(load)
         self.ttl = ttl
@@ -77,7 +85,9 @@ class SQLSource:
         self.key_type = key_type
         self.value = value
         self.stream_rows = stream_rows
-        self.engine_options = dict(engine_options or {})
+        # A pooled connection the database closed meanwhile (a restart, MySQL's
+        # wait_timeout) is replaced before use instead of failing a batch.
+        self.engine_options = {"pool_pre_ping": True, **(engine_options or {})}
         self._engine: Engine | None = None
         self._pid = 0
         self._lock = threading.Lock()
@@ -115,17 +125,22 @@ class SQLSource:
         with _reported(self), self.engine.connect() as conn:
             rows = conn.execute(self.load_query, {"keys": ids}).all()
         found: dict[str, tuple[Any, int]] = {}
+        if self.ttl is None and rows and len(rows[0]) <= _TTL:
+            raise SQLQueryError("the load query returned no TTL column and no ttl= is set")
         for row in rows:
-            ttl = self.ttl if self.ttl is not None else (row[2] if len(row) > _TTL else None)
-            if ttl is None:
-                raise SQLQueryError("the load query returned no TTL column and no ttl= is set")
-            found[f"{prefix}{row[0]}"] = (self.value(row) if self.value else row[1], ttl)
+            ttl = self.ttl if self.ttl is not None else row[_TTL]
+            if ttl is None or int(ttl) <= 0:
+                continue  # no TTL, or one already past: nothing worth caching
+            found[f"{prefix}{row[0]}"] = (self.value(row) if self.value else row[1], int(ttl))
         return found
 
 
 def _batch_query(sql: str) -> TextClause:
-    if ":keys" not in sql:
-        raise ValueError("the load query must take the batch as :keys")
+    if "keys" not in text(sql).compile().params:
+        raise SourceError(
+            "the load query must take the batch as :keys (for a cast on PostgreSQL, "
+            f"CAST(:keys AS int[]) rather than :keys::int[]): {sql}"
+        )
     if _EXPANDING.search(sql):
         # SQLAlchemy renders the parentheses of an expanding list itself.
         return text(_PARENS.sub("IN :keys", sql)).bindparams(bindparam("keys", expanding=True))
@@ -133,7 +148,8 @@ def _batch_query(sql: str) -> TextClause:
 
 
 class _reported:
-    """Database errors as the suite classifies them: unreachable (retried) or refused."""
+    """Database errors as the suite classifies them: unreachable or busy (retried
+    later, ``SourceUnavailable``) or refused (the batch fails, ``SQLQueryError``)."""
 
     def __init__(self, source: SQLSource) -> None:
         self.source = source
@@ -145,22 +161,36 @@ class _reported:
         if exc is None or not isinstance(exc, SQLAlchemyError):
             return
         where = self.source.url.render_as_string(hide_password=True)
-        if isinstance(exc, DBAPIError):
-            message = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-            if exc.connection_invalidated or _unreachable(exc):
-                raise SourceUnavailable(f"{where}: {message}") from None
-            raise SQLQueryError(message) from None
-        raise SQLQueryError(str(exc).splitlines()[0]) from None
+        if isinstance(exc, SATimeoutError):  # every pooled connection is in use
+            raise SourceUnavailable(f"{where}: {exc}") from None
+        if not isinstance(exc, DBAPIError):
+            raise SQLQueryError(str(exc).splitlines()[0]) from None
+        message = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        if exc.connection_invalidated or _retryable(exc.orig):
+            raise SourceUnavailable(f"{where}: {message}") from None
+        raise SQLQueryError(f"{where}: {message}") from None
 
 
-def _unreachable(exc: DBAPIError) -> bool:
-    """A connection that could not be made (refused, reset, timed out)."""
-    from sqlalchemy.exc import InterfaceError, OperationalError  # noqa: PLC0415 - rarely reached
+# PostgreSQL SQLSTATEs worth another try: a lost or refused connection (class 08),
+# a server shutting down (57P01-03), too many connections, a deadlock or a
+# serialization failure; MySQL/MariaDB error numbers of the same.
+_RETRY_SQLSTATE_CLASSES = ("08",)
+_RETRY_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300", "40P01", "40001"})
+_RETRY_ERRNOS = frozenset({1040, 1053, 1205, 1213, 2002, 2003, 2006, 2013, 2055})
+_FATAL_BUT_BUSY = ("starting up", "shutting down", "too many", "recovery mode")
 
-    if not isinstance(exc, OperationalError | InterfaceError):
+
+def _retryable(orig: BaseException | None) -> bool:
+    """Whether the driver's error says the database is unreachable or busy, not wrong."""
+    if orig is None:
         return False
-    text_ = str(exc.orig).lower()
-    return any(
-        word in text_
-        for word in ("connect", "connection", "server closed", "timeout", "timed out", "gone away")
-    )
+    sqlstate = getattr(orig, "sqlstate", None)  # psycopg
+    if isinstance(sqlstate, str):
+        return sqlstate.startswith(_RETRY_SQLSTATE_CLASSES) or sqlstate in _RETRY_SQLSTATES
+    if sqlstate is None and type(orig).__module__.startswith("psycopg"):
+        # A failed connect has no SQLSTATE: a server that answered FATAL refused us
+        # (a login, a database), unless it was starting, stopping or full.
+        message = str(orig)
+        return "FATAL:" not in message or any(m in message for m in _FATAL_BUT_BUSY)
+    errno = orig.args[0] if orig.args and isinstance(orig.args[0], int) else None
+    return errno in _RETRY_ERRNOS  # pymysql, mysqlclient
