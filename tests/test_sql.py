@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +24,7 @@ from warming_tasks.errors import SourceError, SourceUnavailable
 from warming_tasks.source import DataSource, load_batch
 from warming_tasks.sql import SQLQueryError, SQLSource
 
-from .helpers import Processes, celery_env, cli
+from .helpers import Processes, caller_app, celery_env, cli
 from .test_formats import FRAMEWORKS, Framework, app_cache, framework_env
 
 pytestmark = pytest.mark.integration
@@ -218,3 +220,63 @@ def test_rows_become_objects_the_application_framework_reads_back(
         # No row, never written: Django's get tells a miss apart, Flask-Caching's is None.
         "product:99999": "<missing>" if fw.framework == "django" else None,
     }
+
+
+class Forwarder:
+    """A port of ours that forwards to the database once opened: a database that
+    is unreachable, then comes back."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_port()
+        self._server: socket.socket | None = None
+
+    def open(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, args=(self._server,), daemon=True).start()
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := a.recv(65536):
+                b.sendall(data)
+        for end in (a, b):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+            end.close()
+
+
+def test_a_database_that_comes_back_is_retried_until_every_row_is_warmed(
+    procs: Processes, redis_server: RedisProcess, cache: redis.Redis
+) -> None:
+    with database_on("postgresql") as url:
+        fill(url)
+        proxy = Forwarder(("127.0.0.1", 5432))
+        down = make_url(url).set(port=proxy.port).render_as_string(hide_password=False)
+        env = celery_env(redis_server, WARMING_SOURCE="sql_sources:catalogue", TEST_SQL_URL=down)
+        worker = procs.worker(env)
+        app = caller_app(redis_server.url(1), redis_server.url(2))
+        try:
+            result = app.send_task("warming_tasks.preload")
+            worker.wait_for("SourceUnavailable", timeout=30)  # the dispatcher's retry
+            proxy.open()  # the database is back
+            summary = result.get(timeout=120)
+        finally:
+            proxy.close()
+            app.close()
+    assert (summary["loaded"], summary["failed"]) == (ROWS, 0)
+    assert cache.get("product:42") == b"body of 42"
