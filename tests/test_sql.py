@@ -178,6 +178,13 @@ def test_an_unreachable_database_is_retried_and_its_password_never_shown() -> No
     assert "sekret" not in str(raised.value)
     assert "127.0.0.1" in str(raised.value)
     assert "sekret" not in repr(source)
+    in_query = SQLSource(
+        f"{url.replace(':sekret', '')}?password=sekret", "SELECT 1", "SELECT :keys"
+    )
+    with contextlib.closing(in_query), pytest.raises(SourceUnavailable) as raised:
+        in_query.load_many(["1"])
+    assert "sekret" not in str(raised.value)
+    assert "sekret" not in repr(in_query)
 
 
 def test_a_preload_through_the_sql_source_warms_every_row(

@@ -43,6 +43,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from .errors import SourceError, SourceRefused, SourceUnavailable
+from .settings import redact_url
 
 # ``IN :keys`` (with or without parentheses) takes a list expanded per key;
 # anything else (PostgreSQL's ``= ANY(:keys)``) takes it as one array.
@@ -73,7 +74,7 @@ class SQLSource:
         engine_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.url = make_url(url)  # a bad URL fails here, at worker start
-        where = self.url.render_as_string(hide_password=True)
+        where = redact_url(self.url.render_as_string(hide_password=True))
         try:
             self.url.get_dialect().import_dbapi()  # and a missing driver too
         except ImportError as exc:
@@ -93,7 +94,7 @@ class SQLSource:
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"SQLSource({self.url.render_as_string(hide_password=True)!r})"
+        return f"SQLSource({redact_url(self.url.render_as_string(hide_password=True))!r})"
 
     @property
     def engine(self) -> Engine:
@@ -160,7 +161,7 @@ class _reported:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _: Any) -> None:
         if exc is None or not isinstance(exc, SQLAlchemyError):
             return
-        where = self.source.url.render_as_string(hide_password=True)
+        where = redact_url(self.source.url.render_as_string(hide_password=True))
         if isinstance(exc, SATimeoutError):  # every pooled connection is in use
             raise SourceUnavailable(f"{where}: {exc}") from None
         if not isinstance(exc, DBAPIError):
