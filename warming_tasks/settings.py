@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     key_prefix: str = ""
     preload_by_popularity: bool = False
     ttl_jitter: float = Field(0.1, ge=0, lt=1, allow_inf_nan=False)
-    # "auto": the tracker keeps choosing it (``tracker/tuning``); a number fixes it.
+    # "auto": the tracker keeps choosing it (``maths/tuning``); a number fixes it.
     decay_half_life: float | Literal["auto"] = "auto"
     # Refresh skips due keys the application has not read for this long (0: never).
     refresh_unread_after: float = Field(3600.0, ge=0, allow_inf_nan=False)

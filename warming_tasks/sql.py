@@ -48,8 +48,8 @@ from .settings import redact_url
 # ``IN :keys`` (with or without parentheses) takes a list expanded per key;
 # anything else (PostgreSQL's ``= ANY(:keys)``) takes it as one array.
 _EXPANDING = re.compile(r"\bIN\s*\(?\s*:keys\b", re.IGNORECASE)
-_TTL = 2  # the column that holds the TTL, unless ttl= is given
 _PARENS = re.compile(r"\bIN\s*\(\s*:keys\s*\)", re.IGNORECASE)
+_TTL = 2  # the column that holds the TTL, unless ttl= is given
 
 
 class SQLQueryError(SourceRefused):
@@ -74,11 +74,10 @@ class SQLSource:
         engine_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.url = make_url(url)  # a bad URL fails here, at worker start
-        where = redact_url(self.url.render_as_string(hide_password=True))
         try:
             self.url.get_dialect().import_dbapi()  # and a missing driver too
         except ImportError as exc:
-            raise SourceError(f"{where}: its driver is not installed ({exc})") from None
+            raise SourceError(f"{self.where}: its driver is not installed ({exc})") from None
         self.hot_keys_query = text(hot_keys)
         self.load_query = _batch_query(load)
         self.ttl = ttl
@@ -93,8 +92,13 @@ class SQLSource:
         self._pid = 0
         self._lock = threading.Lock()
 
+    @property
+    def where(self) -> str:
+        """The URL as it may be shown: no password, in the user part or the query."""
+        return redact_url(self.url.render_as_string(hide_password=True))
+
     def __repr__(self) -> str:
-        return f"SQLSource({redact_url(self.url.render_as_string(hide_password=True))!r})"
+        return f"SQLSource({self.where!r})"
 
     @property
     def engine(self) -> Engine:
@@ -161,7 +165,7 @@ class _reported:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _: Any) -> None:
         if exc is None or not isinstance(exc, SQLAlchemyError):
             return
-        where = redact_url(self.source.url.render_as_string(hide_password=True))
+        where = self.source.where
         if isinstance(exc, SATimeoutError):  # every pooled connection is in use
             raise SourceUnavailable(f"{where}: {exc}") from None
         if not isinstance(exc, DBAPIError):

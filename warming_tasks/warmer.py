@@ -16,11 +16,9 @@ from .maths.accounting import sample
 from .maths.batching import chunked
 from .maths.decay import access_weight, needs_rebase
 from .maths.expiry import in_refresh_window, jittered_ttl
-from .maths.tuning import LEGACY_HALF_LIFE_S, START_S
 from .settings import Settings
 from .source import DataSource, Loaded, load_batch
 from .store import CacheStore, Entry, WriteMode
-from .store.frequency import Ranking
 
 _MISSING_PTTL = -2
 
@@ -150,7 +148,7 @@ def read_floor(store: CacheStore, settings: Settings, now_s: float) -> float | N
     ranking = store.ranking()
     if ranking.epoch is None:
         return None
-    half_life = stored_half_life(ranking, settings)
+    half_life = ranking.scored_with(settings.decay_half_life)
     since = now_s - settings.refresh_unread_after
     if needs_rebase(since, ranking.epoch, half_life):
         return None  # no flush has rebased the epoch for ages: nothing is tracked now
@@ -245,14 +243,3 @@ class Warmer:
             "already_cached": len(keys) - len(absent) + len(entries) - len(written) - refused,
         }
         return _result(counts, loaded, written)
-
-
-def stored_half_life(ranking: Ranking, settings: Settings) -> float:
-    """The half-life the stored scores are weighted with: as stored beside them,
-    else (scores older than that) 3600 s, else this process's own."""
-    if ranking.half_life_s is not None:
-        return ranking.half_life_s
-    if ranking.epoch is not None:
-        return LEGACY_HALF_LIFE_S
-    fixed = settings.decay_half_life
-    return START_S if fixed == "auto" else fixed

@@ -10,7 +10,6 @@ from ..maths.decay import decayed_count
 from ..maths.tuning import CANDIDATES_S, START_S, Belief
 from ..settings import Settings, redact_url
 from ..store import CacheStore
-from ..warmer import stored_half_life
 from .checks import eviction_warning
 
 
@@ -21,7 +20,7 @@ def collect(store: CacheStore, settings: Settings, top: int, runs: int = 10) -> 
     ranking = store.ranking()
     epoch = ranking.epoch
     belief = store.belief() if settings.auto_half_life else None
-    half_life = stored_half_life(ranking, settings)
+    half_life = ranking.scored_with(settings.decay_half_life)
     top_keys = [
         {"key": key, "score": round(decayed_count(score, now, epoch or now, half_life), 3)}
         for key, score in store.top_keys(top)
@@ -53,7 +52,7 @@ def collect(store: CacheStore, settings: Settings, top: int, runs: int = 10) -> 
 
 def auto_state(settings: Settings, belief: Belief | None) -> dict[str, Any]:
     """How the half-life is chosen and, on auto, what the evidence says."""
-    if settings.decay_half_life != "auto":
+    if not settings.auto_half_life:
         return {"mode": "fixed", "seconds": settings.decay_half_life}
     if belief is None:
         return {

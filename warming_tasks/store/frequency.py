@@ -5,11 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from .. import constants as c
 from ..maths.accounting import KIND_SLOTS
-from ..maths.tuning import CANDIDATES_S, EVAL_HALF_LIFE_S, SNAPSHOT_S, Belief
+from ..maths.tuning import (
+    CANDIDATES_S,
+    EVAL_HALF_LIFE_S,
+    LEGACY_HALF_LIFE_S,
+    SNAPSHOT_S,
+    START_S,
+    Belief,
+)
 from .base import StoreBase, text
 
 _ACCOUNTING = (c.WARMED_KEY, c.ACCOUNT_KEY)
@@ -29,8 +36,18 @@ class Ranking:
     """What a flush's scores are computed against."""
 
     epoch: int | None
-    half_life_s: float | None = None  # auto only
+    half_life_s: float | None = None  # as stored beside the scores
     sample_epoch: int | None = None  # auto only
+
+    def scored_with(self, own: float | Literal["auto"]) -> float:
+        """The half-life the stored scores are weighted with: as stored beside them,
+        else (scores from before it was stored) 3600 s, else this process's own
+        (auto's starting one)."""
+        if self.half_life_s is not None:
+            return self.half_life_s
+        if self.epoch is not None:
+            return LEGACY_HALF_LIFE_S
+        return START_S if own == "auto" else own
 
 
 @dataclass
@@ -56,10 +73,6 @@ class Flush:
 
 class FrequencyCommands(StoreBase):
     """Decayed access counts: added by the tracker, ranked for predictive loads."""
-
-    def epoch(self) -> int | None:
-        raw = self.client.get(self._own(c.EPOCH_KEY))
-        return int(raw) if raw is not None else None
 
     def ranking(self) -> Ranking:
         """The epoch and, with the half-life on auto, the half-life and the

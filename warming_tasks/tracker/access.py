@@ -18,7 +18,6 @@ from ..maths.decay import access_weight, needs_rebase
 from ..maths.throttle import Throttle
 from ..maths.tuning import (
     CANDIDATES_S,
-    LEGACY_HALF_LIFE_S,
     SAMPLE_ONE_IN,
     START_S,
     Belief,
@@ -290,9 +289,7 @@ class AccessTracker:
         held = stored.half_life_s
         if stored.epoch is None or held is None or held == fixed:
             return Ranking(stored.epoch)
-        new_epoch = int(now)
-        factor = access_weight(stored.epoch, new_epoch, held)
-        if store.rebase(stored.epoch, new_epoch, factor, (held, fixed), now):
+        if _rescale(store, stored.epoch, held, now, fixed):
             allowed, held_back = self._conversion_warnings.allow()
             if allowed:
                 # Rare after a change of setting; often, if processes disagree.
@@ -315,10 +312,7 @@ class AccessTracker:
         if wanted is None:
             return
         held = belief.half_life_s
-        new_epoch = int(now)
-        # Scores become decayed counts at the new epoch, which the new half-life decays on.
-        factor = access_weight(ranking.epoch, new_epoch, held)
-        if store.rebase(ranking.epoch, new_epoch, factor, (held, wanted), now):
+        if _rescale(store, ranking.epoch, held, now, wanted):
             log.info("access ranking: half-life %g s -> %g s", held, wanted)
         self._ranking = None  # read what is stored now, whoever moved it
 
@@ -369,24 +363,35 @@ class AccessTracker:
         auto = self.settings.auto_half_life
         if self._ranking is None:
             stored = store.ranking()
-            held = stored.half_life_s or (LEGACY_HALF_LIFE_S if stored.epoch else START_S)
             self._ranking = Ranking(
                 stored.epoch or int(now),
-                held if auto else None,
+                stored.scored_with("auto") if auto else None,
                 (stored.sample_epoch or int(now)) if auto else None,
             )
         ranking = self._ranking
         assert ranking.epoch is not None
         h = self.half_life_s
         if needs_rebase(now, ranking.epoch, h):
-            new_epoch = int(now)
-            store.rebase(ranking.epoch, new_epoch, access_weight(ranking.epoch, new_epoch, h))
+            _rescale(store, ranking.epoch, h, now)
             self._ranking = None
         sample_epoch = ranking.sample_epoch
         if sample_epoch is not None and needs_rebase(now, sample_epoch, min(CANDIDATES_S)):
             new_epoch = int(now)
-            factors = [access_weight(sample_epoch, new_epoch, h) for h in CANDIDATES_S]
+            factors = [access_weight(sample_epoch, new_epoch, h_c) for h_c in CANDIDATES_S]
             store.rebase_samples(sample_epoch, new_epoch, factors)
             self._ranking = None
         if self._ranking is None:
             self._current_ranking(store, now)
+
+
+def _rescale(
+    store: CacheStore, epoch: int, held: float, now: float, wanted: float | None = None
+) -> bool:
+    """Move the frequency set's epoch to ``now`` (its scores become decayed counts
+    there), and with ``wanted`` its half-life too; False if another process moved
+    it first."""
+    new_epoch = int(now)
+    factor = access_weight(epoch, new_epoch, held)
+    if wanted is None:
+        return store.rebase(epoch, new_epoch, factor)
+    return store.rebase(epoch, new_epoch, factor, (held, wanted), now)
