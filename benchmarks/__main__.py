@@ -30,6 +30,7 @@ from tests.cluster import RedisClusterProcess
 from warming_tasks.cli.embedded import RedisProcess
 
 from . import workloads as w
+from .figures import spread
 from .sources import KEYS_SETTING
 from .sql import measure_sql, sql_report
 from .workers import worker
@@ -78,10 +79,6 @@ RATIOS: dict[str, tuple[str, str, str, Callable[[float], bool]]] = {
         lambda r: r <= 1.2,
     ),
 }
-
-
-def stats(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def measure(n: int, repeat: int, workdir: Path) -> dict[str, list[float]]:
@@ -185,11 +182,11 @@ def report(n: int, repeat: int, figures: dict[str, list[float]]) -> dict[str, An
         "keys": n,
         "repeat": repeat,
         "cpus": os.cpu_count(),
-        "figures": {name: stats(values) for name, values in figures.items()},
+        "figures": {name: spread(values) for name, values in figures.items()},
         "ratios": {},
     }
     for name, (top, bottom, target, passes) in RATIOS.items():
-        ratio = stats(paired(figures, top, bottom))
+        ratio = spread(paired(figures, top, bottom))
         result["ratios"][name] = ratio | {"target": target, "meets": passes(ratio["median"])}
         result[name] = ratio["median"]
     for name, values in figures.items():  # every figure at the top level too
@@ -266,9 +263,9 @@ def main() -> None:
         result = {
             "keys": args.keys,
             "repeat": args.repeat,
-            "figures": {name: stats(values) for name, values in figures.items()},
+            "figures": {name: spread(values) for name, values in figures.items()},
         }
-        ratio = stats(paired(figures, "preload_cluster_keys_per_s", "preload_single_keys_per_s"))
+        ratio = spread(paired(figures, "preload_cluster_keys_per_s", "preload_single_keys_per_s"))
         result["cluster_vs_single"] = ratio
         out = args.out or RESULTS / "cluster.json"
         out.parent.mkdir(parents=True, exist_ok=True)

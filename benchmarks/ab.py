@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 from collections import defaultdict
@@ -23,6 +22,7 @@ from pathlib import Path
 from warming_tasks.cli.embedded import RedisProcess
 
 from . import workloads as w
+from .figures import spread
 from .workers import ROOT, worker
 
 RESULTS = Path(__file__).parent / "results"
@@ -65,9 +65,9 @@ def main() -> None:
         "keys": n,
         "repeat": args.repeat,
         "before": str(before),
-        "figures": {k: _stats(v) for k, v in figures.items()},
+        "figures": {k: spread(v) for k, v in figures.items()},
         "ratios": {
-            f"{name}_after_vs_before": _stats(
+            f"{name}_after_vs_before": spread(
                 [
                     a / b
                     for a, b in zip(
@@ -83,10 +83,6 @@ def main() -> None:
     for section in ("figures", "ratios"):
         for name, s in result[section].items():
             print(f"{name:40} {s['median']:12,.2f}  ({s['min']:,.2f}-{s['max']:,.2f})")
-
-
-def _stats(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 if __name__ == "__main__":

@@ -13,20 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 
 from warming_tasks.cli.embedded import RedisProcess
 
+from .figures import spread
 from .workloads import flush_seconds
 
 OUTPUT = Path(__file__).parent / "results" / "flush.json"
 TARGET = 1.3
-
-
-def spread(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def main() -> int:

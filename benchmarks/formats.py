@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ from warming_tasks.cli.embedded import RedisProcess
 from warming_tasks.settings import load_settings
 
 from . import workloads as w
+from .figures import spread
 from .sources import KEYS_SETTING
 from .workers import ROOT, worker
 
@@ -135,10 +135,6 @@ def tracking_rounds(repeat: int, tmp: Path) -> dict[str, list[float]]:
     return figures
 
 
-def _stats(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=200_000)
@@ -169,8 +165,8 @@ def main() -> None:
     result = {
         "keys": args.keys,
         "repeat": args.repeat,
-        "figures": {k: _stats(v) for k, v in figures.items()},
-        "ratios": {k: _stats(v) for k, v in ratios.items()},
+        "figures": {k: spread(v) for k, v in figures.items()},
+        "ratios": {k: spread(v) for k, v in ratios.items()},
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "formats.json").write_text(json.dumps(result, indent=2))

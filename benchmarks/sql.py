@@ -14,7 +14,6 @@ and the ratio is paired within each repetition.
 
 from __future__ import annotations
 
-import statistics
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from warming_tasks.cli.embedded import RedisProcess
 from warming_tasks.settings import Settings
 
 from . import workloads as w
+from .figures import spread
 from .workers import worker
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -116,13 +116,10 @@ def sql_report(rows: int, figures: dict[str, list[float]]) -> dict[str, Any]:
             figures["sql_preload_rows_per_s"], figures["sql_script_rows_per_s"], strict=True
         )
     ]
-    ratio = {"median": statistics.median(pairs), "min": min(pairs), "max": max(pairs)}
+    ratio = spread(pairs)
     return {
         "sql_rows": rows,
-        "sql_figures": {
-            name: {"median": statistics.median(v), "min": min(v), "max": max(v)}
-            for name, v in figures.items()
-        },
+        "sql_figures": {name: spread(v) for name, v in figures.items()},
         "sql_preload_vs_script": ratio["median"],
         "sql_preload_vs_script_range": ratio
         | {"target": ">= 1.3", "meets": ratio["median"] >= 1.3},
