@@ -296,3 +296,56 @@ def test_a_database_that_comes_back_is_retried_until_every_row_is_warmed(
             app.close()
     assert (summary["loaded"], summary["failed"], summary["batches"]) == (ROWS, 0, 5)
     assert cache.get("product:2500") == b"body of 2500"
+
+
+def test_a_connection_dropped_mid_query_is_retried_on_a_new_one() -> None:
+    with database_on("postgresql") as url:
+        fill(url)
+        name = f"warming_{uuid.uuid4().hex[:8]}"
+        # A batch query slow enough to be cut off while the server runs it.
+        slow = (
+            "WITH pause AS (SELECT pg_sleep(1)) "
+            "SELECT id, body, ttl FROM products, pause WHERE id = ANY(:keys)"
+        )
+        source = SQLSource(
+            url,
+            "SELECT id FROM products",
+            slow,
+            prefix="product:",
+            key_type=int,
+            engine_options={"connect_args": {"application_name": name}},
+        )
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
+        terminated: list[int] = []
+
+        def cut_off() -> None:
+            with admin.connect() as conn:
+                for _ in range(200):
+                    pids = conn.execute(
+                        text(
+                            "SELECT pid FROM pg_stat_activity WHERE application_name = :name "
+                            "AND state = 'active' AND query LIKE '%pg_sleep%'"
+                        ),
+                        {"name": name},
+                    ).scalars()
+                    for pid in pids:
+                        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                        terminated.append(pid)
+                    if terminated:
+                        return
+                    threading.Event().wait(0.02)
+
+        killer = threading.Thread(target=cut_off)
+        try:
+            with contextlib.closing(source):
+                killer.start()
+                with pytest.raises(SourceUnavailable) as raised:
+                    source.load_many(["product:7", "product:8"])
+                killer.join()
+                assert terminated, "the query was never seen running"
+                assert "terminating connection" in str(raised.value)
+                # The pool drops the dead connection: the retry gets a new one.
+                again = source.load_many(["product:7", "product:8"])
+        finally:
+            admin.dispose()
+    assert again == {"product:7": ("body of 7", 607), "product:8": ("body of 8", 608)}
