@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from warming_tasks.beat import PREDICTIVE_ENTRY, REFRESH_ENTRY, beat_entries
+from warming_tasks.beat import PREDICTIVE_ENTRY, REFRESH_ENTRY, STALLED_ENTRY, beat_entries
 from warming_tasks.errors import EncodeError, SettingsError
 from warming_tasks.formats import encode_value
 from warming_tasks.formats.raw import RawFormat
@@ -259,11 +259,17 @@ def test_beat_entries_follow_the_intervals() -> None:
             "task": "warming_tasks.refresh",
             "schedule": 5.0,
             "options": {"expires": 5.0},
-        }
+        },
+        STALLED_ENTRY: {
+            "task": "warming_tasks.close_stalled_runs",
+            "schedule": 60.0,
+            "options": {"expires": 60.0},
+        },
     }
-    entries = beat_entries(load_settings(predictive_interval=120))
+    entries = beat_entries(load_settings(predictive_interval=120, run_stall_s=20))
     assert entries[PREDICTIVE_ENTRY]["task"] == "warming_tasks.predictive_load"
     assert entries[PREDICTIVE_ENTRY]["schedule"] == 120.0
+    assert entries[STALLED_ENTRY]["schedule"] == 5.0  # four checks per stall period
 
 
 def test_summaries_carry_the_contract_fields() -> None:
@@ -274,6 +280,8 @@ def test_summaries_carry_the_contract_fields() -> None:
         "refreshed": 0,
         "failed": 0,
         "skipped_unread": 0,
+        "cancelled": 0,
+        "lost": 0,
         "batches": 0,
         "duration_s": 0.0,
         "skipped": "off",
@@ -321,6 +329,8 @@ def test_bookkeeping_fields_stay_out_of_the_summary() -> None:
         "refreshed",
         "failed",
         "skipped_unread",
+        "cancelled",
+        "lost",
         "batches",
         "duration_s",
         "started_at",

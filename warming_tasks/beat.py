@@ -1,15 +1,18 @@
-"""The beat schedule: refresh every ``WARMING_REFRESH_INTERVAL`` seconds and, when
-``WARMING_PREDICTIVE_INTERVAL`` > 0, a predictive load at that interval."""
+"""The beat schedule: refresh every ``WARMING_REFRESH_INTERVAL`` seconds; when
+``WARMING_PREDICTIVE_INTERVAL`` > 0, a predictive load at that interval; and the
+check that closes stalled runs, a few times per ``WARMING_RUN_STALL_S``."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from . import constants as c
 from .errors import WarmingError
 from .settings import Settings, get_settings
 
 REFRESH_ENTRY = "warming-tasks: refresh"
 PREDICTIVE_ENTRY = "warming-tasks: predictive_load"
+STALLED_ENTRY = "warming-tasks: close stalled runs"
 
 
 def _options(settings: Settings, expires_s: float) -> dict[str, Any]:
@@ -27,6 +30,12 @@ def beat_entries(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": settings.refresh_interval,
             "options": _options(settings, settings.refresh_interval),
         }
+    }
+    check_s = min(c.STALL_CHECK_MAX_S, settings.run_stall_s / 4)
+    entries[STALLED_ENTRY] = {
+        "task": "warming_tasks.close_stalled_runs",
+        "schedule": check_s,
+        "options": _options(settings, check_s),
     }
     if settings.predictive_interval > 0:
         entries[PREDICTIVE_ENTRY] = {

@@ -17,6 +17,10 @@ RUN_KEY_PREFIX: Final = f"{TAG}:run:"
 WARMED_KEY: Final = f"{TAG}:warmed"  # sampled warmed keys, scored expiry_s * KIND_SLOTS + code
 ACCOUNT_KEY: Final = f"{TAG}:account"  # per strategy: warmed, sampled, read, expired
 READS_KEY: Final = f"{TAG}:reads"  # the application's tracked reads: hits, misses
+OPEN_RUNS_KEY: Final = f"{TAG}:open"  # runs not yet closed, scored by their last progress (s)
+RUN_TOTALS_KEY: Final = f"{TAG}:totals"  # runs by kind and outcome; each kind's last run
+PAUSED_KEY: Final = f"{TAG}:paused"  # set while warming is paused: since when, by whom
+BUDGET_KEY: Final = f"{TAG}:budget"  # the source budget: when its next key may be loaded
 
 RUN_HISTORY_LEN: Final = 100  # finished runs kept for `stats`
 RUN_STATE_TTL_S: Final = 7 * 86_400  # a run's progress record outlives any sane run
@@ -28,6 +32,10 @@ WARMED_SAMPLE_PER_BATCH: Final = 10
 WARMED_MAX_KEYS: Final = 100_000  # sampled keys held; the soonest to expire go first
 WARMED_SWEEP_PER_FLUSH: Final = 1_000  # expired, unread samples counted per flush call
 SWEEP_GRACE_FLUSHES: Final = 2  # flush intervals an expired sample waits for late reads
+
+# How often beat looks for stalled runs, at most: a run is closed within
+# WARMING_RUN_STALL_S plus this.
+STALL_CHECK_MAX_S: Final = 60.0
 
 REFRESH_LOCK_TTL_S: Final = 300  # extended by every finished batch of the run
 # Batches sent as one group (one batched publish), and between progress updates.

@@ -45,8 +45,8 @@ class Kind(StrEnum):
         "warming_tasks.preload_batch",
         Strategy.PRELOAD,
         ("loaded", "missing", "failed"),
-        ("loaded", "missing", "failed"),
-        ("loaded", "missing", "failed"),
+        ("loaded", "missing", "failed", "cancelled"),
+        ("loaded", "missing", "failed", "cancelled"),
         0,
     )
     REFRESH = (
@@ -65,7 +65,7 @@ class Kind(StrEnum):
         "warming_tasks.predictive_batch",
         Strategy.PREDICTIVE,
         ("candidates", "loaded", "failed"),
-        ("candidates", "already_cached", "failed"),
+        ("candidates", "already_cached", "failed", "cancelled"),
         ("candidates",),
         2,
     )
@@ -96,8 +96,14 @@ _META = frozenset(
         "counted",
         "recorded",
         "dispatched_at",
+        "cancel",
+        "stalled",
     }
 )
+# Every summary has these, 0 in a run that went its course: keys of batches that
+# stood down (paused, cancelled), and batches that never reported before the run
+# was closed as stalled.
+STOOD_DOWN = ("cancelled", "lost")
 
 
 def empty_summary(
@@ -105,7 +111,7 @@ def empty_summary(
 ) -> dict[str, Any]:
     """The summary of a run that had nothing to do, or did not run (``skipped``)."""
     summary: dict[str, Any] = {"kind": kind.value, "run_id": run_id}
-    summary |= dict.fromkeys(kind.fields, 0)
+    summary |= dict.fromkeys((*kind.fields, *STOOD_DOWN), 0)
     summary |= {"batches": 0, "duration_s": 0.0}
     if skipped is not None:
         summary["skipped"] = skipped
@@ -139,4 +145,22 @@ def build_summary(
         summary["errors"] = list(errors)
     if "dispatch_error" in state:
         summary["dispatch_error"] = state["dispatch_error"]
+    if "stalled" in state:
+        summary["stalled"] = True
+    if "cancel" in state:
+        summary["cancelled_at"] = float(state["cancel"])
     return summary
+
+
+def outcome(summary: Mapping[str, Any]) -> str:
+    """How a run ended, for the run totals: ``skipped``, ``lost`` (closed as stalled),
+    ``cancelled``, ``failed`` (some keys or the listing failed) or ``ok``."""
+    if "skipped" in summary:
+        return "skipped"
+    if summary.get("stalled"):
+        return "lost"
+    if summary.get("cancelled"):
+        return "cancelled"
+    if summary.get("failed") or "dispatch_error" in summary:
+        return "failed"
+    return "ok"

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     tracker_max_keys: int = Field(100_000, ge=1)
     flush_interval: float = Field(5.0, gt=0, allow_inf_nan=False)
     max_value_bytes: int = Field(1_048_576, ge=1)
+    # Keys per second that every worker together may load from the source (0: no limit).
+    source_rate: float = Field(0.0, ge=0, allow_inf_nan=False)
+    # A run with no progress for this long is closed, its missing batches `lost`:
+    # five times the longest a batch can take through its retries (about 2 min).
+    run_stall_s: float = Field(600.0, ge=1, allow_inf_nan=False)
     queue: str | None = Field(None, pattern=r"^[\w.:-]{1,200}$")
     format: str = "raw"
     django_cache: str = Field("default", min_length=1)

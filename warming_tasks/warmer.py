@@ -177,6 +177,7 @@ class Warmer:
     def _load(self, keys: Sequence[str]) -> tuple[Loaded, list[Entry]]:
         """Load ``keys`` and encode what the source gave as the application's
         framework reads it; a value that cannot be encoded fails its key alone."""
+        self._pace(len(keys))
         loaded = load_batch(self.source, keys)
         jitter, max_bytes, fmt, rng = (
             self.settings.ttl_jitter,
@@ -193,6 +194,15 @@ class Warmer:
                 continue
             entries.append((key, encoded, jittered_ttl(ttl_s, jitter, rng)))
         return loaded, entries
+
+    def _pace(self, keys: int) -> None:
+        """Wait for ``keys`` of WARMING_SOURCE_RATE, a budget every worker shares, so a
+        cold start cannot overload the database behind the source."""
+        rate = self.settings.source_rate
+        if rate and keys:
+            wait_s = self.store.reserve(keys, rate)
+            if wait_s > 0:
+                time.sleep(wait_s)
 
     def preload(self, keys: Sequence[str]) -> BatchResult:
         """Load every key and write it, replacing what the cache holds."""

@@ -17,6 +17,7 @@ from typing import Any
 import redis
 
 CONFIG_KEY = "faults:config"
+GATE_KEY = "faults:gate"  # set by a test: listing the hot keys goes on past ``gate_after``
 LOADS_KEY = "faults:loads"  # hash: key -> how many times load_many/load was asked for it
 CALLS_KEY = "faults:calls"  # list of JSON {"t0", "t1", "pid", "keys"}: one per load_many call
 BIG_VALUE_BYTES = 10 * 1024 * 1024
@@ -48,11 +49,18 @@ def value_for(key: str) -> str:
 class Counting:
     """``key:0`` … ``key:N-1`` (N = ``keys``); every load is counted in the control Redis.
 
-    ``sleep``: seconds each ``load_many`` takes; ``ttl``: the TTL it returns.
+    ``sleep``: seconds each ``load_many`` takes; ``ttl``: the TTL it returns;
+    ``gate_after``: the listing stops after that many keys until the test sets
+    ``GATE_KEY``.
     """
 
     def hot_keys(self) -> Iterator[str]:
-        yield from (f"key:{i}" for i in range(int(config().get("keys", "100"))))
+        conf = config()
+        gate_after = int(conf.get("gate_after", "-1"))
+        for i in range(int(conf.get("keys", "100"))):
+            while i == gate_after and not control().exists(GATE_KEY):
+                time.sleep(0.02)
+            yield f"key:{i}"
 
     def load(self, key: str) -> tuple[str, int] | None:
         return self.load_many([key]).get(key)

@@ -26,6 +26,7 @@ from ..source import load_source
 from ..store import CacheStore, connect
 from .console import EXIT_FAILED, EXIT_KEYS_FAILED, EXIT_USAGE, Failure, fail, out
 from .follow import await_consumer, enqueue, follow, run_queue
+from .operate import cancel, check, metrics, pause, resume
 from .render import print_settings, print_stats, print_summary
 
 
@@ -167,6 +168,13 @@ def run(kind: Kind, kwargs: dict[str, Any], no_wait: bool, as_json: bool, timeou
         out.print(json.dumps(summary), markup=False)
     else:
         print_summary(summary)
+    if summary.get("lost", 0) > 0:
+        fail(
+            f"the run made no progress for WARMING_RUN_STALL_S and was closed: "
+            f"{summary['lost']:,} of {summary['batches']:,} batches never reported (lost)"
+        )
+    if summary.get("cancelled", 0) > 0:
+        fail(f"the run was stood down: {summary['cancelled']:,} keys not warmed (cancelled)")
     if summary.get("failed", 0) > 0:
         fail(failed_line(kind, summary), EXIT_KEYS_FAILED)
 
@@ -237,3 +245,7 @@ def demo(redis_url: str | None, products: int) -> None:
     from .demo import run_demo  # noqa: PLC0415 - the demo and its servers only when asked for
 
     run_demo(redis_url, products, out)
+
+
+for _command in (check, pause, resume, cancel, metrics):
+    cli.add_command(_command)

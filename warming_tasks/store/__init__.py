@@ -1,19 +1,23 @@
 """Every Redis command the suite sends, and nothing else in the package talks to
 Redis: cache writes and probes (``cache``), the frequency set (``frequency``),
-run records (``runs``), the refresh lock (``lock``), each script in ``lua/``."""
+run records (``runs``), the refresh lock (``lock``), pause, cancel and the source
+budget (``control``), what the metrics read (``snapshot``), each script in ``lua/``."""
 
 from __future__ import annotations
 
 from .cache import CacheCommands, Entry, Value, WriteMode
 from .client import Client, cluster_url, connect
+from .control import ControlCommands
 from .frequency import FrequencyCommands
 from .lock import LockCommands
 from .runs import RunCommands, Warmed
+from .snapshot import Snapshot, SnapshotCommands
 
 __all__ = [
     "CacheStore",
     "Client",
     "Entry",
+    "Snapshot",
     "Value",
     "Warmed",
     "WriteMode",
@@ -22,5 +26,12 @@ __all__ = [
 ]
 
 
-class CacheStore(CacheCommands, FrequencyCommands, RunCommands, LockCommands):
+class CacheStore(
+    CacheCommands,
+    FrequencyCommands,
+    RunCommands,
+    LockCommands,
+    ControlCommands,
+    SnapshotCommands,
+):
     """The cache Redis as the suite sees it, with ``key_prefix`` applied to every key."""

@@ -15,8 +15,8 @@ from .base import StoreBase, text
 log = logging.getLogger(__name__)
 
 # What a batch warmed, for accounting: kind code, keys written, a sample of
-# (key, ttl_s), and when they were written (s).
-Warmed = tuple[int, int, Sequence[tuple[str | bytes, int]], float]
+# (key, ttl_s), when they were written (s), and keys that failed.
+Warmed = tuple[int, int, Sequence[tuple[str | bytes, int]], float, int]
 
 
 class RunCommands(StoreBase):
@@ -33,10 +33,15 @@ class RunCommands(StoreBase):
         for name, value in fields.items():
             pipe.hsetnx(run_key, name, value)
         pipe.expire(run_key, c.RUN_STATE_TTL_S)
+        pipe.zadd(self._own(c.OPEN_RUNS_KEY), {run_id: time.time()})
         pipe.execute()
 
     def note_dispatched(self, run_id: str, batches: int) -> None:
-        self.client.hset(self._run_keys(run_id)[0], "dispatched", batches)
+        """Dispatch got this far: progress, as a batch's report is."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hset(self._run_keys(run_id)[0], "dispatched", batches)
+        pipe.zadd(self._own(c.OPEN_RUNS_KEY), {run_id: time.time()}, xx=True)
+        pipe.execute()
 
     def set_run_count(self, run_id: str, name: str, value: int) -> None:
         """Set a count the dispatcher owns (batches add to theirs with HINCRBY)."""
@@ -61,13 +66,13 @@ class RunCommands(StoreBase):
         counts: Mapping[str, int],
         errors: Iterable[Mapping[str, str]],
         lock_token: str = "",
-        warmed: Warmed = (0, 0, (), 0.0),
+        warmed: Warmed = (0, 0, (), 0.0, 0),
     ) -> bool:
         """Count a batch into its run once; True when the whole run has finished.
 
         The first time a batch is counted, ``warmed`` (kind code, keys written, a
-        sample of (key, ttl_s), when they were written) goes into the accounting of
-        what the application reads.
+        sample of (key, ttl_s), when they were written, keys failed) goes into the
+        accounting of what each strategy warmed and the application read.
         """
         shown = [json.dumps(e, ensure_ascii=False) for e in errors][: c.ERROR_SAMPLE_LEN]
         now = time.time()
@@ -78,12 +83,17 @@ class RunCommands(StoreBase):
             c.RUN_STATE_TTL_S,
             c.ERROR_SAMPLE_LEN,
             now,
+            run_id,
             len(counts),
         ]
         for name, value in counts.items():
             args += [name, value]
         args += shown
-        keys = [*self._run_keys(run_id), self._own(c.REFRESH_LOCK_KEY)]
+        keys = [
+            *self._run_keys(run_id),
+            self._own(c.REFRESH_LOCK_KEY),
+            self._own(c.OPEN_RUNS_KEY),
+        ]
         complete, first = self._run("run_count", keys, args)
         if first:
             # A sample for statistics: it must never keep a counted batch from
@@ -97,10 +107,18 @@ class RunCommands(StoreBase):
         return bool(complete)
 
     def _account(self, warmed: Warmed, now: float) -> None:
-        code, written, sample, written_at = warmed
-        if not written and not sample:
+        code, written, sample, written_at, failed = warmed
+        if not written and not sample and not failed:
             return
-        args: list[Any] = [code, written, c.WARMED_MAX_KEYS, written_at or now, now, KIND_SLOTS]
+        args: list[Any] = [
+            code,
+            written,
+            c.WARMED_MAX_KEYS,
+            written_at or now,
+            now,
+            KIND_SLOTS,
+            failed,
+        ]
         for key, ttl_s in sample:
             args += [key, ttl_s]
         self._run("account", [self._own(c.WARMED_KEY), self._own(c.ACCOUNT_KEY)], args)
@@ -124,16 +142,50 @@ class RunCommands(StoreBase):
         rows = self.client.lrange(self._run_keys(run_id)[2], 0, c.ERROR_SAMPLE_LEN - 1)
         return [json.loads(r) for r in cast(list[bytes], rows)]
 
-    def close_run(self, run_id: str, summary: Mapping[str, Any]) -> bool:
-        """Add a finished run to the history once; False if it was already there."""
+    def close_run(self, run_id: str, summary: Mapping[str, Any], outcome: str) -> bool:
+        """Add a finished run to the history and the totals once; False if it was
+        already there."""
         run_key = self._run_keys(run_id)[0]
         if not self.client.hsetnx(run_key, "recorded", 1):
             return False
+        kind = summary["kind"]
         pipe = self.client.pipeline()
         pipe.lpush(self._own(c.RUNS_KEY), json.dumps(summary, ensure_ascii=False))
         pipe.ltrim(self._own(c.RUNS_KEY), 0, c.RUN_HISTORY_LEN - 1)
+        pipe.zrem(self._own(c.OPEN_RUNS_KEY), run_id)
+        totals = self._own(c.RUN_TOTALS_KEY)
+        pipe.hincrby(totals, f"runs:{kind}:{outcome}", 1)
+        pipe.hset(
+            totals,
+            mapping={
+                f"finished_at:{kind}": summary["started_at"] + summary["duration_s"],
+                f"duration_s:{kind}": summary["duration_s"],
+            },
+        )
         pipe.execute()
         return True
+
+    def count_skipped(self, kind: str) -> None:
+        """A run that did not run (paused, switched off, overlapping), for the totals."""
+        self.client.hincrby(self._own(c.RUN_TOTALS_KEY), f"runs:{kind}:skipped", 1)
+
+    def run_totals(self) -> dict[str, float]:
+        """``runs:<kind>:<outcome>`` counts, and each kind's last ``finished_at`` and
+        ``duration_s``."""
+        raw = cast(dict[bytes, bytes], self.client.hgetall(self._own(c.RUN_TOTALS_KEY)))
+        return {text(k): float(v) for k, v in raw.items()}
+
+    def stalled_runs(self, since_s: float) -> list[str]:
+        """Open runs whose last progress is older than ``since_s``."""
+        rows = self.client.zrangebyscore(self._own(c.OPEN_RUNS_KEY), "-inf", f"({since_s}")
+        return [text(r) for r in cast(list[bytes], rows)]
+
+    def close_stalled(self, run_id: str, since_s: float) -> bool:
+        """Close a run with no progress since ``since_s``, its unreported batches
+        ``lost``; True when the caller must send its body."""
+        run_key, done_key, _ = self._run_keys(run_id)
+        keys = [run_key, done_key, self._own(c.OPEN_RUNS_KEY)]
+        return bool(self._run("close_stalled", keys, [run_id, time.time(), since_s]))
 
     def recent_runs(self, limit: int = 10) -> list[dict[str, Any]]:
         rows = self.client.lrange(self._own(c.RUNS_KEY), 0, limit - 1)

@@ -3,8 +3,8 @@
 They are shared tasks, so any app that includes this module (``include=
 ["warming_tasks.tasks"]``) registers them under the same names:
 ``entry`` holds what callers enqueue, ``batch`` what a run fans out, ``fanout``
-the streaming chord that joins them, ``worker`` what each worker process builds
-and checks at start.
+the streaming chord that joins them, ``stalled`` beat's closing of runs that stopped
+reporting, ``worker`` what each worker process builds and checks at start.
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from . import worker as worker
 from .batch import predictive_batch, preload_batch, refresh_batch
 from .entry import predictive_load, preload, refresh
 from .fanout import FINISH_TASK, finish
+from .stalled import close_stalled_runs
 
 __all__ = [
+    "close_stalled_runs",
     "finish_run",
     "predictive_batch",
     "predictive_load",

@@ -54,7 +54,11 @@ def predictive_batch(  # noqa: PLR0913, PLR0917 - the batch message format
     return _run_batch(self, Kind.PREDICTIVE, run_id, index, keys, lock, outcome)
 
 
-def _warm(kind: Kind, keys: list[str], lock: str) -> BatchResult:
+def _warm(kind: Kind, run_id: str, keys: list[str], lock: str) -> BatchResult:
+    if get_store().stand_down(run_id):
+        # Paused, cancelled, or closed as stalled: the source is not called, and
+        # the keys count as cancelled (nowhere, for a closed run).
+        return BatchResult({"cancelled": len(keys)})
     if lock and not get_store().extend_lock(lock):
         # Another run holds the lock now: this run's remaining batches stand down.
         return BatchResult({"lock_lost": len(keys)})
@@ -84,7 +88,7 @@ def _run_batch(  # noqa: PLR0913, PLR0917 - the batch message format, and its ki
         result = BatchResult.from_outcome(outcome)
     else:
         try:
-            result = _warm(kind, keys, lock)
+            result = _warm(kind, run_id, keys, lock)
         except REFUSED as exc:
             result = _failed(keys, f"the cache refused us: {type(exc).__name__}: {exc}")
         except TRANSIENT as exc:
@@ -98,7 +102,8 @@ def _run_batch(  # noqa: PLR0913, PLR0917 - the batch message format, and its ki
         _log_errors(kind, run_id, index, result)
     try:
         store = get_store()
-        warmed = (kind.code, result.written, result.sample, result.written_at)
+        failed = result.counts.get("failed", 0)
+        warmed = (kind.code, result.written, result.sample, result.written_at, failed)
         if store.finish_batch(run_id, index, result.counts, result.errors, lock, warmed):
             send_body(task, store, run_id)
     except REFUSED:

@@ -15,6 +15,7 @@ from ..kinds import Kind, empty_summary
 from ..maths.popularity import popular_first
 from ..retries import BACKOFF_MAX_S, MAX_RETRIES, REFUSED, TRANSIENT
 from ..settings import get_settings
+from ..store.control import PAUSED
 from ..warmer import DueKeys, read_floor
 from .fanout import RunEntry, best_effort, dispatch
 from .worker import get_source, get_store
@@ -67,6 +68,7 @@ def refresh(self: Task) -> dict[str, Any]:
     store = get_store()
     holder = store.acquire_lock(run_id)
     if holder != run_id:
+        best_effort(store.count_skipped, Kind.REFRESH.value)
         return empty_summary(Kind.REFRESH, run_id, f"a refresh run is in progress: {holder}")
     settings = get_settings()
     due = DueKeys(
@@ -110,4 +112,7 @@ def _run_id(task: Task) -> str:
 
 
 def _skipped(kind: Kind) -> str | None:
-    return get_settings().allows(kind.strategy)
+    reason = get_settings().allows(kind.strategy) or (PAUSED if get_store().paused() else None)
+    if reason:
+        best_effort(get_store().count_skipped, kind.value)
+    return reason

@@ -29,7 +29,7 @@ from celery import Signature, Task, group
 from celery.exceptions import Ignore
 
 from .. import constants as c
-from ..kinds import Kind, build_summary
+from ..kinds import STOOD_DOWN, Kind, build_summary, outcome
 from ..maths.batching import chunked
 from ..retries import TRANSIENT
 from ..routing import warming_queue
@@ -70,10 +70,11 @@ def dispatch(  # noqa: PLR0913, PLR0917 - what a run is made of
     else ``Ignore`` (the last batch sends the body that returns it)."""
     store = get_store()
     state = store.run_state(run_id)
-    if "total" in state:
-        # A redelivered dispatcher whose run was fully sent: never send it twice.
-        # Its own result is the run's body only when every batch finished before
-        # dispatch did; otherwise a batch sends the body.
+    if "total" in state or "finished_at" in state:
+        # A redelivered dispatcher whose run was fully sent, or closed as stalled:
+        # never send it twice. Its own result is the run's body only when every
+        # batch finished before dispatch did; otherwise a batch (or the closer of
+        # stalled runs) sends the body.
         if state.get("body_by") == "dispatch":
             return finish(run_id)
         raise Ignore()
@@ -188,9 +189,10 @@ def finish(run_id: str) -> dict[str, Any]:
     state = store.run_state(run_id)
     kind = Kind.named(state.get("kind", Kind.PRELOAD.value))  # the record says what ran
     summary = build_summary(kind, run_id, state, store.run_errors(run_id), time.time())
-    best_effort(store.close_run, run_id, summary)
+    best_effort(store.close_run, run_id, summary, outcome(summary))
     if state.get("lock"):
         store.release_lock(state["lock"])
-    counts = " ".join(f"{name}={summary[name]}" for name in (*kind.fields, "batches"))
+    shown = (*kind.fields, *(name for name in STOOD_DOWN if summary[name]), "batches")
+    counts = " ".join(f"{name}={summary[name]}" for name in shown)
     log.info("%s run %s finished in %.2fs: %s", kind.value, run_id, summary["duration_s"], counts)
     return summary

@@ -1,24 +1,26 @@
 -- Count one finished batch into its run, once, however often the batch ran.
 -- KEYS[1]: run hash, KEYS[2]: set of finished batch indexes, KEYS[3]: error sample
--- list, KEYS[4]: the refresh lock.
+-- list, KEYS[4]: the refresh lock, KEYS[5]: open runs by last progress.
 -- ARGV[1]: batch index, ARGV[2]: lock token ('' for none), ARGV[3]: lock ttl ms,
 -- ARGV[4]: run record ttl s, ARGV[5]: error sample length, ARGV[6]: now (s),
--- ARGV[7]: number of counts n, then n name, value pairs, then the error entries.
+-- ARGV[7]: run id, ARGV[8]: number of counts n, then n name, value pairs, then
+-- the error entries.
 -- Returns {complete, first}: complete is 1 when every batch below the run's total
 -- has finished and this batch is the one to send the run's body (the run is
 -- stamped finished_at once, so every summary built from it is the same); first
 -- is 1 when this call counted the batch.
 local run = KEYS[1]
 local index = tonumber(ARGV[1])
-local n = tonumber(ARGV[7])
+local n = tonumber(ARGV[8])
 local finished = redis.call('HEXISTS', run, 'finished_at') == 1
 local first = redis.call('SADD', KEYS[2], ARGV[1]) == 1 and not finished
 if first then
-  for i = 8, 7 + 2 * n, 2 do
+  redis.call('ZADD', KEYS[5], 'XX', ARGV[6], ARGV[7])
+  for i = 9, 8 + 2 * n, 2 do
     redis.call('HINCRBY', run, ARGV[i], ARGV[i + 1])
   end
   local keep = tonumber(ARGV[5])
-  for i = 8 + 2 * n, #ARGV do
+  for i = 9 + 2 * n, #ARGV do
     if redis.call('LLEN', KEYS[3]) < keep then
       redis.call('RPUSH', KEYS[3], ARGV[i])
     end

@@ -1,0 +1,125 @@
+"""``warming-tasks check``: is this stack able to warm? The settings, the cache
+Redis and its eviction policy, the source and format, the broker and the result
+backend, each one line, passwords never shown. Usable as a container health check."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from celery import Celery
+
+from ..errors import WarmingError
+from ..formats import load_format
+from ..settings import Settings, get_settings, redact_url
+from ..source import load_source
+from ..store import CacheStore, connect
+from .checks import eviction_warning
+
+BROKER_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class Check:
+    """One thing checked: what, and the problem found (None: fine)."""
+
+    what: str
+    problem: str | None = None
+
+    @property
+    def line(self) -> str:
+        return f"{self.what}: {self.problem}" if self.problem else f"{self.what}: ok"
+
+
+def run_checks(app: Celery) -> list[Check]:
+    """Every check, in the order an operator would fix them; no password in any."""
+    try:
+        settings = get_settings()
+    except WarmingError as exc:
+        checks = [Check("settings", str(exc)), *_celery_checks(app)]
+        urls = [str(app.conf.broker_url), str(app.conf.result_backend)]
+    else:
+        checks = [
+            Check("settings"),
+            *_cache_checks(settings),
+            *_code_checks(settings),
+            *_celery_checks(app),
+        ]
+        urls = [settings.redis_url, str(app.conf.broker_url), str(app.conf.result_backend)]
+    secrets = [p for p in (_password(u) for u in urls) if p]
+    return [Check(c.what, _scrub(c.problem, secrets)) for c in checks]
+
+
+def _password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def _scrub(problem: str | None, secrets: list[str]) -> str | None:
+    """An error message may quote what it was given: never a password."""
+    if problem is None:
+        return None
+    for secret in secrets:
+        problem = problem.replace(secret, "***")
+    return problem
+
+
+def _cache_checks(settings: Settings) -> Iterator[Check]:
+    where = f"cache {redact_url(settings.redis_url)}"
+    try:
+        client = connect(settings)
+        try:
+            client.ping()
+            policy = eviction_warning(CacheStore(client, settings.key_prefix))
+        finally:
+            client.close()
+    except Exception as exc:
+        yield Check(where, f"unreachable: {_one_line(exc)}")
+        return
+    yield Check(where)
+    yield Check("eviction policy", policy)
+
+
+def _code_checks(settings: Settings) -> Iterator[Check]:
+    if settings.source:
+        yield _attempt(f"source {settings.source}", lambda: load_source(settings.source))
+    else:
+        yield Check("source", "WARMING_SOURCE is not set: runs would fail")
+    yield _attempt(f"format {settings.format}", lambda: load_format(settings))
+
+
+def _celery_checks(app: Celery) -> Iterator[Check]:
+    broker = f"broker {redact_url(str(app.conf.broker_url))}"
+
+    def reach_broker() -> None:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=BROKER_TIMEOUT_S)
+
+    yield _attempt(broker, reach_broker, "unreachable: ")
+    backend = app.backend
+    where = f"result backend {redact_url(str(app.conf.result_backend))}"
+    if type(backend).__name__ == "DisabledBackend":
+        yield Check(where, "none is configured: runs could not return their summaries")
+    elif str(app.conf.result_backend).startswith("rpc"):
+        yield Check(where)  # the broker carries the results: checked above
+    else:
+        # Any backend answers a lookup of an id nobody used: PENDING, or an error.
+        probe = f"warming-check-{uuid.uuid4()}"
+        yield _attempt(where, lambda: backend.get_task_meta(probe), "unreachable: ")
+
+
+def _attempt(what: str, call: Callable[[], object], prefix: str = "") -> Check:
+    try:
+        call()
+    except Exception as exc:
+        return Check(what, f"{prefix}{_one_line(exc)}")
+    return Check(what)
+
+
+def _one_line(exc: BaseException) -> str:
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    return message if isinstance(exc, WarmingError) else f"{type(exc).__name__}: {message}"

@@ -1,0 +1,125 @@
+"""``warming-tasks metrics``: Prometheus' text format, read from the suite's records
+in Redis at every scrape, so it counts every worker's work whichever process did
+it. Label values are strategies, kinds and outcomes: never keys."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+import redis
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from ..kinds import Kind
+from ..maths.accounting import accounts
+from ..store import CacheStore, Snapshot
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 9849  # not 9808: celery-exporter's, beside the same Celery fleet
+OUTCOMES = ("ok", "failed", "cancelled", "lost", "skipped")
+
+
+class WarmingCollector(Collector):
+    """Every series from one snapshot of the cache Redis (one round trip)."""
+
+    def __init__(self, store: CacheStore) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("warming_cache_up", "1 if the cache Redis answered this scrape.")
+        started = time.perf_counter()
+        try:
+            snap = self.store.snapshot()
+        except redis.RedisError as exc:
+            log.warning("warming-tasks metrics: cannot read the cache Redis: %s", exc)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from series(snap)
+        took = GaugeMetricFamily(
+            "warming_scrape_duration_seconds", "How long this scrape took to read Redis."
+        )
+        took.add_metric([], time.perf_counter() - started)
+        yield took
+
+
+def series(snap: Snapshot) -> Iterator[Metric]:
+    """The suite's series from a snapshot: counts per strategy, runs per kind."""
+    warmed = CounterMetricFamily(
+        "warming_keys_warmed", "Keys written to the cache, per strategy.", labels=["strategy"]
+    )
+    failed = CounterMetricFamily(
+        "warming_keys_failed",
+        "Keys that failed to load or write, per strategy.",
+        labels=["strategy"],
+    )
+    share = GaugeMetricFamily(
+        "warming_read_before_expiry_ratio",
+        "Of the sampled warmed keys that settled, the share the application read before expiry.",
+        labels=["strategy"],
+    )
+    for row in accounts(snap.account):
+        warmed.add_metric([row.strategy], row.warmed)
+        failed.add_metric(
+            [row.strategy], snap.account.get(f"failed:{Kind.named(row.strategy).code}", 0)
+        )
+        if row.read_share is not None:
+            share.add_metric([row.strategy], row.read_share)
+    yield from (warmed, failed, share)
+
+    runs = CounterMetricFamily(
+        "warming_runs", "Runs that ended, per kind and outcome.", labels=["kind", "outcome"]
+    )
+    duration = GaugeMetricFamily(
+        "warming_run_duration_seconds", "How long the last run of each kind took.", labels=["kind"]
+    )
+    finished = GaugeMetricFamily(
+        "warming_last_run_finished_timestamp_seconds",
+        "When the last run of each kind ended (Unix time).",
+        labels=["kind"],
+    )
+    for kind in Kind:
+        for outcome in OUTCOMES:
+            runs.add_metric([kind.value, outcome], snap.totals.get(f"runs:{kind}:{outcome}", 0))
+        if f"finished_at:{kind}" in snap.totals:
+            finished.add_metric([kind.value], snap.totals[f"finished_at:{kind}"])
+            duration.add_metric([kind.value], snap.totals[f"duration_s:{kind}"])
+    yield from (runs, duration, finished)
+
+    hit_ratio = GaugeMetricFamily(
+        "warming_cache_hit_ratio", "The application's tracked reads that hit the cache."
+    )
+    if snap.hits + snap.misses:
+        hit_ratio.add_metric([], snap.hits / (snap.hits + snap.misses))
+    yield hit_ratio
+    for name, doc, value in (
+        ("warming_tracked_keys", "Keys in the access-frequency set.", snap.tracked_keys),
+        ("warming_runs_open", "Runs started and not yet closed.", snap.open_runs),
+        ("warming_paused", "1 while warming is paused.", int(snap.paused)),
+    ):
+        gauge = GaugeMetricFamily(name, doc)
+        gauge.add_metric([], value)
+        yield gauge
+
+
+def registry_for(store: CacheStore) -> CollectorRegistry:
+    """A registry with the suite's series alone (this process' own are not the fleet's)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(WarmingCollector(store))
+    return registry
+
+
+def serve(store: CacheStore, host: str, port: int) -> None:
+    """Serve ``/metrics`` on ``host:port`` until interrupted."""
+    server, thread = start_http_server(port, addr=host, registry=registry_for(store))
+    try:
+        while thread.is_alive():
+            thread.join(1.0)
+    finally:
+        server.shutdown()

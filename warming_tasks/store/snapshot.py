@@ -1,0 +1,48 @@
+"""Everything the metrics show, read in one round trip whatever the key count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .. import constants as c
+from .base import StoreBase, text
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The suite's records at one moment, as the Prometheus exporter reads them."""
+
+    account: dict[str, int]  # ``warmed|failed|sampled|read|expired:<kind code>``
+    totals: dict[str, float]  # ``runs:<kind>:<outcome>``, ``finished_at|duration_s:<kind>``
+    hits: int
+    misses: int
+    tracked_keys: int
+    open_runs: int
+    paused: bool
+
+
+class SnapshotCommands(StoreBase):
+    def snapshot(self) -> Snapshot:
+        """Six O(1) or small-hash reads in one pipeline."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(self._own(c.ACCOUNT_KEY))
+        pipe.hgetall(self._own(c.RUN_TOTALS_KEY))
+        pipe.hmget(self._own(c.READS_KEY), "hits", "misses")
+        pipe.zcard(self._own(c.FREQUENCY_KEY))
+        pipe.zcard(self._own(c.OPEN_RUNS_KEY))
+        pipe.exists(self._own(c.PAUSED_KEY))
+        account, totals, (hits, misses), tracked, open_runs, paused = pipe.execute()
+        return Snapshot(
+            account=_numbers(account, int),
+            totals=_numbers(totals, float),
+            hits=int(hits or 0),
+            misses=int(misses or 0),
+            tracked_keys=int(tracked),
+            open_runs=int(open_runs),
+            paused=bool(paused),
+        )
+
+
+def _numbers(raw: dict[Any, Any], kind: type[int] | type[float]) -> Any:
+    return {text(k): kind(v) for k, v in raw.items()}

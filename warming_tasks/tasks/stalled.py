@@ -1,0 +1,50 @@
+"""Runs always report: beat's periodic check closes a run that made no progress
+for ``WARMING_RUN_STALL_S``, counting the batches that never reported as ``lost``
+(a message the broker lost, a worker that died without redelivery), and sends its
+body, so ``AsyncResult.get()`` and the CLI return."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from celery import Task, shared_task
+
+from ..retries import BACKOFF_MAX_S, MAX_RETRIES, REFUSED, TRANSIENT
+from ..settings import get_settings
+from .fanout import send_body
+from .worker import get_store
+
+log = logging.getLogger(__name__)
+
+CLOSE_STALLED_TASK = "warming_tasks.close_stalled_runs"
+
+
+@shared_task(
+    name=CLOSE_STALLED_TASK,
+    bind=True,
+    autoretry_for=TRANSIENT,
+    dont_autoretry_for=REFUSED,
+    retry_backoff=True,
+    retry_backoff_max=BACKOFF_MAX_S,
+    max_retries=MAX_RETRIES,
+    ignore_result=True,
+)
+def close_stalled_runs(self: Task) -> list[str]:
+    """Close every run with no progress for WARMING_RUN_STALL_S; the ids closed."""
+    stall_s = get_settings().run_stall_s
+    store = get_store()
+    since = time.time() - stall_s
+    closed = []
+    for run_id in store.stalled_runs(since):
+        if store.close_stalled(run_id, since):
+            lost = store.run_state(run_id).get("lost", "0")
+            log.warning(
+                "run %s made no progress for %.0f s: closed, %s batches never reported (lost)",
+                run_id,
+                stall_s,
+                lost,
+            )
+            send_body(self, store, run_id)
+            closed.append(run_id)
+    return closed
