@@ -13,15 +13,17 @@ from warming_tasks.beat import PREDICTIVE_ENTRY, REFRESH_ENTRY, STALLED_ENTRY, b
 from warming_tasks.errors import EncodeError, SettingsError
 from warming_tasks.formats import encode_value
 from warming_tasks.formats.raw import RawFormat
-from warming_tasks.kinds import Kind, build_summary, empty_summary
+from warming_tasks.kinds import Kind, build_summary, empty_summary, outcome
 from warming_tasks.maths.accounting import KIND_SLOTS, StrategyAccount, accounts, best, sample
 from warming_tasks.maths.batching import chunked
 from warming_tasks.maths.decay import access_weight, decayed_count, needs_rebase
 from warming_tasks.maths.expiry import in_refresh_window, jittered_ttl
 from warming_tasks.maths.popularity import popular_first
 from warming_tasks.maths.throttle import Throttle
+from warming_tasks.ops.metrics import series
 from warming_tasks.settings import Strategy, load_settings, redact_url
 from warming_tasks.source import check_entry
+from warming_tasks.store import Snapshot
 
 
 @pytest.mark.parametrize(
@@ -436,3 +438,58 @@ def test_popular_first_puts_scored_keys_first_then_the_rest_in_source_order() ->
 def test_every_kind_code_fits_the_sample_score() -> None:
     assert sorted(kind.code for kind in Kind) == list(range(len(Kind)))
     assert len(Kind) <= KIND_SLOTS
+
+
+@pytest.mark.parametrize(
+    ("summary", "expected"),
+    [
+        ({"loaded": 5, "failed": 0, "cancelled": 0, "lost": 0}, "ok"),
+        ({"loaded": 5, "failed": 1, "cancelled": 0, "lost": 0}, "failed"),
+        ({"loaded": 5, "failed": 0, "dispatch_error": "listing failed"}, "failed"),
+        ({"loaded": 5, "failed": 1, "cancelled": 3, "lost": 0}, "cancelled"),
+        ({"loaded": 5, "failed": 1, "cancelled": 3, "lost": 1, "stalled": True}, "lost"),
+        ({"loaded": 0, "skipped": "warming is paused"}, "skipped"),
+    ],
+)
+def test_a_run_s_outcome_names_the_worst_that_happened(
+    summary: dict[str, object], expected: str
+) -> None:
+    assert outcome(summary) == expected
+
+
+def test_metrics_come_from_the_records_and_name_no_key() -> None:
+    snap = Snapshot(
+        account={"warmed:0": 3000, "failed:0": 7, "read:0": 30, "expired:0": 10, "warmed:1": 5},
+        totals={
+            "runs:preload:ok": 2,
+            "runs:refresh:skipped": 4,
+            "finished_at:preload": 1_700_000_000.5,
+            "duration_s:preload": 1.25,
+        },
+        hits=90,
+        misses=10,
+        tracked_keys=12,
+        open_runs=1,
+        paused=True,
+    )
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in series(snap)
+        for s in family.samples
+    }
+    assert samples[("warming_keys_warmed_total", (("strategy", "preload"),))] == 3000
+    assert samples[("warming_keys_warmed_total", (("strategy", "refresh"),))] == 5
+    assert samples[("warming_keys_failed_total", (("strategy", "preload"),))] == 7
+    assert samples[("warming_read_before_expiry_ratio", (("strategy", "preload"),))] == 0.75
+    assert ("warming_read_before_expiry_ratio", (("strategy", "refresh"),)) not in samples
+    assert samples[("warming_runs_total", (("kind", "preload"), ("outcome", "ok")))] == 2
+    assert samples[("warming_runs_total", (("kind", "refresh"), ("outcome", "skipped")))] == 4
+    assert samples[("warming_runs_total", (("kind", "refresh"), ("outcome", "lost")))] == 0
+    kind = (("kind", "preload"),)
+    assert samples[("warming_last_run_finished_timestamp_seconds", kind)] == 1_700_000_000.5
+    assert samples[("warming_run_duration_seconds", kind)] == 1.25
+    assert ("warming_run_duration_seconds", (("kind", "refresh"),)) not in samples
+    assert samples[("warming_cache_hit_ratio", ())] == 0.9
+    assert samples[("warming_tracked_keys", ())] == 12
+    assert samples[("warming_runs_open", ())] == 1
+    assert samples[("warming_paused", ())] == 1

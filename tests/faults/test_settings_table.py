@@ -80,6 +80,9 @@ TABLE = [
     Row("WARMING_FLUSH_INTERVAL", "inf"),
     Row("WARMING_MAX_VALUE_BYTES", "0"),
     Row("WARMING_QUEUE", "no spaces allowed"),
+    Row("WARMING_SOURCE_RATE", "-5"),
+    Row("WARMING_SOURCE_RATE", "nan"),
+    Row("WARMING_RUN_STALL_S", "0.5"),
 ]
 # WARMING_KEY_PREFIX takes any string: it has no invalid value.
 
