@@ -171,6 +171,8 @@ def test_a_paused_suite_skips_runs_and_beat_ticks_until_resumed(
     paused = cli("pause", env=env)
     assert (paused.returncode, paused.stdout.strip()) == (0, "warming is paused")
     assert cli("pause", env=env).stdout.strip() == "warming was already paused"
+    shown = cli("stats", env=env)
+    assert "warming is PAUSED since" in shown.stdout, shown.stdout
     skipped = cli("preload", "--json", env=env)
     assert skipped.returncode == 0, skipped.stderr
     assert json.loads(skipped.stdout)["skipped"] == "warming is paused"
@@ -183,6 +185,7 @@ def test_a_paused_suite_skips_runs_and_beat_ticks_until_resumed(
 
     resumed = cli("resume", env=env)
     assert (resumed.returncode, resumed.stdout.strip()) == (0, "warming resumed")
+    assert json.loads(cli("stats", "--json", env=env).stdout)["paused"] is None
     done = cli("preload", "--json", env=env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["loaded"] == 500

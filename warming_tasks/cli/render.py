@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from ..kinds import Kind
+from ..kinds import STOOD_DOWN, Kind
 from .console import err, out
 
 
@@ -72,7 +72,7 @@ def print_stats(data: dict[str, Any]) -> None:
     for column in ("kind", "finished (UTC)", "duration s", "batches", "counts"):
         runs.add_column(column, no_wrap=True)
     for run in data["recent_runs"]:
-        counts = Kind.named(run["kind"]).fields
+        counts = (*Kind.named(run["kind"]).fields, *(n for n in STOOD_DOWN if run.get(n)))
         started = float(run.get("started_at", 0))
         when = _clock(started + float(run.get("duration_s", 0)))
         runs.add_row(
@@ -92,6 +92,13 @@ def print_stats(data: dict[str, Any]) -> None:
             else f"held by run {lock['run_id']} for {lock['expires_in_s']:.0f} s more"
         )
     )
+    paused = data["paused"]
+    if paused:
+        out.print(
+            f"warming is PAUSED since {_clock(paused['since'])} UTC by {paused['by']}: "
+            "`warming-tasks resume` to go on",
+            markup=False,
+        )
     out.print(f"maxmemory-policy: {data['eviction_policy'] or 'unknown'}")
     for warning in data["warnings"]:
         err.print(f"warning: {warning}", markup=False)

@@ -45,6 +45,7 @@ def collect(store: CacheStore, settings: Settings, top: int, runs: int = 10) -> 
         "best_strategy": best(strategies),
         "recent_runs": store.recent_runs(runs),
         "refresh_lock": lock,
+        "paused": store.paused(),
         "eviction_policy": store.config_value("maxmemory-policy"),
         "warnings": [warning] if warning else [],
     }
