@@ -104,7 +104,10 @@ def test_one_scrape_counts_the_keys_every_worker_warmed(
     assert samples[("warming_keys_failed_total", (("strategy", "preload"),))] == 0
     assert samples[("warming_runs_total", (("kind", "preload"), ("outcome", "ok")))] == 1
     finished = samples[("warming_last_run_finished_timestamp_seconds", (("kind", "preload"),))]
+    assert finished == pytest.approx(summary["started_at"] + summary["duration_s"], abs=0.01)
     assert time.time() - 120 < finished <= time.time()
+    succeeded = samples[("warming_last_success_timestamp_seconds", (("kind", "preload"),))]
+    assert succeeded == finished, "an ok run is the last success too"
     duration = samples[("warming_run_duration_seconds", (("kind", "preload"),))]
     assert duration == pytest.approx(summary["duration_s"], abs=0.01)
     assert samples[("warming_paused", ())] == 0

@@ -464,7 +464,10 @@ def test_metrics_come_from_the_records_and_name_no_key() -> None:
             "runs:preload:ok": 2,
             "runs:refresh:skipped": 4,
             "finished_at:preload": 1_700_000_000.5,
+            "succeeded_at:preload": 1_699_999_000.0,
+            "finished_at:refresh": 1_700_000_100.0,
             "duration_s:preload": 1.25,
+            "duration_s:refresh": 2.0,
         },
         hits=90,
         misses=10,
@@ -488,7 +491,12 @@ def test_metrics_come_from_the_records_and_name_no_key() -> None:
     kind = (("kind", "preload"),)
     assert samples[("warming_last_run_finished_timestamp_seconds", kind)] == 1_700_000_000.5
     assert samples[("warming_run_duration_seconds", kind)] == 1.25
-    assert ("warming_run_duration_seconds", (("kind", "refresh"),)) not in samples
+    assert samples[("warming_last_success_timestamp_seconds", kind)] == 1_699_999_000.0
+    # A refresh has ended but none succeeded: no success to date it by.
+    refresh = (("kind", "refresh"),)
+    assert samples[("warming_last_run_finished_timestamp_seconds", refresh)] == 1_700_000_100.0
+    assert ("warming_last_success_timestamp_seconds", refresh) not in samples
+    assert ("warming_run_duration_seconds", (("kind", "predictive"),)) not in samples
     assert samples[("warming_cache_hit_ratio", ())] == 0.9
     assert samples[("warming_tracked_keys", ())] == 12
     assert samples[("warming_runs_open", ())] == 1

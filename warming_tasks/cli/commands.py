@@ -17,6 +17,7 @@ import click
 import redis
 from kombu.exceptions import OperationalError
 
+from .. import constants as c
 from ..errors import SettingsError, SourceError, WarmingError
 from ..formats import load_format
 from ..kinds import Kind
@@ -28,6 +29,8 @@ from .console import EXIT_FAILED, EXIT_KEYS_FAILED, EXIT_USAGE, Failure, fail, o
 from .follow import await_consumer, enqueue, follow, run_queue
 from .operate import cancel, check, metrics, pause, resume
 from .render import print_settings, print_stats, print_summary
+
+DEFAULT_TIMEOUT_S = 600.0
 
 
 class WarmingCLI(click.Group):
@@ -86,9 +89,9 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option(
         "--timeout",
         type=click.FloatRange(min=0.1),
-        default=600.0,
-        show_default=True,
-        help="Seconds to wait for the summary.",
+        default=None,
+        help="Seconds to wait for the summary [default: 600, or longer than "
+        "WARMING_RUN_STALL_S and the stall check, so a lost batch is reported as lost].",
     )(func)
     func = click.option(
         "--json", "as_json", is_flag=True, help="Print the summary as JSON, for scripts."
@@ -107,7 +110,9 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     "[default: WARMING_PRELOAD_BY_POPULARITY].",
 )
 @run_options
-def preload(by_popularity: bool | None, no_wait: bool, as_json: bool, timeout: float) -> None:
+def preload(
+    by_popularity: bool | None, no_wait: bool, as_json: bool, timeout: float | None
+) -> None:
     """Load every hot key of the source into the cache."""
     kwargs = {} if by_popularity is None else {"by_popularity": by_popularity}
     run(Kind.PRELOAD, kwargs, no_wait, as_json, timeout)
@@ -115,7 +120,7 @@ def preload(by_popularity: bool | None, no_wait: bool, as_json: bool, timeout: f
 
 @cli.command()
 @run_options
-def refresh(no_wait: bool, as_json: bool, timeout: float) -> None:
+def refresh(no_wait: bool, as_json: bool, timeout: float | None) -> None:
     """Reload the hot keys that expire within WARMING_REFRESH_THRESHOLD seconds."""
     run(Kind.REFRESH, {}, no_wait, as_json, timeout)
 
@@ -128,13 +133,19 @@ def refresh(no_wait: bool, as_json: bool, timeout: float) -> None:
     help="How many top keys to consider [default: WARMING_PREDICTIVE_LIMIT].",
 )
 @run_options
-def predict(limit: int | None, no_wait: bool, as_json: bool, timeout: float) -> None:
+def predict(limit: int | None, no_wait: bool, as_json: bool, timeout: float | None) -> None:
     """Load the most-read keys that are not cached."""
     run(Kind.PREDICTIVE, {"limit": limit} if limit else {}, no_wait, as_json, timeout)
 
 
-def run(kind: Kind, kwargs: dict[str, Any], no_wait: bool, as_json: bool, timeout: float) -> None:
+def run(
+    kind: Kind, kwargs: dict[str, Any], no_wait: bool, as_json: bool, timeout: float | None
+) -> None:
     settings = get_settings()
+    if timeout is None:
+        # Outlast the stall close (no progress for run_stall_s, found within a check's
+        # period): a run with a lost batch then ends here as lost, not as a timeout.
+        timeout = max(DEFAULT_TIMEOUT_S, settings.run_stall_s + c.STALL_CHECK_MAX_S + 30)
     check_cache_url(settings)  # nothing is enqueued while a setting is wrong
     load_format(settings)
     load_source(settings.source)  # the workers will need it: say now if it is wrong
@@ -168,10 +179,20 @@ def run(kind: Kind, kwargs: dict[str, Any], no_wait: bool, as_json: bool, timeou
         out.print(json.dumps(summary), markup=False)
     else:
         print_summary(summary)
+    exit_for(kind, summary)
+
+
+def exit_for(kind: Kind, summary: dict[str, Any]) -> None:
+    """Fail, with one line, a run that did not warm all it was meant to."""
     if summary.get("lost", 0) > 0:
         fail(
             f"the run made no progress for WARMING_RUN_STALL_S and was closed: "
             f"{summary['lost']:,} of {summary['batches']:,} batches never reported (lost)"
+        )
+    if summary.get("stalled"):
+        fail(
+            "the run made no progress for WARMING_RUN_STALL_S and was closed before "
+            "its keys were all listed (the dispatcher stopped)"
         )
     if summary.get("cancelled", 0) > 0:
         fail(f"the run was stood down: {summary['cancelled']:,} keys not warmed (cancelled)")

@@ -104,9 +104,18 @@ def metrics(port: int, host: str) -> None:
     """
     from ..ops.metrics import serve  # noqa: PLC0415 - the exporter only when asked for
 
+    settings = get_settings()
+    where = f"http://{host or '0.0.0.0'}:{port}/metrics"
     try:
-        settings = get_settings()
-        serve(_store(), host, port)
+        serve(
+            _store(),
+            host,
+            port,
+            lambda: err.print(
+                f"serving {where}, read from {redact_url(settings.redis_url)}", markup=False
+            ),
+        )
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
-    out.print(f"served metrics of {redact_url(settings.redis_url)}", markup=False)
+    except KeyboardInterrupt:
+        return

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import redis
 from prometheus_client import CollectorRegistry, start_http_server
@@ -84,13 +84,20 @@ def series(snap: Snapshot) -> Iterator[Metric]:
         "When the last run of each kind ended (Unix time).",
         labels=["kind"],
     )
+    succeeded = GaugeMetricFamily(
+        "warming_last_success_timestamp_seconds",
+        "When the last run of each kind that warmed all it meant to ended (Unix time).",
+        labels=["kind"],
+    )
     for kind in Kind:
         for outcome in OUTCOMES:
             runs.add_metric([kind.value, outcome], snap.totals.get(f"runs:{kind}:{outcome}", 0))
         if f"finished_at:{kind}" in snap.totals:
             finished.add_metric([kind.value], snap.totals[f"finished_at:{kind}"])
             duration.add_metric([kind.value], snap.totals[f"duration_s:{kind}"])
-    yield from (runs, duration, finished)
+        if f"succeeded_at:{kind}" in snap.totals:
+            succeeded.add_metric([kind.value], snap.totals[f"succeeded_at:{kind}"])
+    yield from (runs, duration, finished, succeeded)
 
     hit_ratio = GaugeMetricFamily(
         "warming_cache_hit_ratio", "The application's tracked reads that hit the cache."
@@ -115,9 +122,13 @@ def registry_for(store: CacheStore) -> CollectorRegistry:
     return registry
 
 
-def serve(store: CacheStore, host: str, port: int) -> None:
+def serve(
+    store: CacheStore, host: str, port: int, on_listening: Callable[[], None] | None = None
+) -> None:
     """Serve ``/metrics`` on ``host:port`` until interrupted."""
     server, thread = start_http_server(port, addr=host, registry=registry_for(store))
+    if on_listening is not None:
+        on_listening()
     try:
         while thread.is_alive():
             thread.join(1.0)

@@ -155,13 +155,16 @@ class RunCommands(StoreBase):
         pipe.zrem(self._own(c.OPEN_RUNS_KEY), run_id)
         totals = self._own(c.RUN_TOTALS_KEY)
         pipe.hincrby(totals, f"runs:{kind}:{outcome}", 1)
+        finished_at = summary["started_at"] + summary["duration_s"]
         pipe.hset(
             totals,
             mapping={
-                f"finished_at:{kind}": summary["started_at"] + summary["duration_s"],
+                f"finished_at:{kind}": finished_at,
                 f"duration_s:{kind}": summary["duration_s"],
             },
         )
+        if outcome == "ok":  # the age of the last success is what an alert wants
+            pipe.hset(totals, f"succeeded_at:{kind}", finished_at)
         pipe.execute()
         return True
 

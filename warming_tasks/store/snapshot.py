@@ -14,7 +14,8 @@ class Snapshot:
     """The suite's records at one moment, as the Prometheus exporter reads them."""
 
     account: dict[str, int]  # ``warmed|failed|sampled|read|expired:<kind code>``
-    totals: dict[str, float]  # ``runs:<kind>:<outcome>``, ``finished_at|duration_s:<kind>``
+    # ``runs:<kind>:<outcome>``, ``finished_at|succeeded_at|duration_s:<kind>``
+    totals: dict[str, float]
     hits: int
     misses: int
     tracked_keys: int
