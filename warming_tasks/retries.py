@@ -4,6 +4,7 @@ that the store, the tasks and the CLI share."""
 from __future__ import annotations
 
 import random
+from typing import Any, Final
 
 import redis
 from celery.utils.time import get_exponential_backoff_interval
@@ -28,6 +29,15 @@ REFUSED: tuple[type[Exception], ...] = (redis.AuthenticationError,)
 
 MAX_RETRIES = 8  # so 9 tries in all
 BACKOFF_MAX_S = 30
+# Celery's own retry for tasks that can simply run again after an outage: every
+# task but the batches, which retry by hand (see tasks.batch).
+AUTORETRY: Final[dict[str, Any]] = {
+    "autoretry_for": TRANSIENT,
+    "dont_autoretry_for": REFUSED,
+    "retry_backoff": True,
+    "retry_backoff_max": BACKOFF_MAX_S,
+    "max_retries": MAX_RETRIES,
+}
 
 
 def backoff_s(retries: int) -> float:

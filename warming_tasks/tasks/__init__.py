@@ -13,7 +13,7 @@ from typing import Any
 
 from celery import shared_task
 
-from ..retries import BACKOFF_MAX_S, MAX_RETRIES, REFUSED, TRANSIENT
+from ..retries import AUTORETRY
 from . import worker as worker
 from .batch import predictive_batch, preload_batch, refresh_batch
 from .entry import predictive_load, preload, refresh
@@ -35,11 +35,7 @@ __all__ = [
 @shared_task(
     name=FINISH_TASK,
     acks_late=True,
-    autoretry_for=TRANSIENT,
-    dont_autoretry_for=REFUSED,
-    retry_backoff=True,
-    retry_backoff_max=BACKOFF_MAX_S,
-    max_retries=MAX_RETRIES,
+    **AUTORETRY,
 )
 def finish_run(run_id: str) -> dict[str, Any]:
     """The body of a run: write its summary and history, release its lock, return it."""

@@ -13,7 +13,7 @@ from celery.exceptions import Ignore
 
 from ..kinds import Kind, empty_summary
 from ..maths.popularity import popular_first
-from ..retries import BACKOFF_MAX_S, MAX_RETRIES, REFUSED, TRANSIENT
+from ..retries import AUTORETRY, TRANSIENT
 from ..settings import get_settings
 from ..store.control import PAUSED
 from ..warmer import DueKeys, read_floor
@@ -27,11 +27,7 @@ _entry: dict[str, Any] = {
     "bind": True,
     "acks_late": True,
     "reject_on_worker_lost": True,
-    "autoretry_for": TRANSIENT,
-    "dont_autoretry_for": REFUSED,
-    "retry_backoff": True,
-    "retry_backoff_max": BACKOFF_MAX_S,
-    "max_retries": MAX_RETRIES,
+    **AUTORETRY,
 }
 # A refresh run that ends in these still goes on (in its batches, or in the
 # retry): it keeps its lock.

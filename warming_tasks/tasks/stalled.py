@@ -10,7 +10,7 @@ import time
 
 from celery import Task, shared_task
 
-from ..retries import BACKOFF_MAX_S, MAX_RETRIES, REFUSED, TRANSIENT
+from ..retries import AUTORETRY
 from ..settings import get_settings
 from .fanout import send_body
 from .worker import get_store
@@ -23,11 +23,7 @@ CLOSE_STALLED_TASK = "warming_tasks.close_stalled_runs"
 @shared_task(
     name=CLOSE_STALLED_TASK,
     bind=True,
-    autoretry_for=TRANSIENT,
-    dont_autoretry_for=REFUSED,
-    retry_backoff=True,
-    retry_backoff_max=BACKOFF_MAX_S,
-    max_retries=MAX_RETRIES,
+    **AUTORETRY,
     ignore_result=True,
 )
 def close_stalled_runs(self: Task) -> list[str]:
