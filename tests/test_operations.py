@@ -284,3 +284,22 @@ def test_a_run_whose_batch_message_was_lost_is_closed_as_stalled(
     worker.wait_for(f"Task warming_tasks.preload_batch[{task_id}] succeeded", timeout=30)
     assert cache.get("key:3") is None
     assert CacheStore(cache).recent_runs(5) == [summary]
+
+
+def test_a_batch_waiting_for_the_source_budget_stands_down_when_paused(
+    stack: Stack, procs: Processes, ctl: redis.Redis
+) -> None:
+    """Two batches in flight, the second waiting 2.5 s for its budget: a pause
+    during that wait keeps it off the source when its turn comes."""
+    keys = 100
+    env = stack.env(FAULTS_KEYS=keys, WARMING_BATCH_SIZE=25, WARMING_SOURCE_RATE=10)
+    worker = procs.worker(env)
+    result = stack.caller().send_task("warming_tasks.preload")
+    wait_until(lambda: len(calls(ctl)) >= 1, 30, "the first batch to call the source")
+    paused = cli("pause", env=env)
+    assert paused.returncode == 0, paused.stderr
+    summary = await_summary(result, 60, stack.cache_client(), worker)
+    assert summary["loaded"] == sum(len(call["keys"]) for call in calls(ctl)) == 25
+    assert summary["cancelled"] == keys - 25
+    assert count_cached(stack.cache_client(), [f"key:{i}" for i in range(keys)]) == 25
+    assert cli("resume", env=env).returncode == 0

@@ -177,7 +177,6 @@ class Warmer:
     def _load(self, keys: Sequence[str]) -> tuple[Loaded, list[Entry]]:
         """Load ``keys`` and encode what the source gave as the application's
         framework reads it; a value that cannot be encoded fails its key alone."""
-        self._pace(len(keys))
         loaded = load_batch(self.source, keys)
         jitter, max_bytes, fmt, rng = (
             self.settings.ttl_jitter,
@@ -195,14 +194,14 @@ class Warmer:
             entries.append((key, encoded, jittered_ttl(ttl_s, jitter, rng)))
         return loaded, entries
 
-    def _pace(self, keys: int) -> None:
+    def pace(self, keys: int) -> float:
         """Wait for ``keys`` of WARMING_SOURCE_RATE, a budget every worker shares, so a
-        cold start cannot overload the database behind the source."""
+        cold start cannot overload the database behind the source: the seconds waited."""
         rate = self.settings.source_rate
-        if rate and keys:
-            wait_s = self.store.reserve(keys, rate)
-            if wait_s > 0:
-                time.sleep(wait_s)
+        wait_s = self.store.reserve(keys, rate) if rate and keys else 0.0
+        if wait_s > 0:
+            time.sleep(wait_s)
+        return wait_s
 
     def preload(self, keys: Sequence[str]) -> BatchResult:
         """Load every key and write it, replacing what the cache holds."""

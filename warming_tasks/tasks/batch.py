@@ -63,6 +63,9 @@ def _warm(kind: Kind, run_id: str, keys: list[str], lock: str) -> BatchResult:
         # Another run holds the lock now: this run's remaining batches stand down.
         return BatchResult({"lock_lost": len(keys)})
     warmer = get_warmer()
+    if warmer.pace(len(keys)) > 0 and get_store().stand_down(run_id):
+        # Paused or cancelled while this batch waited for the source budget.
+        return BatchResult({"cancelled": len(keys)})
     if kind is Kind.PRELOAD:
         return warmer.preload(keys)
     if kind is Kind.REFRESH:
