@@ -6,11 +6,6 @@ vhost of their own, made and deleted here, so they never touch another's queues.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,29 +20,15 @@ from warming_tasks.settings import load_settings
 
 from .helpers import Starter
 from .support.fixture_sources import CONFIG_KEY, value_for
+from .support.rabbitmq import own_vhost
 
 pytestmark = pytest.mark.integration
 
 
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
-
-
 @pytest.fixture(scope="module")
 def amqp_url() -> Iterator[str]:
-    try:
-        socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
-    except OSError:
-        if os.environ.get("CI"):
-            pytest.fail("RabbitMQ is not running on 127.0.0.1:5672 (.ci/run starts it)")
-        pytest.skip("no RabbitMQ on 127.0.0.1:5672")
-    if shutil.which("rabbitmqctl") is None:
-        pytest.fail("rabbitmqctl is needed to make the tests' own vhost")
-    vhost = f"warming-tests-{uuid.uuid4().hex[:8]}"
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
-    _rabbitmqctl("delete_vhost", vhost)
+    with own_vhost() as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=["redis", "amqp"])

@@ -13,11 +13,6 @@ It restarts the RabbitMQ of the whole machine: every vhost's clients see it.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -36,10 +31,10 @@ from ..helpers import (
     wait_until,
 )
 from ..support.fault_sources import CONFIG_KEY, LOADS_KEY, value_for
+from ..support.rabbitmq import HOST, PORT, listening, own_vhost, rabbitmqctl
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
-HOST, PORT = "127.0.0.1", 5672
 KEYS = [f"key:{i}" for i in range(600)]
 BATCH = 10
 BATCHES = len(KEYS) // BATCH
@@ -48,36 +43,11 @@ SLEEP_S = "0.3"
 LOST = "Connection to broker lost"
 
 
-def rabbitmqctl(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["rabbitmqctl", *args], check=True, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def broker_listening() -> bool:
-    try:
-        socket.create_connection((HOST, PORT), timeout=2).close()
-    except OSError:
-        return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def amqp_url() -> Iterator[str]:
     """A vhost of the module's own on this machine's RabbitMQ, deleted afterwards."""
-    if not broker_listening():
-        if os.environ.get("CI"):
-            pytest.fail(f"RabbitMQ is not running on {HOST}:{PORT} (.ci/run starts it)")
-        pytest.skip(f"no RabbitMQ on {HOST}:{PORT}")
-    if shutil.which("rabbitmqctl") is None:
-        if os.environ.get("CI"):
-            pytest.fail("rabbitmqctl is needed to restart RabbitMQ")
-        pytest.skip("no rabbitmqctl to restart RabbitMQ with")
-    vhost = f"warming-tests-{uuid.uuid4().hex[:8]}"
-    rabbitmqctl("add_vhost", vhost)
-    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    yield f"amqp://guest:guest@{HOST}:{PORT}/{vhost}"
-    rabbitmqctl("delete_vhost", vhost)
+    with own_vhost() as url:
+        yield url
 
 
 def batches_done(store: CacheStore, run_id: str) -> int:
@@ -90,12 +60,12 @@ def restart_rabbitmq(worker: CeleryProcess) -> None:
     ``start_app``, whatever happened in between."""
     try:
         rabbitmqctl("stop_app")
-        wait_until(lambda: not broker_listening(), 30, f"{HOST}:{PORT} refusing connections")
+        wait_until(lambda: not listening(), 30, f"{HOST}:{PORT} refusing connections")
         wait_until(lambda: LOST in worker.log(), 30, f"{LOST!r} in the worker log")
     finally:
         rabbitmqctl("start_app")
         rabbitmqctl("await_startup")
-    wait_until(broker_listening, 60, f"{HOST}:{PORT} accepting connections again")
+    wait_until(listening, 60, f"{HOST}:{PORT} accepting connections again")
 
 
 @pytest.mark.timeout(300)
