@@ -22,8 +22,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from warming_tasks.cli import cli
+from warming_tasks.constants import METRICS_PORT
 from warming_tasks.errors import SettingsError
-from warming_tasks.ops.metrics import DEFAULT_PORT
 from warming_tasks.settings import ENV_PREFIX, Settings, load_settings
 from warming_tasks.source import load_source
 
@@ -347,7 +347,7 @@ def test_services_run_their_celery_role() -> None:
 def test_metrics_runs_the_exporter_on_its_default_port_on_loopback() -> None:
     metrics = services()["metrics"]
     assert argv(metrics["command"]) == ["warming-tasks", "metrics"]
-    assert published(metrics) == [("127.0.0.1", DEFAULT_PORT, DEFAULT_PORT)]
+    assert published(metrics) == [("127.0.0.1", METRICS_PORT, METRICS_PORT)]
 
 
 def test_beat_and_metrics_are_health_checked_by_check() -> None:
@@ -540,7 +540,7 @@ def test_prometheus_scrapes_the_exporter_service_on_its_default_port() -> None:
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     job = jobs["warming-tasks"]
     targets = [t for static in job["static_configs"] for t in static["targets"]]
-    assert targets == [f"metrics:{DEFAULT_PORT}"]
+    assert targets == [f"metrics:{METRICS_PORT}"]
     assert job.get("metrics_path", "/metrics") == "/metrics"
     for key in ("scrape_interval", "evaluation_interval"):
         assert duration_s(str(config["global"][key])) > 0, key
@@ -645,9 +645,10 @@ def test_every_series_a_rule_or_panel_names_is_served(stack: Stack) -> None:
         body = reply.read().decode()
     served = served_names(body)
     assert "warming_keys_warmed_total" in served, sorted(served)
-    named = set().union(*(metric_names(expr) for _, expr in every_expr()))
+    exprs = every_expr()
+    named = set().union(*(metric_names(expr) for _, expr in exprs))
     assert named, "the rules and panels name no warming series"
-    assert unknown_metrics(every_expr(), served) == {}
+    assert unknown_metrics(exprs, served) == {}
     # And the other way round: every series the exporter serves is on the dashboard
     # or in a rule, so nothing it offers goes unseen.
     assert served - named == set()

@@ -51,3 +51,6 @@ FLUSH_CHUNK: Final = 10_000  # members per flush script call
 FLUSH_IN_FLIGHT: Final = 2  # flush script calls sent before the first reply is read
 
 CACHE_SOCKET_TIMEOUT_S: Final = 10.0
+
+# The exporter's port: not 9808, celery-exporter's, beside the same Celery fleet.
+METRICS_PORT: Final = 9849

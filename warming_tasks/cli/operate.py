@@ -9,6 +9,7 @@ import socket
 import click
 import redis
 
+from .. import constants as c
 from ..settings import get_settings, redact_url
 from ..store import CacheStore, connect
 from .console import EXIT_FAILED, err, fail, out
@@ -87,7 +88,7 @@ def cancel(run_id: str) -> None:
 @click.option(
     "--port",
     type=click.IntRange(min=1, max=65535),
-    default=9849,
+    default=c.METRICS_PORT,
     show_default=True,
     help="Port to serve /metrics on.",
 )

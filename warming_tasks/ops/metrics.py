@@ -19,7 +19,6 @@ from ..store import CacheStore, Snapshot
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 9849  # not 9808: celery-exporter's, beside the same Celery fleet
 OUTCOMES = ("ok", "failed", "cancelled", "lost", "skipped")
 
 
