@@ -33,6 +33,7 @@ from .helpers import (
     Starter,
     caller_app,
     celery_env,
+    close_app,
 )
 
 
@@ -143,7 +144,9 @@ def make_stack(
     yield make
     for stack in made:
         for app in stack.apps:
-            app.close()
+            close_app(app)
+        for client in stack.clients:
+            client.close()
 
 
 @pytest.fixture

@@ -64,6 +64,17 @@ def caller_app(broker_url: str, backend_url: str) -> Celery:
     return app
 
 
+def close_app(app: Celery) -> None:
+    """Close a caller's app and its result backend's connections (``app.close``
+    leaves those to the garbage collector, which warns)."""
+    backend = app.__dict__.get("_local") and getattr(app._local, "backend", None)
+    client = getattr(backend, "client", None)
+    if isinstance(client, redis.Redis):
+        client.close()
+        client.connection_pool.disconnect()
+    app.close()
+
+
 def process_env(extra: Mapping[str, str]) -> dict[str, str]:
     """The environment of a child process: ours minus WARMING_/CELERY_/TEST_, plus ``extra``."""
     env = {
@@ -249,6 +260,7 @@ class Stack:
     backend: RedisProcess
     control: RedisProcess
     apps: list[Celery] = field(default_factory=list)
+    clients: list[redis.Redis] = field(default_factory=list)
 
     def env(self, source: str = "fault_sources:Counting", **settings: object) -> dict[str, str]:
         env = {
@@ -269,7 +281,10 @@ class Stack:
         return app
 
     def cache_client(self) -> redis.Redis:
-        return self.cache.client(0)
+        """A client of the cache, closed with the stack."""
+        client = self.cache.client(0)
+        self.clients.append(client)
+        return client
 
 
 ServerFactory = Callable[..., RedisProcess]

@@ -10,7 +10,7 @@ import redis
 from warming_tasks.constants import REFRESH_LOCK_KEY
 from warming_tasks.kinds import Kind, build_summary
 from warming_tasks.settings import load_settings
-from warming_tasks.store import CacheStore, WriteMode
+from warming_tasks.store import CacheStore
 from warming_tasks.warmer import Warmer
 
 from .helpers import wait_until
@@ -103,13 +103,20 @@ def test_an_expired_lock_is_taken_back_by_its_run_but_not_stolen(cache: redis.Re
 
 def test_a_key_redis_refuses_fails_alone(cache: redis.Redis) -> None:
     store = CacheStore(cache)
-    replies = store.write(
-        [("ok", "v", 60), ("huge-ttl", "v", 10**16), ("ok2", "v", 60)], WriteMode.SET
-    )
+    cache.set("held", "old")
+    entries = [("ok", "v", 60), ("huge-ttl", "v", 10**16), ("ok2", "v", 60)]
+    entries += [("held", "new", 10**16), ("held-ok", "new", 60)]
+    cache.set("held-ok", "old")
+    replies = store.write(entries, [None, None, None, b"old", b"old"])
     assert replies[0] is True
     assert isinstance(replies[1], str)
     assert "expire" in replies[1]
     assert replies[2] is True
+    assert isinstance(replies[3], str)  # refused inside the compare-and-set: that key alone
+    assert "expire" in replies[3]
+    assert replies[4] is True
+    assert cache.get("held") == b"old"
+    assert cache.get("held-ok") == b"new"
 
     class Source:
         def hot_keys(self) -> list[str]:
@@ -120,6 +127,6 @@ def test_a_key_redis_refuses_fails_alone(cache: redis.Redis) -> None:
 
     warmer = Warmer(store, Source(), load_settings(ttl_jitter=0))
     result = warmer.preload(["ok", "huge-ttl"])
-    assert result.counts == {"loaded": 1, "missing": 0, "failed": 1}
+    assert result.counts == {"loaded": 1, "missing": 0, "failed": 1, "superseded": 0}
     assert result.errors[0]["key"] == "huge-ttl"
     assert result.errors[0]["reason"].startswith("Redis refused the write: ")

@@ -59,7 +59,7 @@ def test_refresh_never_resurrects_a_key_deleted_during_the_load(cache: redis.Red
     )
     result = warmer(cache, source).refresh(["gone", "kept"])
     assert result.counts["refreshed"] == 1
-    assert result.counts["vanished"] == 1
+    assert result.counts["superseded"] == 1
     assert not cache.exists("gone")
     assert cache.get("kept") == b"new"
 
@@ -83,7 +83,8 @@ def test_predictive_never_overwrites_a_value_written_during_the_load(cache: redi
         "loaded": 1,
         "missing": 0,
         "failed": 0,
-        "already_cached": 1,
+        "already_cached": 0,
+        "superseded": 1,
     }
     assert cache.get("hot") == b"from-app"
     assert cache.get("cold") == b"from-source"
@@ -103,7 +104,7 @@ def test_bad_entries_fail_alone_and_are_never_written(cache: redis.Redis) -> Non
     result = warmer(cache, DictSource(data), max_value_bytes=1024, ttl_jitter=0).preload(
         [*data, "absent"]
     )
-    assert result.counts == {"loaded": 2, "missing": 1, "failed": 6}
+    assert result.counts == {"loaded": 2, "missing": 1, "failed": 6, "superseded": 0}
     failed = {e["key"] for e in result.errors}
     assert failed == set(data) - {"good", "bytes"}
     assert cache.get("good") == b"v"
@@ -119,7 +120,7 @@ def test_a_raising_key_fails_alone_with_or_without_load_many(
     data: dict[str, Entry] = {f"k{i}": (f"v{i}", 60) for i in range(100)}
     data["k42"] = RuntimeError("row locked")  # type: ignore[assignment]
     result = warmer(cache, DictSource(data, bulk=bulk)).preload(list(data))
-    assert result.counts == {"loaded": 99, "missing": 0, "failed": 1}
+    assert result.counts == {"loaded": 99, "missing": 0, "failed": 1, "superseded": 0}
     assert result.errors == [{"key": "k42", "reason": "RuntimeError: row locked"}]
     assert cache.get("k41") == b"v41"
 

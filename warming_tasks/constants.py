@@ -21,6 +21,7 @@ OPEN_RUNS_KEY: Final = f"{TAG}:open"  # runs not yet closed, scored by their las
 RUN_TOTALS_KEY: Final = f"{TAG}:totals"  # runs by kind and outcome; each kind's last run
 PAUSED_KEY: Final = f"{TAG}:paused"  # set while warming is paused: since when, by whom
 BUDGET_KEY: Final = f"{TAG}:budget"  # the source budget: when its next key may be loaded
+STALE_KEY: Final = f"{TAG}:stale"  # keys kept past expiry: the expiry their grace counts from (ms)
 
 RUN_HISTORY_LEN: Final = 100  # finished runs kept for `stats`
 RUN_STATE_TTL_S: Final = 7 * 86_400  # a run's progress record outlives any sane run
@@ -51,6 +52,14 @@ FLUSH_CHUNK: Final = 10_000  # members per flush script call
 FLUSH_IN_FLIGHT: Final = 2  # flush script calls sent before the first reply is read
 
 CACHE_SOCKET_TIMEOUT_S: Final = 10.0
+
+# Redis runs one command at a time: no command the suite sends may hold it for
+# more than a millisecond (the application's reads wait meanwhile). Scripts and
+# multi-key commands are cut to these sizes, each about a tenth of that.
+LOOK_CHUNK_KEYS: Final = 100  # keys per MGET of a batch's look, and per ZREM
+CAS_CHUNK_KEYS: Final = 32  # keys per compare-and-set script call (about 4 µs each)
+CAS_CHUNK_BYTES: Final = 256 * 1024  # values carried by one compare-and-set call
+RANK_PAGE: Final = 1_000  # members per ZREVRANGE page of the frequency set
 
 # The exporter's port: not 9808, celery-exporter's, beside the same Celery fleet.
 METRICS_PORT: Final = 9849

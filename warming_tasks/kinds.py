@@ -45,8 +45,8 @@ class Kind(StrEnum):
         "warming_tasks.preload_batch",
         Strategy.PRELOAD,
         ("loaded", "missing", "failed"),
-        ("loaded", "missing", "failed", "cancelled"),
-        ("loaded", "missing", "failed", "cancelled"),
+        ("loaded", "missing", "failed", "superseded", "cancelled"),
+        ("loaded", "missing", "failed", "superseded", "cancelled"),
         0,
     )
     REFRESH = (
@@ -54,7 +54,7 @@ class Kind(StrEnum):
         "warming_tasks.refresh",
         "warming_tasks.refresh_batch",
         Strategy.BACKGROUND_REFRESH,
-        ("checked", "refreshed", "failed", "skipped_unread"),
+        ("checked", "refreshed", "failed", "skipped_unread", "kept_stale"),
         ("checked",),
         ("due",),
         1,
@@ -101,9 +101,10 @@ _META = frozenset(
     }
 )
 # Every summary has these, 0 in a run that went its course: keys of batches that
-# stood down (paused, cancelled), and batches that never reported before the run
-# was closed as stalled.
-STOOD_DOWN = ("cancelled", "lost")
+# stood down (paused, cancelled), batches that never reported before the run was
+# closed as stalled, and keys the guard left alone because the application wrote
+# them while the batch loaded them.
+ALWAYS_COUNTED = ("cancelled", "lost", "superseded")
 
 
 def empty_summary(
@@ -111,7 +112,7 @@ def empty_summary(
 ) -> dict[str, Any]:
     """The summary of a run that had nothing to do, or did not run (``skipped``)."""
     summary: dict[str, Any] = {"kind": kind.value, "run_id": run_id}
-    summary |= dict.fromkeys((*kind.fields, *STOOD_DOWN), 0)
+    summary |= dict.fromkeys((*kind.fields, *ALWAYS_COUNTED), 0)
     summary |= {"batches": 0, "duration_s": 0.0}
     if skipped is not None:
         summary["skipped"] = skipped

@@ -48,3 +48,15 @@ def backoff_s(retries: int) -> float:
         factor=1, retries=retries, maximum=BACKOFF_MAX_S, full_jitter=False
     )
     return float(ceiling) * (0.5 + random.random() / 2)
+
+
+def retry_span_s() -> float:
+    """The longest a batch's retries can take, all backoffs at their ceiling."""
+    return float(
+        sum(
+            get_exponential_backoff_interval(
+                factor=1, retries=n, maximum=BACKOFF_MAX_S, full_jitter=False
+            )
+            for n in range(MAX_RETRIES)
+        )
+    )

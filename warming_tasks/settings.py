@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # A run with no progress for this long is closed, its missing batches `lost`:
     # five times the longest a batch can take through its retries (about 2 min).
     run_stall_s: float = Field(600.0, ge=1, allow_inf_nan=False)
+    # Seconds a refresh may keep serving a value past its expiry while the source
+    # cannot reload it (0: never).
+    stale_if_error: float = Field(0.0, ge=0, allow_inf_nan=False)
     queue: str | None = Field(None, pattern=r"^[\w.:-]{1,200}$")
     format: str = "raw"
     django_cache: str = Field("default", min_length=1)

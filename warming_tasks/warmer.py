@@ -9,16 +9,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .constants import DISPATCH_WINDOW
-from .errors import EncodeError
+from .errors import EncodeError, SourceUnavailable
 from .formats import CacheFormat, encode_value
 from .formats.raw import RawFormat
 from .maths.accounting import sample
 from .maths.batching import chunked
 from .maths.decay import access_weight, needs_rebase
 from .maths.expiry import in_refresh_window, jittered_ttl
+from .retries import retry_span_s
 from .settings import Settings
 from .source import DataSource, Loaded, load_batch
-from .store import CacheStore, Entry, WriteMode
+from .store import CacheStore, Entry, Reply
 
 _MISSING_PTTL = -2
 
@@ -66,9 +67,7 @@ def _shown(key: str | bytes) -> str:
     return key.decode("utf-8", "backslashreplace") if isinstance(key, bytes) else key
 
 
-def _written(
-    loaded: Loaded, entries: Sequence[Entry], replies: Sequence[bool | str]
-) -> list[Entry]:
+def _written(loaded: Loaded, entries: Sequence[Entry], replies: Sequence[Reply]) -> list[Entry]:
     """The entries written; a key Redis refused joins ``loaded.failed``."""
     written = []
     for entry, reply in zip(entries, replies, strict=True):
@@ -178,6 +177,9 @@ class Warmer:
         """Load ``keys`` and encode what the source gave as the application's
         framework reads it; a value that cannot be encoded fails its key alone."""
         loaded = load_batch(self.source, keys)
+        return loaded, self._encode(loaded)
+
+    def _encode(self, loaded: Loaded) -> list[Entry]:
         jitter, max_bytes, fmt, rng = (
             self.settings.ttl_jitter,
             self.settings.max_value_bytes,
@@ -192,7 +194,7 @@ class Warmer:
                 loaded.failed[key] = str(exc)
                 continue
             entries.append((key, encoded, jittered_ttl(ttl_s, jitter, rng)))
-        return loaded, entries
+        return entries
 
     def pace(self, keys: int) -> float:
         """Wait for ``keys`` of WARMING_SOURCE_RATE, a budget every worker shares, so a
@@ -204,37 +206,86 @@ class Warmer:
         return wait_s
 
     def preload(self, keys: Sequence[str]) -> BatchResult:
-        """Load every key and write it, replacing what the cache holds."""
+        """Load every key and write it where the cache still holds what it held
+        before the load (nothing, or the same bytes)."""
+        seen, _ = self.store.look(keys)
+        held = dict(zip(keys, seen, strict=True))
         loaded, entries = self._load(keys)
-        written = _written(loaded, entries, self.store.write(entries, WriteMode.SET))
+        failed_before = len(loaded.failed)
+        replies = self.store.write(entries, [held[key] for key, _, _ in entries])
+        written = _written(loaded, entries, replies)
         counts = {
             "loaded": len(written),
             "missing": len(loaded.missing),
             "failed": len(loaded.failed),
+            "superseded": _superseded(entries, written, loaded, failed_before),
         }
         return _result(counts, loaded, written)
 
-    def refresh(self, keys: Sequence[str]) -> BatchResult:
-        """Reload the keys close to expiry; write only those still cached with a TTL.
+    def refresh(self, keys: Sequence[str], final: bool = True) -> BatchResult:
+        """Reload the keys close to expiry; write each only where the cache still
+        holds the bytes it held when this batch found it due, with a TTL.
 
-        The TTLs are probed again here: a key the application rewrote since the
-        run found it due is left alone.
+        With ``WARMING_STALE_IF_ERROR``, due keys the source fails to reload keep
+        their value a while longer. A source that is down is raised for a retry
+        (the keys kept first), unless this is the ``final`` try.
         """
-        pttls = self.store.pttls(keys)
+        seen, pttls = self.store.look(keys, with_ttl=True)
         threshold = self.settings.refresh_threshold
-        due = [k for k, t in zip(keys, pttls, strict=True) if in_refresh_window(t, threshold)]
-        loaded, entries = self._load(due)
+        held = {
+            key: value
+            for key, value, pttl in zip(keys, seen, pttls, strict=True)
+            if value is not None and in_refresh_window(pttl, threshold)
+        }
+        due = list(held)
+        try:
+            loaded = load_batch(self.source, due)
+        except SourceUnavailable as exc:
+            kept = self._keep_stale(due, held)
+            if not final:
+                raise
+            loaded = Loaded(failed=dict.fromkeys(due, f"source unavailable: {exc}"[:200]))
+            return self._refreshed(keys, due, loaded, [], [], kept)
+        source_failed = list(loaded.failed)
+        entries = self._encode(loaded)
         failed_before = len(loaded.failed)
-        written = _written(loaded, entries, self.store.write(entries, WriteMode.LIVE))
+        replies = self.store.write(entries, [held[key] for key, _, _ in entries], need_ttl=True)
+        written = _written(loaded, entries, replies)
+        if self.settings.stale_if_error:
+            self.store.end_stale([key for key, _, _ in written])
+        kept = self._keep_stale(source_failed, held)
+        superseded = _superseded(entries, written, loaded, failed_before)
+        return self._refreshed(keys, due, loaded, written, [superseded], kept)
+
+    def _refreshed(  # noqa: PLR0913, PLR0917 - the parts of a refresh's counts
+        self,
+        keys: Sequence[str],
+        due: Sequence[str],
+        loaded: Loaded,
+        written: Sequence[Entry],
+        superseded: Sequence[int],
+        kept: int,
+    ) -> BatchResult:
         counts = {
             "due": len(due),
             "not_due": len(keys) - len(due),
             "refreshed": len(written),
             "missing": len(loaded.missing),
             "failed": len(loaded.failed),
-            "vanished": len(entries) - len(written) - (len(loaded.failed) - failed_before),
+            "superseded": sum(superseded),
+            "kept_stale": kept,
         }
         return _result(counts, loaded, written)
+
+    def _keep_stale(self, keys: Sequence[str], held: dict[str, bytes]) -> int:
+        """Keep the values of due keys the source failed to reload, with
+        WARMING_STALE_IF_ERROR: long enough to outlive the retries and the next
+        refresh tick, within the grace."""
+        grace_s = self.settings.stale_if_error
+        if not grace_s or not keys:
+            return 0
+        keep_s = self.settings.refresh_interval + retry_span_s()
+        return self.store.keep_stale(keys, [held[key] for key in keys], keep_s, grace_s)
 
     def predict(self, keys: Sequence[str]) -> BatchResult:
         """Load the ranked keys not cached; never overwrite what the application wrote."""
@@ -242,13 +293,20 @@ class Warmer:
         absent = [k for k, t in zip(keys, pttls, strict=True) if t == _MISSING_PTTL]
         loaded, entries = self._load(absent)
         failed_before = len(loaded.failed)
-        written = _written(loaded, entries, self.store.write(entries, WriteMode.NX))
-        refused = len(loaded.failed) - failed_before
+        written = _written(loaded, entries, self.store.write(entries, [None] * len(entries)))
         counts = {
             "candidates": len(absent),
             "loaded": len(written),
             "missing": len(loaded.missing),
             "failed": len(loaded.failed),
-            "already_cached": len(keys) - len(absent) + len(entries) - len(written) - refused,
+            "already_cached": len(keys) - len(absent),
+            "superseded": _superseded(entries, written, loaded, failed_before),
         }
         return _result(counts, loaded, written)
+
+
+def _superseded(
+    entries: Sequence[Entry], written: Sequence[Entry], loaded: Loaded, failed_before: int
+) -> int:
+    """Entries the guard left alone: the application wrote (or deleted) them since."""
+    return len(entries) - len(written) - (len(loaded.failed) - failed_before)

@@ -16,10 +16,14 @@ from typing import Any
 
 import redis
 
+from warming_tasks.errors import SourceUnavailable
+
 CONFIG_KEY = "faults:config"
 GATE_KEY = "faults:gate"  # set by a test: listing the hot keys goes on past ``gate_after``
 LOADS_KEY = "faults:loads"  # hash: key -> how many times load_many/load was asked for it
 CALLS_KEY = "faults:calls"  # list of JSON {"t0", "t1", "pid", "keys"}: one per load_many call
+LOADING_KEY = "faults:loading"  # list of JSON key lists: a load_many has started on them
+RELEASE_KEY = "faults:release"  # set by a test: a load_many held by ``hold`` goes on
 BIG_VALUE_BYTES = 10 * 1024 * 1024
 
 _client: redis.Redis | None = None
@@ -51,7 +55,10 @@ class Counting:
 
     ``sleep``: seconds each ``load_many`` takes; ``ttl``: the TTL it returns;
     ``gate_after``: the listing stops after that many keys until the test sets
-    ``GATE_KEY``.
+    ``GATE_KEY``; ``hold``: each ``load_many`` says so in ``LOADING_KEY`` and waits
+    for ``RELEASE_KEY`` (the test plays the application meanwhile);
+    ``unavailable``: its database is down (``SourceUnavailable``); ``raising``:
+    keys, comma-separated, whose rows raise; ``gone``: keys it has no data for.
     """
 
     def hot_keys(self) -> Iterator[str]:
@@ -63,11 +70,23 @@ class Counting:
             yield f"key:{i}"
 
     def load(self, key: str) -> tuple[str, int] | None:
+        if key in config().get("raising", "").split(","):
+            raise RuntimeError(f"row {key} is corrupt")
         return self.load_many([key]).get(key)
 
     def load_many(self, keys: Sequence[str]) -> Mapping[str, tuple[str, int]]:
         conf = config()
         t0 = time.time()
+        if conf.get("hold"):
+            control().rpush(LOADING_KEY, json.dumps(list(keys)))
+            deadline = time.monotonic() + 60
+            while not control().exists(RELEASE_KEY) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        if conf.get("unavailable"):
+            raise SourceUnavailable("the database is down")
+        raising = set(filter(None, conf.get("raising", "").split(",")))
+        if raising.intersection(keys):
+            raise RuntimeError("a row of this batch is corrupt")
         time.sleep(float(conf.get("sleep", "0")))
         ttl = int(conf.get("ttl", "3600"))
         pipe = control().pipeline()
@@ -76,7 +95,8 @@ class Counting:
         record = {"t0": t0, "t1": time.time(), "pid": os.getpid(), "keys": list(keys)}
         pipe.rpush(CALLS_KEY, json.dumps(record))
         pipe.execute()
-        return {k: (value_for(k), ttl) for k in keys}
+        gone = set(conf.get("gone", "").split(","))
+        return {k: (value_for(k), ttl) for k in keys if k not in gone}
 
 
 # -- bad entries: what a buggy source can hand back --------------------------------------

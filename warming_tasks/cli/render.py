@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from ..kinds import STOOD_DOWN, Kind
+from ..kinds import ALWAYS_COUNTED, Kind
 from .console import err, out
 
 
@@ -72,7 +72,7 @@ def print_stats(data: dict[str, Any]) -> None:
     for column in ("kind", "finished (UTC)", "duration s", "batches", "counts"):
         runs.add_column(column, no_wrap=True)
     for run in data["recent_runs"]:
-        counts = (*Kind.named(run["kind"]).fields, *(n for n in STOOD_DOWN if run.get(n)))
+        counts = (*Kind.named(run["kind"]).fields, *(n for n in ALWAYS_COUNTED if run.get(n)))
         started = float(run.get("started_at", 0))
         when = _clock(started + float(run.get("duration_s", 0)))
         runs.add_row(

@@ -5,7 +5,7 @@ budget (``control``), what the metrics read (``snapshot``), each script in ``lua
 
 from __future__ import annotations
 
-from .cache import CacheCommands, Entry, Value, WriteMode
+from .cache import CacheCommands, Entry, Reply, Seen, Value
 from .client import Client, cluster_url, connect
 from .control import ControlCommands
 from .frequency import FrequencyCommands
@@ -17,10 +17,11 @@ __all__ = [
     "CacheStore",
     "Client",
     "Entry",
+    "Reply",
+    "Seen",
     "Snapshot",
     "Value",
     "Warmed",
-    "WriteMode",
     "cluster_url",
     "connect",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from typing import Any
@@ -15,6 +16,7 @@ from ..retries import TRANSIENT
 from .client import Client
 
 
+@functools.cache
 def script_text(name: str) -> str:
     return resources.files(__package__).joinpath("lua", f"{name}.lua").read_text()
 

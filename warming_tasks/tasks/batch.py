@@ -54,7 +54,7 @@ def predictive_batch(  # noqa: PLR0913, PLR0917 - the batch message format
     return _run_batch(self, Kind.PREDICTIVE, run_id, index, keys, lock, outcome)
 
 
-def _warm(kind: Kind, run_id: str, keys: list[str], lock: str) -> BatchResult:
+def _warm(kind: Kind, run_id: str, keys: list[str], lock: str, final: bool) -> BatchResult:
     if get_store().stand_down(run_id):
         # Paused, cancelled, or closed as stalled: the source is not called, and
         # the keys count as cancelled (nowhere, for a closed run).
@@ -69,7 +69,7 @@ def _warm(kind: Kind, run_id: str, keys: list[str], lock: str) -> BatchResult:
     if kind is Kind.PRELOAD:
         return warmer.preload(keys)
     if kind is Kind.REFRESH:
-        return warmer.refresh(keys)
+        return warmer.refresh(keys, final)
     return warmer.predict(keys)
 
 
@@ -91,7 +91,7 @@ def _run_batch(  # noqa: PLR0913, PLR0917 - the batch message format, and its ki
         result = BatchResult.from_outcome(outcome)
     else:
         try:
-            result = _warm(kind, run_id, keys, lock)
+            result = _warm(kind, run_id, keys, lock, final=retries >= task.max_retries)
         except REFUSED as exc:
             result = _failed(keys, f"the cache refused us: {type(exc).__name__}: {exc}")
         except TRANSIENT as exc:

@@ -29,7 +29,7 @@ from celery import Signature, Task, group
 from celery.exceptions import Ignore
 
 from .. import constants as c
-from ..kinds import STOOD_DOWN, Kind, build_summary, outcome
+from ..kinds import ALWAYS_COUNTED, Kind, build_summary, outcome
 from ..maths.batching import chunked
 from ..retries import TRANSIENT
 from ..routing import warming_queue
@@ -192,7 +192,7 @@ def finish(run_id: str) -> dict[str, Any]:
     best_effort(store.close_run, run_id, summary, outcome(summary))
     if state.get("lock"):
         store.release_lock(state["lock"])
-    shown = (*kind.fields, *(name for name in STOOD_DOWN if summary[name]), "batches")
+    shown = (*kind.fields, *(name for name in ALWAYS_COUNTED if summary[name]), "batches")
     counts = " ".join(f"{name}={summary[name]}" for name in shown)
     log.info("%s run %s finished in %.2fs: %s", kind.value, run_id, summary["duration_s"], counts)
     return summary
