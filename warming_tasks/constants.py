@@ -20,6 +20,7 @@ READS_KEY: Final = f"{TAG}:reads"  # the application's tracked reads: hits, miss
 OPEN_RUNS_KEY: Final = f"{TAG}:open"  # runs not yet closed, scored by their last progress (s)
 RUN_TOTALS_KEY: Final = f"{TAG}:totals"  # runs by kind and outcome; each kind's last run
 PAUSED_KEY: Final = f"{TAG}:paused"  # set while warming is paused: since when, by whom
+RESCALE_KEY: Final = f"{TAG}:rescale"  # a move of the scores to a new epoch, in steps
 BUDGET_KEY: Final = f"{TAG}:budget"  # the source budget: when its next key may be loaded
 STALE_KEY: Final = f"{TAG}:stale"  # keys kept past expiry: the expiry their grace counts from (ms)
 
@@ -31,7 +32,7 @@ ERROR_SAMPLE_LEN: Final = 10  # errors kept in a run's summary
 # to ~1% of the cache Redis' time (100 per batch cost 10% of preload throughput).
 WARMED_SAMPLE_PER_BATCH: Final = 10
 WARMED_MAX_KEYS: Final = 100_000  # sampled keys held; the soonest to expire go first
-WARMED_SWEEP_PER_FLUSH: Final = 1_000  # expired, unread samples counted per flush call
+WARMED_SWEEP_PER_CALL: Final = 32  # expired, unread samples counted per flush call
 SWEEP_GRACE_FLUSHES: Final = 2  # flush intervals an expired sample waits for late reads
 
 # How often beat looks for stalled runs, at most: a run is closed within
@@ -48,8 +49,8 @@ REBASE_EXPONENT: Final = 512.0
 TRACKER_BUFFER_MAX_ACCESSES: Final = 1_000_000  # raw accesses held between flushes
 TRACKER_CONNECT_TIMEOUT_S: Final = 0.5
 TRACKER_SOCKET_TIMEOUT_S: Final = 2.0
-FLUSH_CHUNK: Final = 10_000  # members per flush script call
-FLUSH_IN_FLIGHT: Final = 2  # flush script calls sent before the first reply is read
+FLUSH_CHUNK: Final = 128  # members per flush script call: about 0.3 ms of Redis
+FLUSH_IN_FLIGHT: Final = 4  # flush script calls sent before the first reply is read
 
 CACHE_SOCKET_TIMEOUT_S: Final = 10.0
 
@@ -59,7 +60,9 @@ CACHE_SOCKET_TIMEOUT_S: Final = 10.0
 LOOK_CHUNK_KEYS: Final = 100  # keys per MGET of a batch's look, and per ZREM
 CAS_CHUNK_KEYS: Final = 32  # keys per compare-and-set script call (about 4 µs each)
 CAS_CHUNK_BYTES: Final = 256 * 1024  # values carried by one compare-and-set call
-RANK_PAGE: Final = 1_000  # members per ZREVRANGE page of the frequency set
+RANK_PAGE: Final = 500  # members per ZREVRANGE page of the frequency set
+COPY_PAGE: Final = 200  # members per ZADD of a copied sample set
+RESCALE_STEP: Final = 200  # members a rescale step of the forward-decayed scores moves
 
 # The exporter's port: not 9808, celery-exporter's, beside the same Celery fleet.
 METRICS_PORT: Final = 9849

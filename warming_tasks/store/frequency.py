@@ -20,6 +20,10 @@ from ..maths.tuning import (
 from .base import StoreBase, text
 
 _ACCOUNTING = (c.WARMED_KEY, c.ACCOUNT_KEY)
+_SKIPLIST_MEMBER = "{warming}:" + "s" * 128
+# What flush.lua and rescale.lua answer.
+_RESCALING = 2  # flush: a rescale is in flight
+_IN_FLIGHT, _STEPPED, _FINISHED = -1, 1, 2  # rescale: another kind's job; a step; the end
 
 
 def half_life_text(seconds: float) -> str:
@@ -107,7 +111,8 @@ class FrequencyCommands(StoreBase):
         unread.
         """
         own = self._own
-        keys = [own(name) for name in (c.FREQUENCY_KEY, c.EPOCH_KEY, *_ACCOUNTING, c.AUTO_KEY)]
+        names = (c.FREQUENCY_KEY, c.EPOCH_KEY, *_ACCOUNTING, c.AUTO_KEY, c.RESCALE_KEY)
+        keys = [own(name) for name in names]
         auto = flush.sample_epoch is not None
         if auto:
             keys += [own(sample_key(h)) for h in CANDIDATES_S]
@@ -119,7 +124,7 @@ class FrequencyCommands(StoreBase):
             flush.max_keys,
             flush.read_since,
             flush.sweep_before,
-            c.WARMED_SWEEP_PER_FLUSH,
+            c.WARMED_SWEEP_PER_CALL,
             KIND_SLOTS,
             len(CANDIDATES_S) if auto else 0,
             "" if flush.sample_epoch is None else flush.sample_epoch,
@@ -135,6 +140,9 @@ class FrequencyCommands(StoreBase):
             args += [member, reads]
         args += flush.sampled
         reply = self._run("flush", keys, args)
+        if int(reply[0]) == _RESCALING:
+            self.finish_rescale()
+            return self.ranking()
         if int(reply[0]) == 0:
             epoch, h, sample_epoch = (text(v) for v in reply[1:4])
             return Ranking(
@@ -142,8 +150,35 @@ class FrequencyCommands(StoreBase):
             )
         if not auto:
             return None
-        since, born, reads, *hits = (float(v) for v in reply[1:])
+        since, born, reads, snapshot_due, *hits = (float(v) for v in reply[1:])
+        if snapshot_due:
+            self._snapshot_samples()
         return Belief(flush.half_life_s, since, reads, tuple(hits), born)
+
+    def _snapshot_samples(self) -> None:
+        """Copy each candidate's sample set to its snapshot, a page per command."""
+        for h in CANDIDATES_S:
+            live = self._own(sample_key(h))
+            snapshot, building = f"{live}:snapshot", f"{live}:snapshot:next"
+            # A new sorted set starts as a listpack, and inserting into one with long
+            # float scores costs a parse of every score before it: 200 members took
+            # 1.4 ms. A member longer than any listpack holds makes it a skiplist
+            # from the first page (it leaves before the set is used).
+            self.client.unlink(building)
+            self.client.zadd(building, {_SKIPLIST_MEMBER: 0})
+            copied = 0
+            while True:
+                last = copied + c.COPY_PAGE - 1
+                rows = self.client.zrange(live, copied, last, withscores=True)
+                if rows:
+                    self.client.zadd(building, dict(cast(list[tuple[Any, float]], rows)))
+                copied += len(rows)
+                if len(rows) < c.COPY_PAGE:
+                    break
+            self.client.zrem(building, _SKIPLIST_MEMBER)
+            self.client.unlink(snapshot)  # freed in the background, not by RENAME
+            if copied:
+                self.client.rename(building, snapshot)
 
     def rebase(
         self,
@@ -154,22 +189,54 @@ class FrequencyCommands(StoreBase):
         now: float = 0.0,
     ) -> bool:
         """Move the epoch; with ``half_lives`` (auto: held, wanted), change the
-        half-life in the same step."""
-        keys = [self._own(c.FREQUENCY_KEY), self._own(c.EPOCH_KEY)]
-        args: list[Any] = [old_epoch, new_epoch, repr(factor)]
-        if half_lives is not None:
-            keys.append(self._own(c.AUTO_KEY))
-            args += [*(half_life_text(h) for h in half_lives), now]
-        return bool(self._run("rebase", keys, args))
+        half-life in the same step. False when another process moved it first."""
+        held, wanted = ("", "") if half_lives is None else map(half_life_text, half_lives)
+        args = [old_epoch, new_epoch, now, held, wanted, repr(factor)]
+        return self._rescale("freq", [c.FREQUENCY_KEY], args)
 
     def rebase_samples(self, old_epoch: int, new_epoch: int, factors: Sequence[float]) -> bool:
-        keys = [self._own(c.AUTO_KEY), *(self._own(sample_key(h)) for h in CANDIDATES_S)]
-        return bool(self._run("rebase_samples", keys, [old_epoch, new_epoch, *map(repr, factors)]))
+        """Move the candidates' shared epoch, each set by its own factor."""
+        args = [old_epoch, new_epoch, 0, "", "", *map(repr, factors)]
+        return self._rescale("samples", [sample_key(h) for h in CANDIDATES_S], args)
+
+    def _rescale(self, mode: str, sets: Sequence[str], args: Sequence[Any]) -> bool:
+        """Scale ``sets`` to a new epoch in steps of ``RESCALE_STEP`` members (one
+        command each, so the application's reads are served between them)."""
+        keys = [self._own(name) for name in (c.RESCALE_KEY, c.EPOCH_KEY, c.AUTO_KEY, *sets)]
+        while True:
+            reply = int(self._run("rescale", keys, [mode, c.RESCALE_STEP, *args]))
+            if reply == _IN_FLIGHT:
+                self.finish_rescale()  # another process's, of the other kind: end it first
+            elif reply != _STEPPED:
+                return reply == _FINISHED
+
+    def finish_rescale(self) -> None:
+        """Carry a rescale in flight to its end, whichever process started it (one
+        that stopped mid-way leaves its job in Redis for the next to finish)."""
+        mode = self.client.hget(self._own(c.RESCALE_KEY), "mode")
+        if mode is None:
+            return
+        sets = [c.FREQUENCY_KEY] if text(mode) == "freq" else [sample_key(h) for h in CANDIDATES_S]
+        keys = [self._own(name) for name in (c.RESCALE_KEY, c.EPOCH_KEY, c.AUTO_KEY, *sets)]
+        # The job is stored: these start arguments match no epoch, so are never used.
+        args = [text(mode), c.RESCALE_STEP, "", "", 0, "", ""]
+        while int(self._run("rescale", keys, args)) == _STEPPED:
+            pass
 
     def top_keys(self, limit: int) -> list[tuple[str, float]]:
-        """The ``limit`` highest-scored members, highest first."""
-        rows = self.client.zrevrange(self._own(c.FREQUENCY_KEY), 0, limit - 1, withscores=True)
-        return [(text(member), float(score)) for member, score in cast(list[Any], rows)]
+        """The ``limit`` highest-scored members, highest first, a page per command."""
+        key = self._own(c.FREQUENCY_KEY)
+        rows: list[Any] = []
+        while len(rows) < limit:
+            page = min(c.RANK_PAGE, limit - len(rows))
+            got = cast(
+                list[Any],
+                self.client.zrevrange(key, len(rows), len(rows) + page - 1, withscores=True),
+            )
+            rows += got
+            if len(got) < page:
+                break
+        return [(text(member), float(score)) for member, score in rows]
 
     def frequency_size(self) -> int:
         return int(self.client.zcard(self._own(c.FREQUENCY_KEY)))
@@ -178,8 +245,11 @@ class FrequencyCommands(StoreBase):
         """Each key's stored score in the frequency set, None where it has none."""
         if not keys:
             return []
-        rows = self.client.zmscore(self._own(c.FREQUENCY_KEY), list(keys))
-        return [None if s is None else float(s) for s in cast(list[Any], rows)]
+        pipe = self.client.pipeline(transaction=False)
+        for first in range(0, len(keys), c.LOOK_CHUNK_KEYS):
+            pipe.zmscore(self._own(c.FREQUENCY_KEY), list(keys[first : first + c.LOOK_CHUNK_KEYS]))
+        rows = [score for chunk in pipe.execute() for score in chunk]
+        return [None if s is None else float(s) for s in rows]
 
     def account_counters(self) -> dict[str, int]:
         """The accounting counters: ``warmed|sampled|read|expired:<strategy code>``."""

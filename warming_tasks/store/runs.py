@@ -131,7 +131,7 @@ class RunCommands(StoreBase):
         run_key, done_key, _ = self._run_keys(run_id)
         pipe = self.client.pipeline()
         pipe.hgetall(run_key)
-        pipe.scard(done_key)
+        pipe.zcard(done_key)
         raw, done = pipe.execute()
         state = {text(k): text(v) for k, v in raw.items()}
         if state:

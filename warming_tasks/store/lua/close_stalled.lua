@@ -1,7 +1,7 @@
 -- Close a run that made no progress for too long: the batches sent that never
 -- reported count as `lost`, and the run is stamped finished, so a batch that
 -- reports later is counted nowhere (run_count.lua) and stands down.
--- KEYS[1]: run hash, KEYS[2]: set of finished batch indexes, KEYS[3]: open runs.
+-- KEYS[1]: run hash, KEYS[2]: finished batch indexes (sorted set), KEYS[3]: open runs.
 -- ARGV[1]: run id, ARGV[2]: now (s), ARGV[3]: stalled since (s, the last progress
 -- must be older).
 -- Returns 1 when this call closed the run and the caller must send its body.
@@ -15,7 +15,7 @@ if progress and tonumber(progress) >= tonumber(ARGV[3]) then
   return 0  -- a batch reported since the caller looked
 end
 local sent = tonumber(redis.call('HGET', run, 'total') or redis.call('HGET', run, 'dispatched') or '0')
-local lost = sent - redis.call('SCARD', KEYS[2])
+local lost = sent - redis.call('ZCARD', KEYS[2])
 redis.call('HSET', run, 'lost', math.max(lost, 0), 'stalled', ARGV[2], 'finished_at', ARGV[2])
 redis.call('HSETNX', run, 'body_by', 'stall')
 return 1

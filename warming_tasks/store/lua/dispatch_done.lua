@@ -1,19 +1,14 @@
 -- Record how many batches a run has, once dispatch has sent them all.
--- KEYS[1]: run hash, KEYS[2]: set of finished batch indexes.
+-- KEYS[1]: run hash, KEYS[2]: finished batch indexes (sorted set, scored by index:
+-- counting those below the total is one O(log n) command at any batch count).
 -- ARGV[1]: batch count, ARGV[2]: now (s).
 -- The first complete dispatch fixes the total; batches finished before it that
 -- fall inside it are counted now, later ones as they finish.
 -- Returns 1 when every batch had already finished (the dispatcher closes the run).
 local run = KEYS[1]
 if redis.call('HSETNX', run, 'total', ARGV[1]) == 1 then
-  local total = tonumber(ARGV[1])
-  local counted = 0
-  for _, member in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-    if tonumber(member) < total then
-      counted = counted + 1
-    end
-  end
-  redis.call('HSET', run, 'counted', counted, 'dispatched', total, 'dispatched_at', ARGV[2])
+  local counted = redis.call('ZCOUNT', KEYS[2], 0, '(' .. ARGV[1])
+  redis.call('HSET', run, 'counted', counted, 'dispatched', ARGV[1], 'dispatched_at', ARGV[2])
 end
 local total = tonumber(redis.call('HGET', run, 'total'))
 if tonumber(redis.call('HGET', run, 'counted') or '0') >= total then

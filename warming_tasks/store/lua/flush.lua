@@ -1,9 +1,10 @@
 -- Add a flush's reads to the frequency set and keep it bounded; with the
 -- half-life on auto, first score each candidate's ranking against the sampled
 -- reads, then add those to the candidates' sets; settle the warmed-key samples.
+-- Called on a hundred or so members at a time: one call never holds Redis long.
 -- KEYS[1]: frequency set, KEYS[2]: its epoch, KEYS[3]: warmed-key samples,
--- KEYS[4]: accounting counters, KEYS[5]: auto's state (hash), KEYS[6..]: the
--- candidates' sample sets.
+-- KEYS[4]: accounting counters, KEYS[5]: auto's state (hash), KEYS[6]: a rescale
+-- in flight (rescale.lua), KEYS[7..]: the candidates' sample sets.
 -- ARGV[1]: the epoch the client holds, ARGV[2]: the half-life it holds, ARGV[3]: score per read for the frequency set,
 -- ARGV[4]: most members kept, ARGV[5]: earliest time (s) any of these reads can
 -- have happened, ARGV[6]: samples that expired before this time (s) count as
@@ -14,11 +15,15 @@
 -- ARGV[14]: most members of a sample set, ARGV[15]: member/reads pairs that follow,
 -- then one score per read per candidate, the seconds between snapshots of the
 -- candidates' sets (0: none), the pairs, and the 1-based numbers of the pairs
--- whose member is sampled. With candidates, KEYS[6 + candidates..] are the
+-- whose member is sampled. With candidates, KEYS[7 + candidates..] are the
 -- snapshots.
--- Returns {1} when applied (auto: {1, since, born, reads, hits per candidate}), or {0,
--- epoch, half-life, candidates' epoch} when the client's differ (it recomputes
--- and tries again).
+-- Returns {1} when applied (auto: {1, since, born, reads, snapshot due (1: the
+-- caller copies the candidates' sets to their snapshots), hits per candidate}),
+-- {0, epoch, half-life, candidates' epoch} when the client's differ (it recomputes
+-- and tries again), or {2} while a rescale is in flight (the caller helps it on).
+if redis.call('EXISTS', KEYS[6]) == 1 then
+  return {2}
+end
 local candidates = tonumber(ARGV[9])
 local stored = redis.call('GET', KEYS[2])
 local state = redis.call('HMGET', KEYS[5], 'h', 'shadow_epoch')
@@ -45,6 +50,8 @@ if candidates > 0 and not held_shadow then
   redis.call('HSET', KEYS[5], 'shadow_epoch', ARGV[10], 'born', ARGV[12])
 end
 local pairs_at = 17 + candidates
+-- Members trimmed per call at most: a bound lowered a lot is reached over calls.
+local trim_most = 512
 local every = tonumber(ARGV[16 + candidates])
 local npairs = tonumber(ARGV[15])
 local per_read = tonumber(ARGV[3])
@@ -71,8 +78,8 @@ if candidates > 0 then
   -- a predictive load's is while it serves; before the first, by the live one.
   local judged = {}
   for c = 1, candidates do
-    local snapshot = KEYS[5 + candidates + c]
-    judged[c] = (every > 0 and redis.call('EXISTS', snapshot) == 1) and snapshot or KEYS[5 + c]
+    local snapshot = KEYS[6 + candidates + c]
+    judged[c] = (every > 0 and redis.call('EXISTS', snapshot) == 1) and snapshot or KEYS[6 + c]
   end
   for i = last + 1, #ARGV do
     local at = pairs_at + 2 * (tonumber(ARGV[i]) - 1)
@@ -87,14 +94,14 @@ if candidates > 0 then
     local at = pairs_at + 2 * (tonumber(ARGV[i]) - 1)
     local member, n = ARGV[at], tonumber(ARGV[at + 1])
     for c = 1, candidates do
-      redis.call('ZINCRBY', KEYS[5 + c], n * tonumber(ARGV[15 + c]), member)
+      redis.call('ZINCRBY', KEYS[6 + c], n * tonumber(ARGV[15 + c]), member)
     end
   end
   local excess_of = tonumber(ARGV[14])
   for c = 1, candidates do
-    local excess = redis.call('ZCARD', KEYS[5 + c]) - excess_of
+    local excess = math.min(redis.call('ZCARD', KEYS[6 + c]) - excess_of, trim_most)
     if excess > 0 then
-      redis.call('ZREMRANGEBYRANK', KEYS[5 + c], 0, excess - 1)
+      redis.call('ZREMRANGEBYRANK', KEYS[6 + c], 0, excess - 1)
     end
   end
   -- The evidence decays with time, so a change of regime wins within an hour or so.
@@ -110,11 +117,11 @@ if candidates > 0 then
   local total = (tonumber(state[2]) or 0) * keep + reads
   local update = {'eval_at', string.format('%.17g', math.max(now, eval_at)),
                   'reads', string.format('%.17g', total)}
-  result = {1, state[3] or ARGV[12], state[4] or ARGV[12], string.format('%.17g', total)}
-  if every > 0 and now - (tonumber(state[5]) or -math.huge) >= every then
-    for c = 1, candidates do
-      redis.call('ZUNIONSTORE', KEYS[5 + candidates + c], 1, KEYS[5 + c])
-    end
+  local snapshot_due = every > 0 and now - (tonumber(state[5]) or -math.huge) >= every
+  result = {1, state[3] or ARGV[12], state[4] or ARGV[12], string.format('%.17g', total),
+            snapshot_due and 1 or 0}
+  if snapshot_due then
+    -- Claimed here, copied by the caller a few hundred members per command.
     update[#update + 1] = 'snapshot_at'
     update[#update + 1] = ARGV[12]
   end
@@ -142,7 +149,7 @@ for first = 1, #members, step do
     end
   end
 end
-local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
+local excess = math.min(redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4]), trim_most)
 if excess > 0 then
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, excess - 1)
 end

@@ -1,5 +1,5 @@
 -- Count one finished batch into its run, once, however often the batch ran.
--- KEYS[1]: run hash, KEYS[2]: set of finished batch indexes, KEYS[3]: error sample
+-- KEYS[1]: run hash, KEYS[2]: finished batch indexes (sorted set, scored by index), KEYS[3]: error sample
 -- list, KEYS[4]: the refresh lock, KEYS[5]: open runs by last progress.
 -- ARGV[1]: batch index, ARGV[2]: lock token ('' for none), ARGV[3]: lock ttl ms,
 -- ARGV[4]: run record ttl s, ARGV[5]: error sample length, ARGV[6]: now (s),
@@ -13,7 +13,7 @@ local run = KEYS[1]
 local index = tonumber(ARGV[1])
 local n = tonumber(ARGV[8])
 local finished = redis.call('HEXISTS', run, 'finished_at') == 1
-local first = redis.call('SADD', KEYS[2], ARGV[1]) == 1 and not finished
+local first = redis.call('ZADD', KEYS[2], 'NX', ARGV[1], ARGV[1]) == 1 and not finished
 if first then
   redis.call('ZADD', KEYS[5], 'XX', ARGV[6], ARGV[7])
   for i = 9, 8 + 2 * n, 2 do
