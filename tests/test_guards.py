@@ -12,8 +12,13 @@ from typing import Any
 
 import pytest
 import redis
+from prometheus_client import generate_latest
 
 from warming_tasks.constants import STALE_KEY
+from warming_tasks.ops.metrics import registry_for
+from warming_tasks.ops.stats import collect
+from warming_tasks.settings import load_settings
+from warming_tasks.store import CacheStore
 
 from .helpers import Processes, Stack, await_summary, record_reads, wait_until
 from .support.fault_sources import CONFIG_KEY, LOADING_KEY, RELEASE_KEY, value_for
@@ -63,6 +68,10 @@ def test_refresh_never_overwrites_what_the_application_wrote_during_the_load(
     for key in ("key:2", "key:4"):  # its neighbours in the batch are refreshed
         assert cache.get(key) == value_for(key).encode()
         assert 3590 <= cache.ttl(key) <= 3600
+    assert shown(cache, "refresh", "superseded") == (
+        1,
+        'warming_keys_superseded_total{strategy="refresh"} 1.0',
+    )
 
 
 @pytest.mark.timeout(90)
@@ -80,6 +89,7 @@ def test_preload_never_overwrites_what_the_application_wrote_during_the_load(
 
     # key:7 was absent when looked at and is still absent: the preload writes it.
     assert (summary["loaded"], summary["superseded"], summary["failed"]) == (8, 2, 0)
+    assert shown(cache, "preload", "superseded")[0] == 2
     assert cache.get("key:3") == b"app-new"
     assert cache.get("key:5") == b"app-new"
     assert 50 <= cache.ttl("key:5") <= 60
@@ -104,6 +114,16 @@ def test_predictive_never_overwrites_what_the_application_wrote_during_the_load(
     assert cache.get("key:4") == value_for("key:4").encode()
 
 
+def shown(cache: redis.Redis, strategy: str, count: str) -> tuple[int, str]:
+    """``count`` of ``strategy`` as ``stats`` has it, and the metric's line."""
+    store = CacheStore(cache)
+    rows = collect(store, load_settings(), top=5)["strategies"]
+    scrape = generate_latest(registry_for(store)).decode()
+    metric = f'warming_keys_{count}_total{{strategy="{strategy}"}}'
+    line = next(line for line in scrape.splitlines() if line.startswith(metric))
+    return next(row[count] for row in rows if row["strategy"] == strategy), line
+
+
 def refresh(stack: Stack) -> dict[str, Any]:
     result = stack.caller().send_task("warming_tasks.refresh")
     return await_summary(result, 30, stack.cache_client())
@@ -123,6 +143,10 @@ def test_stale_if_error_keeps_a_failing_key_past_its_expiry_until_its_bound(
     summary = refresh(stack)
 
     assert (summary["refreshed"], summary["failed"], summary["kept_stale"]) == (1, 1, 1)
+    assert shown(cache, "refresh", "kept_stale") == (
+        1,
+        'warming_keys_kept_stale_total{strategy="refresh"} 1.0',
+    )
     assert cache.get("key:2") == value_for("key:2").encode()
     # Kept to its bound: 4 s past the expiry it had when first kept.
     kept_until = time.time() + cache.pttl("key:0") / 1000

@@ -18,7 +18,7 @@ from warming_tasks.cli.embedded import RedisProcess, free_port
 from warming_tasks.constants import EPOCH_KEY, FLUSH_CHUNK, FREQUENCY_KEY, WARMED_KEY
 from warming_tasks.maths.tuning import Belief
 from warming_tasks.settings import get_settings, load_settings
-from warming_tasks.store import CacheStore
+from warming_tasks.store import CacheStore, Warmed
 from warming_tasks.store.frequency import Flush, Ranking
 from warming_tasks.tracker import AccessTracker
 
@@ -288,8 +288,10 @@ def test_a_flush_settles_warmed_samples_as_read_in_time_or_not(
     store = CacheStore(cache)
     now = time.time()
     # A preload batch warmed a and b for 100 s and c for 1 s; a predictive one, d.
-    store.finish_batch("r1", 0, {}, [], warmed=(0, 3, [("a", 100), ("b", 100), ("c", 1)], now, 0))
-    store.finish_batch("r2", 0, {}, [], warmed=(2, 1, [("d", 1)], now, 0))
+    store.finish_batch(
+        "r1", 0, {}, [], warmed=Warmed(0, 3, [("a", 100), ("b", 100), ("c", 1)], now)
+    )
+    store.finish_batch("r2", 0, {}, [], warmed=Warmed(2, 1, [("d", 1)], now))
     # 50 s later the application reads a and c: c had expired 49 s before.
     t = make(redis_server.url(), Clock(now + 50), flush_interval=5)
     t.track("a")
@@ -327,7 +329,7 @@ def test_an_idle_spell_does_not_stretch_read_in_time(
 ) -> None:
     store = CacheStore(cache)
     now = time.time()
-    store.finish_batch("r1", 0, {}, [], warmed=(0, 1, [("a", 60)], now, 0))
+    store.finish_batch("r1", 0, {}, [], warmed=Warmed(0, 1, [("a", 60)], now))
     clock = Clock(now)
     t = make(redis_server.url(), clock, flush_interval=5)
     for _ in range(400):  # nothing read for 2000 s: flushes with nothing to send
@@ -342,9 +344,9 @@ def test_an_idle_spell_does_not_stretch_read_in_time(
 def test_a_value_replaced_before_anyone_read_it_counts_unread(cache: redis.Redis) -> None:
     store = CacheStore(cache)
     now = time.time()
-    store.finish_batch("p", 0, {}, [], warmed=(0, 2, [("a", 600), ("b", 600)], now, 0))
+    store.finish_batch("p", 0, {}, [], warmed=Warmed(0, 2, [("a", 600), ("b", 600)], now))
     # A refresh rewrites both before they expire; nobody had read the preloaded values.
-    store.finish_batch("r", 0, {}, [], warmed=(1, 2, [("a", 600), ("b", 600)], now + 500, 0))
+    store.finish_batch("r", 0, {}, [], warmed=Warmed(1, 2, [("a", 600), ("b", 600)], now + 500))
     counters = store.account_counters()
     assert (counters["sampled:0"], counters["expired:0"]) == (2, 2)
     assert counters["sampled:1"] == 2
@@ -357,8 +359,8 @@ def test_samples_dropped_for_room_count_unread_once_expired(
     monkeypatch.setattr(constants, "WARMED_MAX_KEYS", 2)
     store = CacheStore(cache)
     now = time.time()
-    store.finish_batch("old", 0, {}, [], warmed=(2, 1, [("gone", 10)], now - 100, 0))
-    store.finish_batch("new", 0, {}, [], warmed=(0, 2, [("x", 600), ("y", 600)], now, 0))
+    store.finish_batch("old", 0, {}, [], warmed=Warmed(2, 1, [("gone", 10)], now - 100))
+    store.finish_batch("new", 0, {}, [], warmed=Warmed(0, 2, [("x", 600), ("y", 600)], now))
     counters = store.account_counters()
     assert counters["expired:2"] == 1, "the expired sample made room and counts unread"
     assert sorted(cache.zrange(WARMED_KEY, 0, -1)) == [b"x", b"y"]

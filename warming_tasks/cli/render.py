@@ -25,7 +25,8 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 def print_strategies(data: dict[str, Any]) -> None:
     table = Table(title="what each strategy warmed, and how much the application read")
-    for column in ("strategy", "warmed", "sampled", "read", "unread", "share"):
+    columns = ("strategy", "warmed", "sampled", "read", "unread", "share", "superseded", "stale")
+    for column in columns:
         table.add_column(column, justify="left" if column == "strategy" else "right", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     for row in data["strategies"]:
@@ -37,12 +38,15 @@ def print_strategies(data: dict[str, Any]) -> None:
             f"{row['read_before_expiry']:,}",
             f"{row['expired_unread']:,}",
             "-" if share is None else f"{share:.0%}",
+            f"{row['superseded']:,}",
+            f"{row['kept_stale']:,}",
             row["verdict"],
         )
     out.print(table)
     out.print(
         "of the sampled keys: read = read before they expired, unread = expired unread, "
-        "share = read / (read + unread)"
+        "share = read / (read + unread); superseded = left to the application's newer "
+        "value, stale = kept past expiry while the source failed (WARMING_STALE_IF_ERROR)"
     )
     if data["best_strategy"]:
         out.print(f"best strategy: {data['best_strategy']}")

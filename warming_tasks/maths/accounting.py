@@ -43,6 +43,8 @@ class StrategyAccount:
     sampled: int  # of those, recorded for accounting
     read: int  # sampled keys read before they expired
     expired: int  # sampled keys that expired or were rewritten before anyone read them
+    superseded: int = 0  # left alone: the application wrote them while they loaded
+    kept_stale: int = 0  # kept past expiry while the source could not reload them
 
     @property
     def settled(self) -> int:
@@ -78,6 +80,8 @@ class StrategyAccount:
             "expired_unread": self.expired,
             "read_share": None if share is None else round(share, 4),
             "verdict": self.verdict,
+            "superseded": self.superseded,
+            "kept_stale": self.kept_stale,
         }
 
 
@@ -90,6 +94,8 @@ def accounts(counters: Mapping[str, int]) -> list[StrategyAccount]:
             sampled=counters.get(f"sampled:{kind.code}", 0),
             read=counters.get(f"read:{kind.code}", 0),
             expired=counters.get(f"expired:{kind.code}", 0),
+            superseded=counters.get(f"superseded:{kind.code}", 0),
+            kept_stale=counters.get(f"kept_stale:{kind.code}", 0),
         )
         for kind in Kind
     ]

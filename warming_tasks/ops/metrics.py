@@ -58,6 +58,16 @@ def series(snap: Snapshot) -> Iterator[Metric]:
         "Keys that failed to load or write, per strategy.",
         labels=["strategy"],
     )
+    superseded = CounterMetricFamily(
+        "warming_keys_superseded",
+        "Keys left alone because the application wrote them while a batch loaded them.",
+        labels=["strategy"],
+    )
+    kept_stale = CounterMetricFamily(
+        "warming_keys_kept_stale",
+        "Keys a refresh kept past expiry because the source could not reload them.",
+        labels=["strategy"],
+    )
     share = GaugeMetricFamily(
         "warming_read_before_expiry_ratio",
         "Of the sampled warmed keys that settled, the share the application read before expiry.",
@@ -68,9 +78,11 @@ def series(snap: Snapshot) -> Iterator[Metric]:
         failed.add_metric(
             [row.strategy], snap.account.get(f"failed:{Kind.named(row.strategy).code}", 0)
         )
+        superseded.add_metric([row.strategy], row.superseded)
+        kept_stale.add_metric([row.strategy], row.kept_stale)
         if row.read_share is not None:
             share.add_metric([row.strategy], row.read_share)
-    yield from (warmed, failed, share)
+    yield from (warmed, failed, superseded, kept_stale, share)
 
     runs = CounterMetricFamily(
         "warming_runs", "Runs that ended, per kind and outcome.", labels=["kind", "outcome"]

@@ -6,7 +6,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from .. import constants as c
 from ..maths.accounting import KIND_SLOTS
@@ -14,9 +14,22 @@ from .base import StoreBase, text
 
 log = logging.getLogger(__name__)
 
+
 # What a batch warmed, for accounting: kind code, keys written, a sample of
 # (key, ttl_s), when they were written (s), and keys that failed.
-Warmed = tuple[int, int, Sequence[tuple[str | bytes, int]], float, int]
+class Warmed(NamedTuple):
+    """What a batch did to the cache, for the accounting of each strategy."""
+
+    code: int = 0  # the kind's code (maths.accounting.KIND_SLOTS)
+    written: int = 0
+    sample: Sequence[tuple[str | bytes, int]] = ()  # of the keys written: (key, ttl_s)
+    written_at: float = 0.0
+    failed: int = 0
+    superseded: int = 0  # left alone: the application wrote them while they loaded
+    kept_stale: int = 0  # kept past expiry while the source failed
+
+
+_NOTHING_WARMED = Warmed()
 
 
 class RunCommands(StoreBase):
@@ -66,13 +79,12 @@ class RunCommands(StoreBase):
         counts: Mapping[str, int],
         errors: Iterable[Mapping[str, str]],
         lock_token: str = "",
-        warmed: Warmed = (0, 0, (), 0.0, 0),
+        warmed: Warmed = _NOTHING_WARMED,
     ) -> bool:
         """Count a batch into its run once; True when the whole run has finished.
 
-        The first time a batch is counted, ``warmed`` (kind code, keys written, a
-        sample of (key, ttl_s), when they were written, keys failed) goes into the
-        accounting of what each strategy warmed and the application read.
+        The first time a batch is counted, ``warmed`` goes into the accounting of
+        what each strategy warmed and the application read.
         """
         shown = [json.dumps(e, ensure_ascii=False) for e in errors][: c.ERROR_SAMPLE_LEN]
         now = time.time()
@@ -107,19 +119,20 @@ class RunCommands(StoreBase):
         return bool(complete)
 
     def _account(self, warmed: Warmed, now: float) -> None:
-        code, written, sample, written_at, failed = warmed
-        if not written and not sample and not failed:
+        if not any((warmed.written, warmed.sample, *warmed[4:])):
             return
         args: list[Any] = [
-            code,
-            written,
+            warmed.code,
+            warmed.written,
             c.WARMED_MAX_KEYS,
-            written_at or now,
+            warmed.written_at or now,
             now,
             KIND_SLOTS,
-            failed,
+            warmed.failed,
+            warmed.superseded,
+            warmed.kept_stale,
         ]
-        for key, ttl_s in sample:
+        for key, ttl_s in warmed.sample:
             args += [key, ttl_s]
         self._run("account", [self._own(c.WARMED_KEY), self._own(c.ACCOUNT_KEY)], args)
 

@@ -11,6 +11,7 @@ from ..errors import SourceUnavailable
 from ..kinds import Kind
 from ..maths.throttle import Throttle
 from ..retries import MAX_RETRIES, REFUSED, TRANSIENT, backoff_s
+from ..store import Warmed
 from ..warmer import BatchResult
 from .fanout import send_body
 from .worker import get_store, get_warmer
@@ -105,8 +106,16 @@ def _run_batch(  # noqa: PLR0913, PLR0917 - the batch message format, and its ki
         _log_errors(kind, run_id, index, result)
     try:
         store = get_store()
-        failed = result.counts.get("failed", 0)
-        warmed = (kind.code, result.written, result.sample, result.written_at, failed)
+        counts = result.counts
+        warmed = Warmed(
+            kind.code,
+            result.written,
+            result.sample,
+            result.written_at,
+            counts.get("failed", 0),
+            counts.get("superseded", 0),
+            counts.get("kept_stale", 0),
+        )
         if store.finish_batch(run_id, index, result.counts, result.errors, lock, warmed):
             send_body(task, store, run_id)
     except REFUSED:
