@@ -13,8 +13,11 @@ from tests.cluster import RedisClusterProcess
 from warming_tasks import tracker
 from warming_tasks.cli.embedded import RedisProcess
 from warming_tasks.settings import load_settings
+from warming_tasks.store import CacheStore
+from warming_tasks.warmer import Warmer
 
 from .helpers import Starter, wait_until
+from .support.dict_source import DictSource
 from .support.fixture_sources import CONFIG_KEY, value_for
 
 pytestmark = pytest.mark.integration
@@ -109,6 +112,53 @@ def test_predictive_on_a_cluster(
     assert cache.get("app:a") == value_for("a").encode()
     assert cache.get("app:b") == b"written-by-app"
     assert not cache.exists("app:c")
+
+
+def test_the_guards_hold_on_a_cluster(cache: RedisCluster) -> None:
+    """Keys on every master: what the application writes mid-load stays, with a
+    longer or a shorter TTL; the neighbours are written; stale-if-error keeps."""
+    keys = [f"k:{i}" for i in range(60)]
+    for key in keys:
+        cache.set(f"app:{key}", "old", ex=100)
+
+    def application() -> None:
+        cache.set("app:k:1", "app-longer", ex=7200)
+        cache.set("app:k:2", "app-shorter", ex=20)
+        cache.delete("app:k:3")
+
+    source = DictSource({key: ("new", 3600) for key in keys}, during_load=application)
+    settings = load_settings(ttl_jitter=0, stale_if_error=600)
+    warmer = Warmer(CacheStore(cache, "app:"), source, settings)  # type: ignore[arg-type]
+    counts = warmer.refresh(keys).counts
+    assert (counts["refreshed"], counts["superseded"]) == (57, 3)
+    assert cache.get("app:k:1") == b"app-longer"
+    assert cache.get("app:k:2") == b"app-shorter"
+    assert 0 < cache.ttl("app:k:2") <= 20
+    assert not cache.exists("app:k:3")
+    assert cache.get("app:k:59") == b"new"
+
+    for key in keys:
+        cache.set(f"app:{key}", "old", ex=100)
+    cache.delete("app:k:5")
+    source.during_load = lambda: (
+        cache.set("app:k:5", "app", ex=30) and cache.set("app:k:6", "app", ex=30)
+    )
+    counts = warmer.preload(keys).counts
+    assert (counts["loaded"], counts["superseded"]) == (58, 2)
+    assert (cache.get("app:k:5"), cache.get("app:k:6")) == (b"app", b"app")
+
+    cache.delete("app:k:7", "app:k:8")
+    source.during_load = lambda: cache.set("app:k:7", "app", ex=30)
+    counts = warmer.predict(keys).counts
+    assert (counts["loaded"], counts["superseded"], counts["already_cached"]) == (1, 1, 58)
+    assert (cache.get("app:k:7"), cache.get("app:k:8")) == (b"app", b"new")
+
+    cache.set("app:k:9", "old", ex=100)
+    source.during_load = None
+    source.data["k:9"] = RuntimeError("row locked")  # type: ignore[assignment]
+    counts = warmer.refresh(["k:9"]).counts
+    assert (counts["failed"], counts["kept_stale"]) == (1, 1)
+    assert cache.ttl("app:k:9") > 100, "kept past its own expiry"
 
 
 @pytest.mark.usefixtures("worker")
