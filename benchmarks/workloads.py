@@ -34,7 +34,7 @@ def _keys(start: int, stop: int) -> list[str]:
     return [bench_key(i) for i in range(start, stop)]
 
 
-def _clear_cache(client: redis.Redis, n: int) -> None:
+def clear_cache(client: redis.Redis, n: int) -> None:
     """Remove bench keys 0..n-1 (leaving the frequency set and settings)."""
     for start in range(0, n, 10_000):
         client.unlink(*_keys(start, min(n, start + 10_000)))
@@ -126,7 +126,7 @@ def run_task(app: Celery, name: str, **kwargs: Any) -> tuple[float, dict[str, An
 
 def preload(app: Celery, client: redis.Redis, n: int) -> tuple[float, dict[str, Any]]:
     client.set(KEYS_SETTING, n)
-    _clear_cache(client, n)
+    clear_cache(client, n)
     seconds, summary = run_task(app, "preload")
     if summary["loaded"] != n:
         raise RuntimeError(f"preload loaded {summary['loaded']} of {n}: {summary}")
@@ -171,7 +171,7 @@ def prepare_ranking(client: redis.Redis, members: int = 100_000) -> None:
 
 
 def predictive(app: Celery, client: redis.Redis, limit: int) -> tuple[float, dict[str, Any]]:
-    _clear_cache(client, limit)
+    clear_cache(client, limit)
     seconds, summary = run_task(app, "predictive_load", limit=limit)
     if summary["loaded"] != limit:
         raise RuntimeError(f"predictive loaded {summary['loaded']} of {limit}: {summary}")
