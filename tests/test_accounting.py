@@ -57,6 +57,8 @@ def test_stats_says_what_each_strategy_warmed_and_what_was_read(
         "expired_unread": 0,
         "read_share": None,
         "verdict": "earns its keep",
+        "superseded": 0,
+        "kept_stale": 0,
     }
     assert rows["preload"]["read_share"] == 1.0  # of those settled: none expired yet
 
