@@ -15,7 +15,13 @@ import redis
 
 from warming_tasks import constants, tracker
 from warming_tasks.cli.embedded import RedisProcess, free_port
-from warming_tasks.constants import EPOCH_KEY, FLUSH_CHUNK, FREQUENCY_KEY, WARMED_KEY
+from warming_tasks.constants import (
+    EPOCH_KEY,
+    FLUSH_CHUNK,
+    FREQUENCY_KEY,
+    RESCALE_KEY,
+    WARMED_KEY,
+)
 from warming_tasks.maths.tuning import Belief
 from warming_tasks.settings import get_settings, load_settings
 from warming_tasks.store import CacheStore, Warmed
@@ -172,6 +178,39 @@ def test_a_rebase_keeps_scores_finite_and_the_ranking(
     assert scores["new"] == pytest.approx(1.0)
     assert scores["fresh"] == pytest.approx(1.0)
     assert ranking(cache)[:2] in (["new", "fresh"], ["fresh", "new"])
+
+
+def test_a_rescale_stopped_mid_way_is_finished_by_the_next_flush(
+    redis_server: RedisProcess, cache: redis.Redis
+) -> None:
+    clock = Clock(0)
+    a = make(redis_server.url(), clock, decay_half_life=1)
+    for i in range(1000):  # 1,000 members, each read i + 1 times: the ranking is by i
+        for _ in range(i + 1):
+            a.track(f"k{i}")
+    a.flush()
+    # A process starts moving the scores to epoch 600 and dies after two steps.
+    store = CacheStore(cache)
+    keys = [RESCALE_KEY, EPOCH_KEY, "{warming}:auto", FREQUENCY_KEY]
+    factor = 2.0**-600
+    for _ in range(2):
+        assert store._run("rescale", keys, ["freq", 200, 0, 600, 600, "", "", repr(factor)]) == 1
+    assert int(cache.get(EPOCH_KEY) or 0) == 0, "the epoch moves only when every score has"
+    assert ranking(cache)[:3] == ["k999", "k998", "k997"], "the top reads right meanwhile"
+
+    clock.now = 600
+    b = make(redis_server.url(), clock, decay_half_life=1)
+    b.track("new")
+    assert b.flush() == 1  # finds the job, carries it to its end, then adds its read
+
+    assert not cache.exists(RESCALE_KEY)
+    assert int(cache.get(EPOCH_KEY) or 0) == 600
+    scores = dict(store.top_keys(2000))
+    assert scores["new"] == pytest.approx(1.0)
+    for i in (0, 399, 400, 999):  # scaled once each, below the cut and above it
+        assert scores[f"k{i}"] == pytest.approx((i + 1) * factor)
+    assert ranking(cache)[0] == "new"
+    assert ranking(cache)[1:4] == ["k999", "k998", "k997"]
 
 
 @pytest.fixture

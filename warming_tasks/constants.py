@@ -58,6 +58,7 @@ CACHE_SOCKET_TIMEOUT_S: Final = 10.0
 # more than a millisecond (the application's reads wait meanwhile). Scripts and
 # multi-key commands are cut to these sizes, each about a tenth of that.
 LOOK_CHUNK_KEYS: Final = 100  # keys per MGET of a batch's look, and per ZREM
+PTTL_CHUNK_KEYS: Final = 200  # keys per PTTL script call of a refresh's probe
 CAS_CHUNK_KEYS: Final = 32  # keys per compare-and-set script call (about 4 µs each)
 CAS_CHUNK_BYTES: Final = 256 * 1024  # values carried by one compare-and-set call
 RANK_PAGE: Final = 500  # members per ZREVRANGE page of the frequency set

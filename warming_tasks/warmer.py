@@ -145,8 +145,8 @@ def read_floor(store: CacheStore, settings: Settings, now_s: float) -> float | N
     if not (settings.refresh_unread_after and settings.enable_prediction):
         return None
     ranking = store.ranking()
-    if ranking.epoch is None:
-        return None
+    if ranking.epoch is None or ranking.rescaling:
+        return None  # nothing tracked, or scores mid-move: refresh every due key
     half_life = ranking.scored_with(settings.decay_half_life)
     since = now_s - settings.refresh_unread_after
     if needs_rebase(since, ranking.epoch, half_life):

@@ -73,9 +73,15 @@ class CacheCommands(StoreBase):
                 pipe.pttl(self.key(key))
             with self._topology_guard():
                 return [int(t) for t in pipe.execute()]
-        commands = [wire.pack("PTTL", self.key(k)) for k in keys]
+        script = script_text("pttl")
+        names = [self.key(k) for k in keys]
+        commands = [
+            wire.pack("EVAL", script, len(chunk), *chunk)
+            for chunk in _chunks(names, c.PTTL_CHUNK_KEYS)
+        ]
         with self._topology_guard():
-            return [int(t) for t in self._checked(wire.send(self._node, commands))]
+            replies = self._checked(wire.send(self._node, commands))
+        return [int(t) for chunk in replies for t in chunk]
 
     def look(self, keys: Sequence[str], with_ttl: bool = False) -> tuple[list[Seen], list[int]]:
         """What the cache holds for ``keys`` now, before a batch loads them: each

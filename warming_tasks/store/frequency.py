@@ -42,6 +42,9 @@ class Ranking:
     epoch: int | None
     half_life_s: float | None = None  # as stored beside the scores
     sample_epoch: int | None = None  # auto only
+    # Scores are moving to a new epoch (rescale.lua), some scaled and some not yet:
+    # their order holds, their values do not.
+    rescaling: bool = False
 
     def scored_with(self, own: float | Literal["auto"]) -> float:
         """The half-life the stored scores are weighted with: as stored beside them,
@@ -84,11 +87,13 @@ class FrequencyCommands(StoreBase):
         pipe = self.client.pipeline(transaction=False)
         pipe.get(self._own(c.EPOCH_KEY))
         pipe.hmget(self._own(c.AUTO_KEY), "h", "shadow_epoch")
-        epoch, (h, sample_epoch) = pipe.execute()
+        pipe.exists(self._own(c.RESCALE_KEY))
+        epoch, (h, sample_epoch), rescaling = pipe.execute()
         return Ranking(
             epoch=None if epoch is None else int(epoch),
             half_life_s=None if h is None else float(h),
             sample_epoch=None if sample_epoch is None else int(sample_epoch),
+            rescaling=bool(rescaling),
         )
 
     def belief(self) -> Belief | None:
