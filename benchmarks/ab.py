@@ -1,29 +1,41 @@
-"""Preload and refresh throughput of this checkout against another, in one run.
+"""This checkout against another, in one run: preload and refresh throughput, the
+cache Redis' CPU per key, and the tracker's flush.
 
     python -m benchmarks.ab --before ../old-checkout            # 200,000 keys, 5 rounds
     python -m benchmarks.ab --before ../old-checkout --keys 1000000 --repeat 3
 
-One redis-server of its own; a worker (-c 2) from each checkout, on brokers of
-their own, both up throughout; each round runs the same preload and refresh on
-one, then the other (the order alternates), so the machine's drift hits both
-alike. It prints medians (min-max) of keys/s and of the after/before ratios
-paired within a round, and writes benchmarks/results/ab.json.
+One cache redis-server; a worker (-c 2) from each checkout, each on a broker
+redis-server of its own (so the cache's CPU is the warming's alone), both up
+throughout. Each round measures the shared floors once (one process writing N
+keys with pipelined ``SET EX``, and bare pipelined ``ZINCRBY`` of 100,000 keys),
+then on each side (the order alternates, so the machine's drift hits both alike) a
+preload with the cache's CPU per key, a refresh, and a flush of 100,000 keys by
+that checkout's tracker. It prints medians (min-max) of each figure, of each
+side's ratios to the floors, and of the after/before ratios, all paired within a
+round, and writes benchmarks/results/ab.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
+
+import redis
+from celery import Celery
 
 from warming_tasks.cli.embedded import RedisProcess
+from warming_tasks.constants import FREQUENCY_KEY
 
 from . import workloads as w
 from .figures import spread
-from .workers import ROOT, worker
+from .sources import KEYS_SETTING
+from .workers import ROOT, bench_env, worker
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -42,47 +54,166 @@ def main() -> None:
     with (
         tempfile.TemporaryDirectory(prefix="warming-ab-") as tmp,
         RedisProcess(data_dir=Path(tmp) / "redis") as server,
-        worker(server, Path(tmp), broker_db=1, root=before) as old,
-        worker(server, Path(tmp), broker_db=3, root=ROOT) as new,
+        RedisProcess(data_dir=Path(tmp) / "broker-before") as old_broker,
+        RedisProcess(data_dir=Path(tmp) / "broker-after") as new_broker,
+        worker(
+            server,
+            Path(tmp),
+            broker_db=1,
+            root=before,
+            CELERY_BROKER_URL=old_broker.url(1),
+            CELERY_RESULT_BACKEND=old_broker.url(2),
+        ) as old,
+        worker(
+            server,
+            Path(tmp),
+            broker_db=3,
+            root=ROOT,
+            CELERY_BROKER_URL=new_broker.url(1),
+            CELERY_RESULT_BACKEND=new_broker.url(2),
+        ) as new,
     ):
         client = server.client(0)
-        sides = {"before": old, "after": new}
-        for app in sides.values():
+        client.config_set("slowlog-log-slower-than", 100)
+        client.config_set("slowlog-max-len", 10_000)
+        sides = {"before": (old, before), "after": (new, ROOT)}
+        for app, root in sides.values():
             w.preload(app, client, min(n, 10_000))  # warm-up: imports, connections, scripts
+            flush_s(server, root)
         for rep in range(args.repeat):
             print(f"round {rep + 1}/{args.repeat} …", file=sys.stderr, flush=True)
+            client.flushdb()
+            cpu = w.cpu_s(client)
+            figures["pipeline_keys_per_s"].append(n / w.pipeline(client, n))
+            figures["set_redis_cpu_us_per_key"].append((w.cpu_s(client) - cpu) / n * 1e6)
+            figures["zincrby_100k_s"].append(w.zincrby_seconds(server))
             order = list(sides) if rep % 2 == 0 else list(reversed(sides))
             for side in order:
-                client.flushdb()
-                figures[f"{side}_preload_keys_per_s"].append(
-                    n / w.preload(sides[side], client, n)[0]
-                )
-                w.prepare_refresh(client, n)
-                figures[f"{side}_refresh_keys_per_s"].append(
-                    n / w.refresh(sides[side], client, n)[0]
-                )
-    result = {
-        "keys": n,
-        "repeat": args.repeat,
-        "before": str(before),
-        "figures": {k: spread(v) for k, v in figures.items()},
-        "ratios": {
-            f"{name}_after_vs_before": spread(
-                [
-                    a / b
-                    for a, b in zip(
-                        figures[f"after_{name}"], figures[f"before_{name}"], strict=True
-                    )
-                ]
-            )
-            for name in ("preload_keys_per_s", "refresh_keys_per_s")
-        },
-    }
+                app, root = sides[side]
+                side_round(side, app, root, server, n, figures)
+    result = report(n, args.repeat, before, figures)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "ab.json").write_text(json.dumps(result, indent=2))
     for section in ("figures", "ratios"):
         for name, s in result[section].items():
-            print(f"{name:40} {s['median']:12,.2f}  ({s['min']:,.2f}-{s['max']:,.2f})")
+            print(f"{name:44} {s['median']:12,.2f}  ({s['min']:,.2f}-{s['max']:,.2f})")
+
+
+# A flush of 100,000 new keys by the tracker of the checkout the process imports.
+_FLUSH = """
+import sys, time
+from warming_tasks.settings import load_settings
+from warming_tasks.tracker import AccessTracker
+tracker = AccessTracker(load_settings(redis_url=sys.argv[1], tracker_max_keys=200_000))
+for i in range(100_000):
+    tracker.track(f"flush:{i}")
+started = time.perf_counter()
+delivered = tracker.flush()
+print(time.perf_counter() - started, delivered)
+"""
+
+
+def side_round(  # noqa: PLR0913, PLR0917 - one side's round and where it goes
+    side: str,
+    app: Celery,
+    root: Path,
+    server: RedisProcess,
+    n: int,
+    figures: dict[str, list[float]],
+) -> None:
+    """One round on one side: preload (keys/s, the cache's CPU per key), refresh,
+    predictive, flush, each with the longest command it sent."""
+    client = server.client(0)
+    client.flushdb()
+    client.set(KEYS_SETTING, n)
+    client.slowlog_reset()
+    cpu = w.cpu_s(client)
+    seconds, summary = w.run_task(app, "preload")
+    if summary["loaded"] != n:
+        raise RuntimeError(f"{side}: preload loaded {summary['loaded']} of {n}")
+    figures[f"{side}_preload_keys_per_s"].append(n / seconds)
+    figures[f"{side}_preload_redis_cpu_us_per_key"].append((w.cpu_s(client) - cpu) / n * 1e6)
+    figures[f"{side}_preload_longest_us"].append(longest_us(client))
+    w.prepare_refresh(client, n)
+    client.slowlog_reset()
+    figures[f"{side}_refresh_keys_per_s"].append(n / w.refresh(app, client, n)[0])
+    figures[f"{side}_refresh_longest_us"].append(longest_us(client))
+    w.prepare_ranking(client, members=100_000)
+    w.clear_cache(client, 10_000)
+    client.slowlog_reset()
+    figures[f"{side}_predictive_s"].append(w.run_task(app, "predictive_load", limit=10_000)[0])
+    figures[f"{side}_predictive_longest_us"].append(longest_us(client))
+    client.delete(FREQUENCY_KEY)
+    client.slowlog_reset()
+    figures[f"{side}_flush_100k_s"].append(flush_s(server, root))
+    figures[f"{side}_flush_longest_us"].append(longest_us(client))
+    client.close()
+
+
+# The harness' own commands; everything else in the slow log is the suite's.
+_HARNESS = (b"FLUSHDB", b"UNLINK", b"DEL", b"KEYS", b"SLOWLOG", b"CONFIG", b"INFO", b"ZADD bench")
+
+
+def longest_us(client: redis.Redis) -> float:
+    """The longest command the suite sent since the slow log was reset (µs; 0: none
+    over 100 µs)."""
+    rows: list[dict[str, Any]] = client.slowlog_get(10_000)
+    return float(
+        max(
+            (e["duration"] for e in rows if not e["command"].upper().startswith(_HARNESS)),
+            default=0,
+        )
+    )
+
+
+def flush_s(server: RedisProcess, root: Path) -> float:
+    """Seconds the tracker of the checkout at ``root`` takes to flush 100,000 keys."""
+    env = bench_env(server, root=root)
+    done = subprocess.run(
+        [sys.executable, "-c", _FLUSH, server.url(0)],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    seconds, delivered = done.stdout.split()
+    if int(delivered) != 100_000:
+        raise RuntimeError(f"the flush delivered {delivered} of 100,000 keys")
+    client = server.client(0)
+    client.delete(*client.keys("{warming}:*"))  # the set, its epoch, auto's state and samples
+    return float(seconds)
+
+
+def report(n: int, repeat: int, before: Path, figures: dict[str, list[float]]) -> dict[str, Any]:
+    """Each side's ratios to the shared floors, then after against before, per round."""
+
+    def ratio(top: list[float], bottom: list[float]) -> list[float]:
+        return [a / b for a, b in zip(top, bottom, strict=True)]
+
+    ratios: dict[str, list[float]] = {}
+    for side in ("before", "after"):
+        ratios[f"{side}_preload_vs_pipeline"] = ratio(
+            figures[f"{side}_preload_keys_per_s"], figures["pipeline_keys_per_s"]
+        )
+        ratios[f"{side}_redis_cpu_per_key_vs_set"] = ratio(
+            figures[f"{side}_preload_redis_cpu_us_per_key"], figures["set_redis_cpu_us_per_key"]
+        )
+        ratios[f"{side}_flush_vs_zincrby"] = ratio(
+            figures[f"{side}_flush_100k_s"], figures["zincrby_100k_s"]
+        )
+    for name in ("preload_keys_per_s", "refresh_keys_per_s", "flush_100k_s"):
+        ratios[f"{name}_after_vs_before"] = ratio(
+            figures[f"after_{name}"], figures[f"before_{name}"]
+        )
+    return {
+        "keys": n,
+        "repeat": repeat,
+        "before": str(before),
+        "figures": {k: spread(v) for k, v in figures.items()},
+        "ratios": {k: spread(v) for k, v in ratios.items()},
+    }
 
 
 if __name__ == "__main__":
