@@ -64,7 +64,9 @@ def test_refresh_never_overwrites_what_the_application_wrote_during_the_load(
 
     assert (summary["refreshed"], summary["superseded"], summary["failed"]) == (9, 1, 0)
     assert cache.get("key:3") == b"app-new"
-    assert app_ttl_s - 5 <= cache.ttl("key:3") <= app_ttl_s
+    # With the application's TTL, not the source's 3,600 s.
+    low = 3600 if app_ttl_s > 3600 else 0
+    assert low < cache.ttl("key:3") <= app_ttl_s
     for key in ("key:2", "key:4"):  # its neighbours in the batch are refreshed
         assert cache.get(key) == value_for(key).encode()
         assert 3590 <= cache.ttl(key) <= 3600
@@ -92,7 +94,7 @@ def test_preload_never_overwrites_what_the_application_wrote_during_the_load(
     assert shown(cache, "preload", "superseded")[0] == 2
     assert cache.get("key:3") == b"app-new"
     assert cache.get("key:5") == b"app-new"
-    assert 50 <= cache.ttl("key:5") <= 60
+    assert 0 < cache.ttl("key:5") <= 60
     for key in ("key:6", "key:7", "key:9"):
         assert cache.get(key) == value_for(key).encode()
         assert 3590 <= cache.ttl(key) <= 3600
@@ -134,11 +136,11 @@ def test_stale_if_error_keeps_a_failing_key_past_its_expiry_until_its_bound(
     stack: Stack, procs: Processes, ctl: redis.Redis
 ) -> None:
     configure(ctl, keys=3, raising="key:0", gone="key:1")
-    procs.worker(stack.env(WARMING_STALE_IF_ERROR=4), concurrency=1)
+    procs.worker(stack.env(WARMING_STALE_IF_ERROR=3), concurrency=1)
     cache = stack.cache_client()
-    expiry = time.time() + 2
+    expiry = time.time() + 8
     for key in ("key:0", "key:1", "key:2"):
-        cache.set(key, f"old:{key}", px=2000)
+        cache.set(key, f"old:{key}", px=8000)
 
     summary = refresh(stack)
 
@@ -148,22 +150,22 @@ def test_stale_if_error_keeps_a_failing_key_past_its_expiry_until_its_bound(
         'warming_keys_kept_stale_total{strategy="refresh"} 1.0',
     )
     assert cache.get("key:2") == value_for("key:2").encode()
-    # Kept to its bound: 4 s past the expiry it had when first kept.
+    # Kept to its bound: 3 s past the expiry it had when first kept.
     kept_until = time.time() + cache.pttl("key:0") / 1000
-    assert expiry + 3 <= kept_until <= expiry + 4.5
+    assert expiry + 2.5 <= kept_until <= expiry + 3.5
     assert cache.get("key:0") == b"old:key:0"
     # The key the source says is gone is never kept: it expires on its own.
-    assert cache.pttl("key:1") <= 2000
-    wait_until(lambda: not cache.exists("key:1"), 10, "the gone key expires on its own")
+    assert 0 < cache.pttl("key:1") <= 8000
+
+    # A second failing refresh keeps it as it is: the bound never moves.
+    summary = refresh(stack)
+    assert (summary["failed"], summary["kept_stale"]) == (1, 0)
+    assert time.time() + cache.pttl("key:0") / 1000 <= kept_until + 0.1
+    wait_until(lambda: not cache.exists("key:1"), 15, "the gone key expires on its own")
     assert cache.get("key:0") == b"old:key:0", "served past its own expiry"
     assert time.time() > expiry
-
-    # A second failing refresh never moves the bound.
-    summary = refresh(stack)
-    assert summary["kept_stale"] == 1
-    assert time.time() + cache.pttl("key:0") / 1000 <= expiry + 4.5
-    wait_until(lambda: not cache.exists("key:0"), 10, "the kept key is gone at its bound")
-    assert time.time() <= expiry + 6
+    wait_until(lambda: not cache.exists("key:0"), 15, "the kept key is gone at its bound")
+    assert time.time() <= kept_until + 2
 
 
 @pytest.mark.timeout(90)
@@ -171,12 +173,13 @@ def test_stale_if_error_is_off_by_default(stack: Stack, procs: Processes, ctl: r
     configure(ctl, keys=1, raising="key:0")
     procs.worker(stack.env(), concurrency=1)
     cache = stack.cache_client()
-    cache.set("key:0", "old:key:0", px=3000)
+    cache.set("key:0", "old:key:0", px=10_000)
 
     summary = refresh(stack)
 
     assert (summary["failed"], summary["kept_stale"]) == (1, 0)
-    assert 0 < cache.pttl("key:0") <= 3000
+    assert 0 < cache.pttl("key:0") <= 10_000
+    assert not cache.exists(STALE_KEY)
 
 
 @pytest.mark.timeout(120)
@@ -187,7 +190,7 @@ def test_stale_if_error_keeps_keys_through_a_source_outage_and_a_reload_ends_it(
     procs.worker(stack.env(WARMING_STALE_IF_ERROR=600), concurrency=1)
     cache = stack.cache_client()
     for key in KEYS:
-        cache.set(key, f"old:{key}", px=1500)
+        cache.set(key, f"old:{key}", px=8000)
 
     result = stack.caller().send_task("warming_tasks.refresh")
     # The batch finds the database down and is retried; meanwhile every due key

@@ -1,8 +1,10 @@
 """The cache Redis is the application's, and Redis runs one command at a time: no
 command the suite sends may hold it for more than a millisecond. Redis measures
 its own command time (SLOWLOG), so this is behaviour, not speed: a preload, a
-refresh, a predictive load, a 100,000-key tracker flush and a rebase of the
-frequency set at default settings, then the slow log must hold none of them."""
+refresh (values of 200 KB among them, and keys whose source fails, kept stale), a
+predictive load, a 100,000-key tracker flush, a rebase of the frequency set, a
+metrics scrape and ``stats``, at default settings: the slow log must hold none of
+them."""
 
 from __future__ import annotations
 
@@ -12,10 +14,14 @@ from typing import Any
 
 import pytest
 import redis
+from prometheus_client import generate_latest
 
 from warming_tasks.constants import REBASE_EXPONENT
 from warming_tasks.maths.tuning import START_S
+from warming_tasks.ops.metrics import registry_for
+from warming_tasks.ops.stats import collect
 from warming_tasks.settings import load_settings
+from warming_tasks.store import CacheStore
 from warming_tasks.tracker import AccessTracker
 
 from .helpers import Processes, Stack, StackFactory, await_summary
@@ -69,8 +75,9 @@ def test_no_command_the_suite_sends_holds_redis_for_a_millisecond(
     settings = load_settings(redis_url=stack.cache.url(0))
     clock = [1_000_000.0]
     app_reads = AccessTracker(settings, clock=lambda: clock[0])
-    ctl.hset(CONFIG_KEY, mapping={"keys": KEYS, "ttl": 200})  # due for refresh at once
-    procs.worker(stack.env(), concurrency=2)
+    big = ",".join(f"key:{i}" for i in range(0, 40, 2))  # 20 values of 200 KB
+    ctl.hset(CONFIG_KEY, mapping={"keys": KEYS, "ttl": 100, "big": big})  # due at once
+    procs.worker(stack.env(WARMING_STALE_IF_ERROR=600), concurrency=2)
     cache.slowlog_reset()
 
     for i in range(TRACKED):
@@ -79,6 +86,9 @@ def test_no_command_the_suite_sends_holds_redis_for_a_millisecond(
     assert cache.zcard("{warming}:freq") == TRACKED
     assert run(stack, "preload")["loaded"] == KEYS
     assert run(stack, "refresh")["refreshed"] == KEYS
+    ctl.hset(CONFIG_KEY, "raising", "key:2,key:3")  # one large value, one small
+    refreshed = run(stack, "refresh")
+    assert (refreshed["failed"], refreshed["kept_stale"]) == (2, 2)
     for first in range(0, KEYS, 200):  # as the application would: not one long DEL
         cache.delete(*(f"key:{i}" for i in range(first, first + 200, 2)))
     predicted = run(stack, "predictive_load", limit=10_000)
@@ -88,6 +98,9 @@ def test_no_command_the_suite_sends_holds_redis_for_a_millisecond(
     app_reads.track("key:1")
     assert app_reads.flush() == 1
     assert int(cache.get("{warming}:epoch") or 0) == int(clock[0])
+    store = CacheStore(cache)
+    assert "warming_keys_kept_stale_total" in generate_latest(registry_for(store)).decode()
+    assert collect(store, settings, top=1000)["tracked_keys"] == TRACKED
 
     slow = slow_commands(cache)
     assert slow == [], "\n".join(f"{e['us']} {e['command'][:90]!r}" for e in slow)

@@ -102,3 +102,30 @@ def test_the_key_prefix_is_put_before_every_key(cache: redis.Redis) -> None:
     cache.expire("app:user:1", 10)
     assert w.refresh(["user:1"]).counts["refreshed"] == 1
     assert cache.ttl("app:user:1") > 50
+
+
+def test_large_values_are_guarded_too(cache: redis.Redis) -> None:
+    """Values too large for a script go a key at a time under WATCH: the guard holds."""
+    big = b"v" * 300_000
+    for key in ("kept", "changed", "unchanged"):
+        cache.set(key, big, ex=100)
+    source = DictSource(
+        {key: ("new" * 100_000, 3600) for key in ("kept", "changed", "unchanged")},
+        during_load=lambda: cache.set("changed", big + b"!", ex=30),
+    )
+    source.data["kept"] = RuntimeError("row locked")  # type: ignore[assignment]
+    result = warmer(cache, source, stale_if_error=600).refresh(["kept", "changed", "unchanged"])
+    counts = result.counts
+    assert (counts["refreshed"], counts["superseded"], counts["kept_stale"]) == (1, 1, 1)
+    assert cache.get("unchanged") == b"new" * 100_000
+    assert cache.get("changed") == big + b"!"
+    assert 0 < cache.ttl("changed") <= 30
+    assert cache.get("kept") == big
+    assert cache.ttl("kept") > 100, "kept past its own expiry"
+
+    source.data["kept"] = ("new", 3600)
+    source.during_load = lambda: cache.set("unchanged", b"app", ex=30)
+    counts = warmer(cache, source).preload(["kept", "unchanged"]).counts
+    assert (counts["loaded"], counts["superseded"]) == (1, 1)
+    assert cache.get("kept") == b"new"
+    assert cache.get("unchanged") == b"app"

@@ -57,10 +57,13 @@ CACHE_SOCKET_TIMEOUT_S: Final = 10.0
 # Redis runs one command at a time: no command the suite sends may hold it for
 # more than a millisecond (the application's reads wait meanwhile). Scripts and
 # multi-key commands are cut to these sizes, each about a tenth of that.
-LOOK_CHUNK_KEYS: Final = 100  # keys per MGET of a batch's look, and per ZREM
+LOOK_CHUNK_KEYS: Final = 100  # keys per EXISTS of a preload's look, and per ZREM
 PTTL_CHUNK_KEYS: Final = 200  # keys per PTTL script call of a refresh's probe
-CAS_CHUNK_KEYS: Final = 32  # keys per compare-and-set script call (about 4 µs each)
-CAS_CHUNK_BYTES: Final = 256 * 1024  # values carried by one compare-and-set call
+SCRIPT_CHUNK_KEYS: Final = 32  # keys per compare-and-set (or keep-stale) script call
+SCRIPT_CHUNK_BYTES: Final = 64 * 1024  # values carried by one such call, at most
+# A value larger than this is never carried by a script: its compare-and-set goes
+# as plain commands under WATCH/MULTI, a round trip each.
+LARGE_VALUE_BYTES: Final = 16 * 1024
 RANK_PAGE: Final = 500  # members per ZREVRANGE page of the frequency set
 COPY_PAGE: Final = 200  # members per ZADD of a copied sample set
 RESCALE_STEP: Final = 200  # members a rescale step of the forward-decayed scores moves

@@ -20,6 +20,7 @@ from .retries import retry_span_s
 from .settings import Settings
 from .source import DataSource, Loaded, load_batch
 from .store import CacheStore, Entry, Reply
+from .store.stale import EXTENDED
 
 _MISSING_PTTL = -2
 
@@ -245,17 +246,18 @@ class Warmer:
             if not final:
                 raise
             loaded = Loaded(failed=dict.fromkeys(due, f"source unavailable: {exc}"[:200]))
-            return self._refreshed(keys, due, loaded, [], [], kept)
+            return self._refreshed(keys, due, loaded, [], 0, kept)
         source_failed = list(loaded.failed)
         entries = self._encode(loaded)
         failed_before = len(loaded.failed)
         replies = self.store.write(entries, [held[key] for key, _, _ in entries], need_ttl=True)
         written = _written(loaded, entries, replies)
-        if self.settings.stale_if_error:
-            self.store.end_stale([key for key, _, _ in written])
         kept = self._keep_stale(source_failed, held)
+        if self.settings.stale_if_error:
+            # Reloaded, changed or gone: a later outage starts a new grace.
+            self.store.end_stale([key for key in due if not kept.get(key)])
         superseded = _superseded(entries, written, loaded, failed_before)
-        return self._refreshed(keys, due, loaded, written, [superseded], kept)
+        return self._refreshed(keys, due, loaded, written, superseded, kept)
 
     def _refreshed(  # noqa: PLR0913, PLR0917 - the parts of a refresh's counts
         self,
@@ -263,8 +265,8 @@ class Warmer:
         due: Sequence[str],
         loaded: Loaded,
         written: Sequence[Entry],
-        superseded: Sequence[int],
-        kept: int,
+        superseded: int,
+        kept: dict[str, int],
     ) -> BatchResult:
         counts = {
             "due": len(due),
@@ -272,18 +274,20 @@ class Warmer:
             "refreshed": len(written),
             "missing": len(loaded.missing),
             "failed": len(loaded.failed),
-            "superseded": sum(superseded),
-            "kept_stale": kept,
+            "superseded": superseded,
+            # Served past the expiry they had: the keys this batch extended.
+            "kept_stale": sum(1 for how in kept.values() if how == EXTENDED),
         }
         return _result(counts, loaded, written)
 
-    def _keep_stale(self, keys: Sequence[str], held: dict[str, bytes]) -> int:
+    def _keep_stale(self, keys: Sequence[str], held: dict[str, bytes]) -> dict[str, int]:
         """Keep the values of due keys the source failed to reload, with
         WARMING_STALE_IF_ERROR: long enough to outlive the retries and the next
-        refresh tick, within the grace."""
+        refresh tick, within the grace. Each key's ``stale.NOT_KEPT``, ``KEPT``
+        or ``EXTENDED``."""
         grace_s = self.settings.stale_if_error
         if not grace_s or not keys:
-            return 0
+            return {}
         keep_s = self.settings.refresh_interval + retry_span_s()
         return self.store.keep_stale(keys, [held[key] for key in keys], keep_s, grace_s)
 
@@ -308,5 +312,6 @@ class Warmer:
 def _superseded(
     entries: Sequence[Entry], written: Sequence[Entry], loaded: Loaded, failed_before: int
 ) -> int:
-    """Entries the guard left alone: the application wrote (or deleted) them since."""
+    """Entries the guard left alone: since the batch looked, the application wrote
+    or deleted them, or they expired."""
     return len(entries) - len(written) - (len(loaded.failed) - failed_before)

@@ -25,6 +25,7 @@ CALLS_KEY = "faults:calls"  # list of JSON {"t0", "t1", "pid", "keys"}: one per 
 LOADING_KEY = "faults:loading"  # list of JSON key lists: a load_many has started on them
 RELEASE_KEY = "faults:release"  # set by a test: a load_many held by ``hold`` goes on
 BIG_VALUE_BYTES = 10 * 1024 * 1024
+BIG_KEY_BYTES = 200_000  # the values of the keys named in the ``big`` knob
 
 _client: redis.Redis | None = None
 _client_pid = 0
@@ -58,7 +59,8 @@ class Counting:
     ``GATE_KEY``; ``hold``: each ``load_many`` says so in ``LOADING_KEY`` and waits
     for ``RELEASE_KEY`` (the test plays the application meanwhile);
     ``unavailable``: its database is down (``SourceUnavailable``); ``raising``:
-    keys, comma-separated, whose rows raise; ``gone``: keys it has no data for.
+    keys, comma-separated, whose rows raise; ``gone``: keys it has no data for;
+    ``big``: keys whose values are ``BIG_KEY_BYTES`` long.
     """
 
     def hot_keys(self) -> Iterator[str]:
@@ -96,7 +98,12 @@ class Counting:
         pipe.rpush(CALLS_KEY, json.dumps(record))
         pipe.execute()
         gone = set(conf.get("gone", "").split(","))
-        return {k: (value_for(k), ttl) for k in keys if k not in gone}
+        big = set(conf.get("big", "").split(","))
+        return {
+            k: (value_for(k).ljust(BIG_KEY_BYTES, "x") if k in big else value_for(k), ttl)
+            for k in keys
+            if k not in gone
+        }
 
 
 # -- bad entries: what a buggy source can hand back --------------------------------------

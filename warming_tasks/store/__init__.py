@@ -1,7 +1,9 @@
 """Every Redis command the suite sends, and nothing else in the package talks to
 Redis: cache writes and probes (``cache``), the frequency set (``frequency``),
 run records (``runs``), the refresh lock (``lock``), pause, cancel and the source
-budget (``control``), what the metrics read (``snapshot``), each script in ``lua/``."""
+budget (``control``), what the metrics read (``snapshot``), values kept past expiry
+while the source fails (``stale``), each script in ``lua/``; ``wire`` packs the
+batch path's commands by hand."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from .frequency import FrequencyCommands
 from .lock import LockCommands
 from .runs import RunCommands, Warmed
 from .snapshot import Snapshot, SnapshotCommands
+from .stale import StaleCommands
 
 __all__ = [
     "CacheStore",
@@ -29,6 +32,7 @@ __all__ = [
 
 class CacheStore(
     CacheCommands,
+    StaleCommands,
     FrequencyCommands,
     RunCommands,
     LockCommands,

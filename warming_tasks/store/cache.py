@@ -3,19 +3,19 @@ writes in one round trip, TTL probes, server config.
 
 A batch writes a key only where the cache still holds what the batch saw before
 it loaded the key: ``SET … NX`` where it saw nothing, a compare-and-set of the
-same bytes (``cas.lua``, a few dozen keys a call) where it saw a value. So a value
+same bytes where it saw a value (``cas.lua`` over a few dozen small values a call;
+``WATCH``/``MULTI`` for a large one, so no single command copies much). So a value
 the application wrote meanwhile, with a longer TTL or a shorter one, is never
 replaced by the source's older one.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any, cast
 
 import redis
-from redis.exceptions import ResponseError
+from redis.exceptions import ResponseError, WatchError
 
 from .. import constants as c
 from ..retries import TRANSIENT
@@ -26,30 +26,37 @@ Value = str | bytes | int  # as the format encoded it (an int is stored as digit
 Entry = tuple[str, Value, int]  # the application's key, value, ttl in seconds
 Seen = bytes | None  # a key's bytes before the batch loaded it; None: absent
 Reply = bool | str  # written, left alone, or the error Redis gave for that key
-
-
-def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
 Guarded = tuple[int, Entry, bytes]  # an entry's place in the batch, it, the bytes seen
 
 
-def _guarded_chunks(items: Sequence[Guarded]) -> list[list[Guarded]]:
-    """Compare-and-set calls of at most ``CAS_CHUNK_KEYS`` keys and about
-    ``CAS_CHUNK_BYTES`` of values each: a call is a pause for every client."""
-    chunks: list[list[Guarded]] = [[]]
+def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def size_of(value: Value) -> int:
+    return len(value) if isinstance(value, bytes | str) else 20
+
+
+def small(*values: Value) -> bool:
+    """Whether a script may carry these values: larger ones go a command at a time."""
+    return all(size_of(v) <= c.LARGE_VALUE_BYTES for v in values)
+
+
+def bounded_chunks(items: Sequence[Any], weight: Any) -> list[list[Any]]:
+    """Script calls of at most ``SCRIPT_CHUNK_KEYS`` keys and ``SCRIPT_CHUNK_BYTES``
+    of values each (``weight(item)`` says an item's bytes): a call is a pause for
+    every client."""
+    calls: list[list[Any]] = [[]]
     size = 0
     for item in items:
-        value = item[1][1]
-        weight = len(item[2]) + (len(value) if isinstance(value, bytes | str) else 20)
-        full = len(chunks[-1]) >= c.CAS_CHUNK_KEYS or size + weight > c.CAS_CHUNK_BYTES
-        if chunks[-1] and full:
-            chunks.append([])
+        bytes_ = weight(item)
+        full = len(calls[-1]) >= c.SCRIPT_CHUNK_KEYS or size + bytes_ > c.SCRIPT_CHUNK_BYTES
+        if calls[-1] and full:
+            calls.append([])
             size = 0
-        chunks[-1].append(item)
-        size += weight
-    return [chunk for chunk in chunks if chunk]
+        calls[-1].append(item)
+        size += bytes_
+    return [call for call in calls if call]
 
 
 def _reply(reply: Any) -> Reply:
@@ -77,15 +84,18 @@ class CacheCommands(StoreBase):
         names = [self.key(k) for k in keys]
         commands = [
             wire.pack("EVAL", script, len(chunk), *chunk)
-            for chunk in _chunks(names, c.PTTL_CHUNK_KEYS)
+            for chunk in chunks(names, c.PTTL_CHUNK_KEYS)
         ]
-        with self._topology_guard():
-            replies = self._checked(wire.send(self._node, commands))
+        replies = self._send(commands)
         return [int(t) for chunk in replies for t in chunk]
 
     def look(self, keys: Sequence[str], with_ttl: bool = False) -> tuple[list[Seen], list[int]]:
         """What the cache holds for ``keys`` now, before a batch loads them: each
-        key's bytes (None: absent or not a string) and, ``with_ttl``, its PTTL."""
+        key's bytes (None: absent or not a string) and, ``with_ttl``, its PTTL.
+
+        Values come one ``GET`` each, so a large one never makes a long command;
+        without ``with_ttl`` (a preload, often of a cold cache) an ``EXISTS`` per
+        hundred keys first, and ``GET`` only where it counted some."""
         if not keys:
             return [], []
         names = [self.key(k) for k in keys]
@@ -97,17 +107,17 @@ class CacheCommands(StoreBase):
                     pipe.pttl(name)
             with self._topology_guard():
                 replies = pipe.execute()
-            step = 2 if with_ttl else 1
-            seen = cast(list[Seen], replies[::step])
-            return seen, [int(t) for t in replies[1::2]] if with_ttl else []
-        commands = [wire.pack("MGET", *chunk) for chunk in _chunks(names, c.LOOK_CHUNK_KEYS)]
+            if with_ttl:
+                return cast(list[Seen], replies[::2]), [int(t) for t in replies[1::2]]
+            return cast(list[Seen], replies), []
         if with_ttl:
-            commands += [wire.pack("PTTL", name) for name in names]
-        with self._topology_guard():
-            replies = self._checked(wire.send(self._node, commands))
-        values = len(commands) - (len(names) if with_ttl else 0)
-        seen = [value for chunk in replies[:values] for value in chunk]
-        return seen, [int(t) for t in replies[values:]]
+            replies = self._send([wire.pack(cmd, n) for n in names for cmd in ("GET", "PTTL")])
+            return cast(list[Seen], replies[::2]), [int(t) for t in replies[1::2]]
+        groups = chunks(names, c.LOOK_CHUNK_KEYS)
+        counts = self._send([wire.pack("EXISTS", *group) for group in groups])
+        held = [name for group, n in zip(groups, counts, strict=True) if n for name in group]
+        values = dict(zip(held, self._send([wire.pack("GET", n) for n in held]), strict=True))
+        return [cast(Seen, values.get(name)) for name in names], []
 
     def write(
         self, entries: Sequence[Entry], seen: Sequence[Seen], need_ttl: bool = False
@@ -115,25 +125,44 @@ class CacheCommands(StoreBase):
         """Write a batch in one round trip, each key only where the cache still holds
         what the batch saw (``seen``; None: absent) and, ``need_ttl``, still with a
         TTL: per entry True (written), False (left alone: superseded) or the error
-        Redis gave for that key alone."""
+        Redis gave for that key alone. Large values take a round trip each."""
         if not entries:
             return []
-        if self.cluster:
-            return self._write_each(entries, seen, need_ttl)
         absent: list[int] = []
         guarded: list[Guarded] = []
+        large: list[Guarded] = []
         for i, (entry, held) in enumerate(zip(entries, seen, strict=True)):
-            if held is not None:
+            if held is None:
+                if not need_ttl:  # a refresh never writes a key that was not there
+                    absent.append(i)
+            elif small(held, entry[1]):
                 guarded.append((i, entry, held))
-            elif not need_ttl:  # a refresh never writes a key that was not there
-                absent.append(i)
-        calls = _guarded_chunks(guarded)
+            else:
+                large.append((i, entry, held))
+        replies: list[Reply] = [False] * len(entries)
+        if self.cluster:
+            self._write_each(entries, absent, guarded, need_ttl, replies)
+        else:
+            self._write_packed(entries, absent, guarded, need_ttl, replies)
+        for i, (key, value, ttl_s), held in large:
+            replies[i] = self._compare_and_set(self.key(key), held, value, ttl_s, need_ttl)
+        return replies
+
+    def _write_packed(
+        self,
+        entries: Sequence[Entry],
+        absent: Sequence[int],
+        guarded: Sequence[Guarded],
+        need_ttl: bool,
+        replies: list[Reply],
+    ) -> None:
+        """``SET … NX`` where the batch saw nothing, ``cas.lua`` over a few dozen
+        small values a call where it saw them: all in one round trip."""
+        calls = bounded_chunks(guarded, lambda item: size_of(item[1][1]) + len(item[2]))
         key = self.key
         commands = [wire.pack_set(key(entries[i][0]), *entries[i][1:], nx=True) for i in absent]
         commands += [self._cas_command(call, need_ttl) for call in calls]
-        with self._topology_guard():
-            raw = wire.send(self._node, commands)
-        replies: list[Reply] = [False] * len(entries)
+        raw = self._send(commands, allow_errors=True)
         for i, reply in zip(absent, raw, strict=False):
             replies[i] = _reply(reply)
         for call, reply in zip(calls, raw[len(absent) :], strict=True):
@@ -143,7 +172,6 @@ class CacheCommands(StoreBase):
             if isinstance(reply, list):
                 for (i, _, _), one in zip(call, reply, strict=True):
                     replies[i] = _reply(one)
-        return replies
 
     def _cas_command(self, call: Sequence[Guarded], need_ttl: bool) -> bytes:
         args: list[wire.Arg] = ["EVAL", script_text("cas"), len(call)]
@@ -154,78 +182,57 @@ class CacheCommands(StoreBase):
         return wire.pack(*args)
 
     def _write_each(
-        self, entries: Sequence[Entry], seen: Sequence[Seen], need_ttl: bool
-    ) -> list[Reply]:
-        """On a cluster a batch's keys live on many slots: one command per key in a
-        pipeline per node (a one-key compare-and-set where a value was seen)."""
+        self,
+        entries: Sequence[Entry],
+        absent: Sequence[int],
+        guarded: Sequence[Guarded],
+        need_ttl: bool,
+        replies: list[Reply],
+    ) -> None:
+        """On a cluster a batch's keys live on many slots: a command a key (a one-key
+        ``cas.lua`` where a value was seen) in one pipeline per node."""
+        if not absent and not guarded:
+            return
         pipe = self.client.pipeline()
-        cas = script_text("cas")
-        written = []
-        for (key, value, ttl_s), held in zip(entries, seen, strict=True):
-            if held is None:
-                if need_ttl:
-                    written.append(False)
-                    continue
-                pipe.set(self.key(key), value, ex=ttl_s, nx=True)
-            else:
-                flag = "1" if need_ttl else "0"
-                pipe.execute_command("EVAL", cas, 1, self.key(key), flag, held, value, ttl_s)
-            written.append(True)
+        for i in absent:
+            key, value, ttl_s = entries[i]
+            pipe.set(self.key(key), value, ex=ttl_s, nx=True)
+        cas, flag = script_text("cas"), "1" if need_ttl else "0"
+        for _, (key, value, ttl_s), held in guarded:
+            pipe.execute_command("EVAL", cas, 1, self.key(key), flag, held, value, ttl_s)
         with self._topology_guard():
-            replies = iter(pipe.execute(raise_on_error=False))
-        out: list[Reply] = []
-        for sent in written:
-            if not sent:
-                out.append(False)
-                continue
-            reply = next(replies)
+            raw = pipe.execute(raise_on_error=False)
+        order = [*absent, *(i for i, _, _ in guarded)]
+        for i, reply in zip(order, raw, strict=True):
             if isinstance(reply, TRANSIENT):
                 raise reply  # the node is down: let the batch retry
-            out.append(_reply(reply[0] if isinstance(reply, list) else reply))
-        return out
+            replies[i] = _reply(reply[0] if isinstance(reply, list) else reply)
 
-    def keep_stale(
-        self, keys: Sequence[str], seen: Sequence[bytes], keep_s: float, grace_s: float
-    ) -> int:
-        """Extend the expiry of ``keys`` that still hold the bytes ``seen`` (with a
-        TTL) to now + ``keep_s``, never beyond ``grace_s`` past the expiry each had
-        when first kept: the number of keys whose grace is still open."""
-        stale = self._own(c.STALE_KEY)
-        now_ms = int(time.time() * 1000)
-        grace_ms = int(grace_s * 1000)
-        kept = 0
-        pairs = list(zip(keys, seen, strict=True))
-        for chunk in _chunks(pairs, 1 if self.cluster else c.CAS_CHUNK_KEYS):
-            members = [key for key, _ in chunk]
-            firsts = [0 if f is None else int(f) for f in self.client.zmscore(stale, members)]
-            with self._topology_guard():
-                used = self._run(
-                    "keep_stale",
-                    [self.key(key) for key in members],
-                    [now_ms, int(keep_s * 1000), grace_ms, *(v for _, v in chunk), *firsts],
-                )
-            new = {m: int(u) for m, u, f in zip(members, used, firsts, strict=True) if u and not f}
-            if new:
-                self.client.zadd(stale, new, nx=True)
-            kept += sum(1 for u in used if int(u))
-        # Graces that ended long ago: their keys have expired; forget a few each time.
-        over = self.client.zrangebyscore(stale, "-inf", f"({now_ms - grace_ms}", 0, 64)
-        if over:
-            self.client.zrem(stale, *cast(list[bytes], over))
-        return kept
+    def _compare_and_set(
+        self, name: str | bytes, held: bytes, value: Value, ttl_s: int, need_ttl: bool
+    ) -> Reply:
+        """Write ``name`` only while it still holds ``held`` (and, ``need_ttl``, a
+        TTL), with ``WATCH``/``MULTI``: each step a plain command, however large the
+        value (a key on its own slot, on a cluster)."""
+        with self._topology_guard(), self.client.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(name)
+                if pipe.get(name) != held or (need_ttl and int(pipe.pttl(name)) <= 0):
+                    return False
+                pipe.multi()
+                pipe.set(name, value, ex=ttl_s)
+                pipe.execute()
+            except WatchError:
+                return False  # written meanwhile
+            except ResponseError as exc:
+                return text(str(exc))[:200]
+        return True
 
-    def end_stale(self, keys: Sequence[str]) -> None:
-        """A successful reload ends these keys' grace (where they had one)."""
-        for chunk in _chunks(keys, c.LOOK_CHUNK_KEYS):
-            self.client.zrem(self._own(c.STALE_KEY), *chunk)
-
-    @property
-    def _node(self) -> redis.Redis:
-        return cast(redis.Redis, self.client)
-
-    @staticmethod
-    def _checked(replies: list[Any], allow_errors: bool = False) -> list[Any]:
-        """Replies of a packed send; an error reply where none is expected is raised."""
+    def _send(self, commands: Sequence[bytes], allow_errors: bool = False) -> list[Any]:
+        """Packed commands in one round trip to the single node; an error reply where
+        none is expected is raised."""
+        with self._topology_guard():
+            replies = wire.send(cast(redis.Redis, self.client), commands)
         if not allow_errors:
             for reply in replies:
                 if isinstance(reply, ResponseError):

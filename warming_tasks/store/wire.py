@@ -59,7 +59,8 @@ def send(client: redis.Redis, commands: Sequence[bytes]) -> list[Any]:
         replies: list[Any] = []
         for _ in commands:
             try:
-                replies.append(connection.read_response())
+                # Bytes whatever the client decodes: values are compared byte for byte.
+                replies.append(connection.read_response(disable_decoding=True))
             except ResponseError as exc:  # parsed whole: the stream is still in step
                 replies.append(exc)
         return replies

@@ -376,7 +376,7 @@ class AccessTracker:
             self._ranking = None
         sample_epoch = ranking.sample_epoch
         if sample_epoch is not None and needs_rebase(now, sample_epoch, min(CANDIDATES_S)):
-            new_epoch = int(now)
+            new_epoch = max(int(now), sample_epoch)
             factors = [access_weight(sample_epoch, new_epoch, h_c) for h_c in CANDIDATES_S]
             store.rebase_samples(sample_epoch, new_epoch, factors)
             self._ranking = None
@@ -390,7 +390,9 @@ def _rescale(
     """Move the frequency set's epoch to ``now`` (its scores become decayed counts
     there), and with ``wanted`` its half-life too; False if another process moved
     it first."""
-    new_epoch = int(now)
+    # Never back in time (a clock behind the one that set the epoch, or reads held
+    # through an outage): a factor above 1 would break the stepped rescale.
+    new_epoch = max(int(now), epoch)
     factor = access_weight(epoch, new_epoch, held)
     if wanted is None:
         return store.rebase(epoch, new_epoch, factor)

@@ -2,8 +2,8 @@
 -- hundred members of a set by the set's factor, and when the last set is done,
 -- store the new epoch (and, with the half-life on auto, the new half-life).
 -- A rescale of 100,000 members in one call would hold Redis for ~200 ms; in steps,
--- every other client is served between them. Scaling by a factor <= 1 keeps the
--- order, so the members not yet scaled stay above those scaled: rank windows
+-- every other client is served between them. Scaling by a factor <= 1 (the epoch
+-- only moves forward; a factor above 1 is refused) keeps the order, so the members not yet scaled stay above those scaled: rank windows
 -- walked from the bottom stay true, and the top of the ranking reads right
 -- throughout. The tracker's flushes wait (flush.lua sees the job) and help.
 -- KEYS[1]: the job (hash), KEYS[2]: the frequency set's epoch, KEYS[3]: auto's
@@ -35,6 +35,9 @@ if not mode then
   local fields = {'mode', ARGV[1], 'to', ARGV[4], 'at', ARGV[5], 'h', ARGV[7], 'held_h', ARGV[6],
                   'set', 1, 'done', 0}
   for s = 8, #ARGV do
+    if tonumber(ARGV[s]) > 1 then
+      return redis.error_reply('a rescale factor must be at most 1, got ' .. ARGV[s])
+    end
     fields[#fields + 1] = 'factor:' .. (s - 7)
     fields[#fields + 1] = ARGV[s]
   end
