@@ -66,20 +66,11 @@ def run(stack: Stack, task: str, **kwargs: Any) -> dict[str, Any]:
     return await_summary(result, 120, stack.cache_client())
 
 
-@pytest.mark.timeout(300)
-def test_no_command_the_suite_sends_holds_redis_for_a_millisecond(
-    quiet_stack: Stack, procs: Processes, ctl: redis.Redis
-) -> None:
-    stack = quiet_stack
-    cache = stack.cache_client()
+def workload(stack: Stack, ctl: redis.Redis, cache: redis.Redis) -> None:
+    """Every kind of work the suite does, at default settings."""
     settings = load_settings(redis_url=stack.cache.url(0))
     clock = [1_000_000.0]
     app_reads = AccessTracker(settings, clock=lambda: clock[0])
-    big = ",".join(f"key:{i}" for i in range(0, 40, 2))  # 20 values of 200 KB
-    ctl.hset(CONFIG_KEY, mapping={"keys": KEYS, "ttl": 100, "big": big})  # due at once
-    procs.worker(stack.env(WARMING_STALE_IF_ERROR=600), concurrency=2)
-    cache.slowlog_reset()
-
     for i in range(TRACKED):
         app_reads.track(f"key:{i}")
     assert app_reads.flush() == TRACKED
@@ -89,6 +80,7 @@ def test_no_command_the_suite_sends_holds_redis_for_a_millisecond(
     ctl.hset(CONFIG_KEY, "raising", "key:2,key:3")  # one large value, one small
     refreshed = run(stack, "refresh")
     assert (refreshed["failed"], refreshed["kept_stale"]) == (2, 2)
+    ctl.hdel(CONFIG_KEY, "raising")
     for first in range(0, KEYS, 200):  # as the application would: not one long DEL
         cache.delete(*(f"key:{i}" for i in range(first, first + 200, 2)))
     predicted = run(stack, "predictive_load", limit=10_000)
@@ -101,6 +93,24 @@ def test_no_command_the_suite_sends_holds_redis_for_a_millisecond(
     store = CacheStore(cache)
     assert "warming_keys_kept_stale_total" in generate_latest(registry_for(store)).decode()
     assert collect(store, settings, top=1000)["tracked_keys"] == TRACKED
+
+
+@pytest.mark.timeout(300)
+def test_no_command_the_suite_sends_holds_redis_for_a_millisecond(
+    quiet_stack: Stack, procs: Processes, ctl: redis.Redis
+) -> None:
+    stack = quiet_stack
+    cache = stack.cache_client()
+    big = ",".join(f"key:{i}" for i in range(0, 40, 2))  # 20 values too large for a script
+    ctl.hset(CONFIG_KEY, mapping={"keys": KEYS, "ttl": 100, "big": big})  # due at once
+    procs.worker(stack.env(WARMING_STALE_IF_ERROR=600), concurrency=2)
+    # Once to touch the server's memory: on a virtual machine the first touch of a
+    # page can stall any command, the application's own too, for milliseconds.
+    workload(stack, ctl, cache)
+    cache.flushall()
+    cache.slowlog_reset()
+
+    workload(stack, ctl, cache)
 
     slow = slow_commands(cache)
     assert slow == [], "\n".join(f"{e['us']} {e['command'][:90]!r}" for e in slow)

@@ -49,7 +49,7 @@ REBASE_EXPONENT: Final = 512.0
 TRACKER_BUFFER_MAX_ACCESSES: Final = 1_000_000  # raw accesses held between flushes
 TRACKER_CONNECT_TIMEOUT_S: Final = 0.5
 TRACKER_SOCKET_TIMEOUT_S: Final = 2.0
-FLUSH_CHUNK: Final = 128  # members per flush script call: about 0.3 ms of Redis
+FLUSH_CHUNK: Final = 64  # members per flush script call: about 0.2 ms of Redis
 FLUSH_IN_FLIGHT: Final = 4  # flush script calls sent before the first reply is read
 
 CACHE_SOCKET_TIMEOUT_S: Final = 10.0
