@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 from celery import Celery
 from redis.cluster import RedisCluster
 
@@ -16,7 +17,8 @@ from warming_tasks.settings import load_settings
 from warming_tasks.store import CacheStore
 from warming_tasks.warmer import Warmer
 
-from .helpers import Starter, wait_until
+from .helpers import Processes, StackFactory, Starter, wait_until
+from .support import fault_sources as faults
 from .support.dict_source import DictSource
 from .support.fixture_sources import CONFIG_KEY, value_for
 
@@ -112,6 +114,40 @@ def test_predictive_on_a_cluster(
     assert cache.get("app:a") == value_for("a").encode()
     assert cache.get("app:b") == b"written-by-app"
     assert not cache.exists("app:c")
+
+
+@pytest.mark.timeout(120)
+def test_a_refresh_on_a_cluster_never_overwrites_what_the_application_wrote(
+    make_stack: StackFactory,
+    procs: Processes,
+    ctl: redis.Redis,
+    cache: RedisCluster,
+    cluster: RedisClusterProcess,
+) -> None:
+    """Real workers on the cluster: the application writes two keys while the
+    batch loads them, one with a longer TTL, one with a shorter; both survive."""
+    stack = make_stack()  # a broker of the test's own; the cache is the cluster
+    env = stack.env(WARMING_REDIS_URL=cluster.url(), WARMING_REDIS_CLUSTER="true")
+    procs.worker(env | {"WARMING_TTL_JITTER": "0"}, concurrency=1)
+    keys = [f"key:{i}" for i in range(30)]
+    for key in keys:
+        cache.set(key, f"old:{key}", ex=100)
+    ctl.hset(faults.CONFIG_KEY, mapping={"keys": len(keys), "hold": 1, "ttl": 3600})
+
+    result = stack.caller().send_task("warming_tasks.refresh")
+    wait_until(lambda: ctl.llen(faults.LOADING_KEY) > 0, 60, "the batch starts loading")
+    cache.set("key:3", "app-longer", ex=7200)
+    cache.set("key:4", "app-shorter", ex=30)
+    ctl.set(faults.RELEASE_KEY, 1)
+    summary = result.get(timeout=60)
+
+    assert (summary["refreshed"], summary["superseded"], summary["failed"]) == (28, 2, 0)
+    assert cache.get("key:3") == b"app-longer"
+    assert 3600 < cache.ttl("key:3") <= 7200
+    assert cache.get("key:4") == b"app-shorter"
+    assert 0 < cache.ttl("key:4") <= 30
+    for key in ("key:2", "key:5", "key:29"):
+        assert cache.get(key) == faults.value_for(key).encode()
 
 
 def test_the_guards_hold_on_a_cluster(cache: RedisCluster) -> None:
