@@ -117,21 +117,11 @@ def measure(n: int, repeat: int, workdir: Path) -> dict[str, list[float]]:
             figures["redis_benchmark_keys_per_s"].append(w.redis_benchmark(server, n))
             client.flushdb()
             client.set(KEYS_SETTING, n)
-            cpu = w.cpu_s(client)
-            seconds, summary = w.run_task(app, "preload")
-            if summary["loaded"] != n:
-                raise RuntimeError(f"preload loaded {summary['loaded']} of {n}: {summary}")
-            figures["preload_keys_per_s"].append(n / seconds)
             # Everything the run asks of the cache Redis: writes, counting, progress.
-            figures["preload_redis_cpu_us_per_key"].append((w.cpu_s(client) - cpu) / n * 1e6)
+            w.timed_preload(app, client, n, "preload", figures)
             # The same preload over a cache that holds every key already: each is
             # written by the compare-and-set of the bytes it saw (the guard's cost).
-            cpu = w.cpu_s(client)
-            seconds, summary = w.run_task(app, "preload")
-            if summary["loaded"] != n:
-                raise RuntimeError(f"the preload again loaded {summary['loaded']} of {n}")
-            figures["preload_again_keys_per_s"].append(n / seconds)
-            figures["preload_again_redis_cpu_us_per_key"].append((w.cpu_s(client) - cpu) / n * 1e6)
+            w.timed_preload(app, client, n, "preload_again", figures)
             w.prepare_refresh(client, n)
             figures["probe_keys_per_s"].append(n / w.probe(client, n))
             seconds, _ = w.refresh(app, client, n)

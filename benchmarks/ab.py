@@ -4,7 +4,8 @@ cache Redis' CPU per key, and the tracker's flush.
     python -m benchmarks.ab --before ../old-checkout            # 200,000 keys, 5 rounds
     python -m benchmarks.ab --before ../old-checkout --keys 1000000 --repeat 3
 
-One cache redis-server; a worker (-c 2) from each checkout, each on a broker
+One cache redis-server (running first where the harness may, see
+``workers.run_first``); a worker (-c 2) from each checkout, each on a broker
 redis-server of its own (so the cache's CPU is the warming's alone), both up
 throughout. Each round measures the shared floors once (one process writing N
 keys with pipelined ``SET EX``, and bare pipelined ``ZINCRBY`` of 100,000 keys),
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 from collections import defaultdict
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ from warming_tasks.constants import FREQUENCY_KEY
 from . import workloads as w
 from .figures import spread
 from .sources import KEYS_SETTING
-from .workers import ROOT, bench_env, worker
+from .workers import ROOT, bench_env, run_first, worker
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -56,23 +58,12 @@ def main() -> None:
         RedisProcess(data_dir=Path(tmp) / "redis") as server,
         RedisProcess(data_dir=Path(tmp) / "broker-before") as old_broker,
         RedisProcess(data_dir=Path(tmp) / "broker-after") as new_broker,
-        worker(
-            server,
-            Path(tmp),
-            broker_db=1,
-            root=before,
-            CELERY_BROKER_URL=old_broker.url(1),
-            CELERY_RESULT_BACKEND=old_broker.url(2),
-        ) as old,
-        worker(
-            server,
-            Path(tmp),
-            broker_db=3,
-            root=ROOT,
-            CELERY_BROKER_URL=new_broker.url(1),
-            CELERY_RESULT_BACKEND=new_broker.url(2),
-        ) as new,
+        side_worker(server, Path(tmp), old_broker, before, 1) as old,
+        side_worker(server, Path(tmp), new_broker, ROOT, 3) as new,
     ):
+        assert server.process is not None
+        if not run_first(server.process.pid):
+            print("not root: the cache Redis shares the cores (its slow log says less)")
         client = server.client(0)
         client.config_set("slowlog-log-slower-than", 100)
         client.config_set("slowlog-max-len", 10_000)
@@ -97,6 +88,21 @@ def main() -> None:
     for section in ("figures", "ratios"):
         for name, s in result[section].items():
             print(f"{name:44} {s['median']:12,.2f}  ({s['min']:,.2f}-{s['max']:,.2f})")
+
+
+def side_worker(
+    server: RedisProcess, workdir: Path, broker: RedisProcess, root: Path, number: int
+) -> AbstractContextManager[Celery]:
+    """A worker of the checkout at ``root`` on the cache, with a broker of its own
+    (``number`` names its log)."""
+    return worker(
+        server,
+        workdir,
+        broker_db=number,
+        root=root,
+        CELERY_BROKER_URL=broker.url(1),
+        CELERY_RESULT_BACKEND=broker.url(2),
+    )
 
 
 # A flush of 100,000 new keys by the tracker of the checkout the process imports.
@@ -127,12 +133,7 @@ def side_round(  # noqa: PLR0913, PLR0917 - one side's round and where it goes
     client.flushdb()
     client.set(KEYS_SETTING, n)
     client.slowlog_reset()
-    cpu = w.cpu_s(client)
-    seconds, summary = w.run_task(app, "preload")
-    if summary["loaded"] != n:
-        raise RuntimeError(f"{side}: preload loaded {summary['loaded']} of {n}")
-    figures[f"{side}_preload_keys_per_s"].append(n / seconds)
-    figures[f"{side}_preload_redis_cpu_us_per_key"].append((w.cpu_s(client) - cpu) / n * 1e6)
+    w.timed_preload(app, client, n, f"{side}_preload", figures)
     figures[f"{side}_preload_longest_us"].append(longest_us(client))
     w.prepare_refresh(client, n)
     client.slowlog_reset()

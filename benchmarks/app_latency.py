@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import subprocess
@@ -44,7 +43,7 @@ from warming_tasks.tracker import AccessTracker
 from . import workloads as w
 from .figures import spread
 from .sources import KEYS_SETTING
-from .workers import worker
+from .workers import run_first, worker
 
 READ_RATE = 2000  # the application's reads per second
 APP_KEYS = 10_000  # the keys it reads, cached before the phases start
@@ -52,15 +51,6 @@ IDLE_S = 3.0
 TRACKED = 100_000
 SLOWLOG_US = 100  # commands longer than this are logged, to find each phase's longest
 PHASES = ("idle", "pipeline", "preload", "flush")
-
-
-def run_first(pid: int) -> bool:
-    """Let ``pid`` run before the benchmark's other processes, where allowed."""
-    try:
-        os.sched_setscheduler(pid, os.SCHED_FIFO, os.sched_param(1))
-    except PermissionError:
-        return False
-    return True
 
 
 def read_steadily(port: int, rate: int, out: Path) -> None:

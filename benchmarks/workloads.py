@@ -133,6 +133,18 @@ def preload(app: Celery, client: redis.Redis, n: int) -> tuple[float, dict[str, 
     return seconds, summary
 
 
+def timed_preload(
+    app: Celery, client: redis.Redis, n: int, name: str, figures: dict[str, list[float]]
+) -> None:
+    """A preload of n keys: keys/s and the cache Redis' CPU per key, as ``name``."""
+    cpu = cpu_s(client)
+    seconds, summary = run_task(app, "preload")
+    if summary["loaded"] != n:
+        raise RuntimeError(f"{name} loaded {summary['loaded']} of {n}: {summary}")
+    figures[f"{name}_keys_per_s"].append(n / seconds)
+    figures[f"{name}_redis_cpu_us_per_key"].append((cpu_s(client) - cpu) / n * 1e6)
+
+
 def prepare_refresh(client: redis.Redis, n: int) -> None:
     """n cached keys, every tenth expiring in 100 s (under the 300 s threshold)."""
     for start in range(0, n, PIPELINE):

@@ -22,10 +22,9 @@ from warming_tasks.constants import (
     RESCALE_KEY,
     WARMED_KEY,
 )
-from warming_tasks.maths.tuning import Belief
 from warming_tasks.settings import get_settings, load_settings
 from warming_tasks.store import CacheStore, Warmed
-from warming_tasks.store.frequency import Flush, Ranking
+from warming_tasks.store.frequency import Applied, Flush, Ranking
 from warming_tasks.tracker import AccessTracker
 
 
@@ -259,7 +258,7 @@ class DropsOn(CacheStore):
         super().__init__(client)
         self.poison = key
 
-    def add_accesses(self, flush: Flush) -> Ranking | Belief | None:
+    def add_accesses(self, flush: Flush) -> Ranking | Applied:
         if any(key == self.poison for key, _ in flush.reads):
             raise redis.ConnectionError("connection reset by peer")
         return super().add_accesses(flush)

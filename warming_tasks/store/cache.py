@@ -12,6 +12,7 @@ replaced by the source's older one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import redis
@@ -57,6 +58,18 @@ def bounded_chunks(items: Sequence[Any], weight: Any) -> list[list[Any]]:
         calls[-1].append(item)
         size += bytes_
     return [call for call in calls if call]
+
+
+@dataclass
+class _Plan:
+    """A batch write sorted by how each key is guarded, and the replies so far."""
+
+    entries: Sequence[Entry]
+    need_ttl: bool
+    replies: list[Reply]
+    absent: list[int] = field(default_factory=list)  # SET … NX
+    guarded: list[Guarded] = field(default_factory=list)  # cas.lua
+    large: list[Guarded] = field(default_factory=list)  # WATCH/MULTI
 
 
 def _reply(reply: Any) -> Reply:
@@ -128,40 +141,28 @@ class CacheCommands(StoreBase):
         Redis gave for that key alone. Large values take a round trip each."""
         if not entries:
             return []
-        absent: list[int] = []
-        guarded: list[Guarded] = []
-        large: list[Guarded] = []
+        plan = _Plan(entries, need_ttl, [False] * len(entries))
         for i, (entry, held) in enumerate(zip(entries, seen, strict=True)):
             if held is None:
                 if not need_ttl:  # a refresh never writes a key that was not there
-                    absent.append(i)
+                    plan.absent.append(i)
             elif small(held, entry[1]):
-                guarded.append((i, entry, held))
+                plan.guarded.append((i, entry, held))
             else:
-                large.append((i, entry, held))
-        replies: list[Reply] = [False] * len(entries)
-        if self.cluster:
-            self._write_each(entries, absent, guarded, need_ttl, replies)
-        else:
-            self._write_packed(entries, absent, guarded, need_ttl, replies)
-        for i, (key, value, ttl_s), held in large:
-            replies[i] = self._compare_and_set(self.key(key), held, value, ttl_s, need_ttl)
-        return replies
+                plan.large.append((i, entry, held))
+        (self._write_each if self.cluster else self._write_packed)(plan)
+        for i, (key, value, ttl_s), held in plan.large:
+            plan.replies[i] = self._compare_and_set(self.key(key), held, value, ttl_s, need_ttl)
+        return plan.replies
 
-    def _write_packed(
-        self,
-        entries: Sequence[Entry],
-        absent: Sequence[int],
-        guarded: Sequence[Guarded],
-        need_ttl: bool,
-        replies: list[Reply],
-    ) -> None:
+    def _write_packed(self, plan: _Plan) -> None:
         """``SET … NX`` where the batch saw nothing, ``cas.lua`` over a few dozen
         small values a call where it saw them: all in one round trip."""
-        calls = bounded_chunks(guarded, lambda item: size_of(item[1][1]) + len(item[2]))
+        entries, absent, replies = plan.entries, plan.absent, plan.replies
+        calls = bounded_chunks(plan.guarded, lambda item: size_of(item[1][1]) + len(item[2]))
         key = self.key
         commands = [wire.pack_set(key(entries[i][0]), *entries[i][1:], nx=True) for i in absent]
-        commands += [self._cas_command(call, need_ttl) for call in calls]
+        commands += [self._cas_command(call, plan.need_ttl) for call in calls]
         raw = self._send(commands, allow_errors=True)
         for i, reply in zip(absent, raw, strict=False):
             replies[i] = _reply(reply)
@@ -181,32 +182,25 @@ class CacheCommands(StoreBase):
             args += [held, value, ttl_s]
         return wire.pack(*args)
 
-    def _write_each(
-        self,
-        entries: Sequence[Entry],
-        absent: Sequence[int],
-        guarded: Sequence[Guarded],
-        need_ttl: bool,
-        replies: list[Reply],
-    ) -> None:
+    def _write_each(self, plan: _Plan) -> None:
         """On a cluster a batch's keys live on many slots: a command a key (a one-key
         ``cas.lua`` where a value was seen) in one pipeline per node."""
-        if not absent and not guarded:
+        if not plan.absent and not plan.guarded:
             return
         pipe = self.client.pipeline()
-        for i in absent:
-            key, value, ttl_s = entries[i]
+        for i in plan.absent:
+            key, value, ttl_s = plan.entries[i]
             pipe.set(self.key(key), value, ex=ttl_s, nx=True)
-        cas, flag = script_text("cas"), "1" if need_ttl else "0"
-        for _, (key, value, ttl_s), held in guarded:
+        cas, flag = script_text("cas"), "1" if plan.need_ttl else "0"
+        for _, (key, value, ttl_s), held in plan.guarded:
             pipe.execute_command("EVAL", cas, 1, self.key(key), flag, held, value, ttl_s)
         with self._topology_guard():
             raw = pipe.execute(raise_on_error=False)
-        order = [*absent, *(i for i, _, _ in guarded)]
+        order = [*plan.absent, *(i for i, _, _ in plan.guarded)]
         for i, reply in zip(order, raw, strict=True):
             if isinstance(reply, TRANSIENT):
                 raise reply  # the node is down: let the batch retry
-            replies[i] = _reply(reply[0] if isinstance(reply, list) else reply)
+            plan.replies[i] = _reply(reply[0] if isinstance(reply, list) else reply)
 
     def _compare_and_set(
         self, name: str | bytes, held: bytes, value: Value, ttl_s: int, need_ttl: bool

@@ -57,6 +57,14 @@ class Ranking:
         return START_S if own == "auto" else own
 
 
+@dataclass(frozen=True)
+class Applied:
+    """A flush call's reads are in."""
+
+    belief: Belief | None = None  # auto's, with them
+    snapshot_due: bool = False  # the candidates' sets are due a snapshot (snapshot_samples)
+
+
 @dataclass
 class Flush:
     """One flush script call: reads per key, scored against ``epoch``."""
@@ -106,9 +114,10 @@ class FrequencyCommands(StoreBase):
         h, since, born, reads, *hits = (0.0 if v is None else float(v) for v in raw)
         return Belief(h, since, reads, tuple(hits), born)
 
-    def add_accesses(self, flush: Flush) -> Ranking | Belief | None:
-        """Add a flush's reads; None when applied (auto: its belief now), or the
-        stored ranking when the flush was computed against another one.
+    def add_accesses(self, flush: Flush) -> Ranking | Applied:
+        """Add a flush's reads; what applying them says (auto: its belief now, and
+        whether the candidates' sets are due a snapshot), or the stored ranking when
+        the flush was computed against another one.
 
         The same call settles the warmed-key samples among these keys (read in
         time if they expire after ``flush.read_since``, the earliest the reads can
@@ -154,14 +163,14 @@ class FrequencyCommands(StoreBase):
                 int(epoch), float(h) if h else None, int(sample_epoch) if sample_epoch else None
             )
         if not auto:
-            return None
+            return Applied()
         since, born, reads, snapshot_due, *hits = (float(v) for v in reply[1:])
-        if snapshot_due:
-            self._snapshot_samples()
-        return Belief(flush.half_life_s, since, reads, tuple(hits), born)
+        return Applied(Belief(flush.half_life_s, since, reads, tuple(hits), born), snapshot_due > 0)
 
-    def _snapshot_samples(self) -> None:
-        """Copy each candidate's sample set to its snapshot, a page per command."""
+    def snapshot_samples(self) -> None:
+        """Copy each candidate's sample set to its snapshot, a page per command (once
+        a whole flush is in: its later calls are judged by the older snapshot, as
+        the reads of one flush all are)."""
         for h in CANDIDATES_S:
             live = self._own(sample_key(h))
             snapshot, building = f"{live}:snapshot", f"{live}:snapshot:next"

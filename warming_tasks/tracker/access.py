@@ -257,14 +257,18 @@ class AccessTracker:
                 flush.sample_top, flush.sample_max_keys = sample_top, sample_max
             return flush
 
+        snapshot_due: list[bool] = []
+
         def send(chunk: list[tuple[str, float]]) -> None:
             for attempt in range(2):  # a second try after learning another process's ranking
                 ranking = self._ranking
                 assert ranking is not None
                 reply = store.add_accesses(call(chunk, ranking))
                 if not isinstance(reply, Ranking):
-                    if reply is not None:
-                        self.belief = reply
+                    if reply.belief is not None:
+                        self.belief = reply.belief
+                    if reply.snapshot_due:
+                        snapshot_due.append(True)
                     return
                 if auto:
                     self._ranking = reply
@@ -279,6 +283,8 @@ class AccessTracker:
         else:
             with ThreadPoolExecutor(c.FLUSH_IN_FLIGHT, thread_name_prefix="warming-flush") as pool:
                 self._send_overlapped(chunks, send, pool, weights)
+        if snapshot_due:
+            store.snapshot_samples()
         if auto:
             self._retune(store, at)
 
