@@ -13,9 +13,10 @@ command each phase sent.
 
 On two cores the reader would otherwise measure the scheduler: the workers, Redis
 and the writer take both cores, and a reader that waits for one looks like a
-stalled Redis. Where the harness may (as root), the cache Redis' main thread and
-the reader run first (SCHED_FIFO), as each would on a core of its own in
-production; the output says which.
+stalled Redis. Where the harness may (as root), the cache Redis and the reader
+run first (SCHED_FIFO), as each would on cores of their own in production; the
+output says which. (The reader only ever waits on a reply or on its schedule, so
+it never holds a core for long.)
 """
 
 from __future__ import annotations
@@ -102,9 +103,9 @@ def application(server: RedisProcess, workdir: Path) -> Iterator[Callable[[], li
     try:
         time.sleep(1.0)  # connected and at its rate
         print(
-            "the reader and the cache Redis run first (SCHED_FIFO)"
+            "the cache Redis and the reader run first (SCHED_FIFO)"
             if prioritised
-            else "the reader and the cache Redis share the cores (not root: no SCHED_FIFO)",
+            else "the reader and the cache Redis share the cores (not root)",
             file=sys.stderr,
         )
         yield stop
