@@ -108,7 +108,7 @@ class CacheCommands(StoreBase):
 
         Values come one ``GET`` each, so a large one never makes a long command;
         without ``with_ttl`` (a preload, often of a cold cache) an ``EXISTS`` per
-        hundred keys first, and ``GET`` only where it counted some."""
+        500 keys first, and ``GET`` only where it counted some."""
         if not keys:
             return [], []
         names = [self.key(k) for k in keys]
@@ -126,7 +126,7 @@ class CacheCommands(StoreBase):
         if with_ttl:
             replies = self._send([wire.pack(cmd, n) for n in names for cmd in ("GET", "PTTL")])
             return cast(list[Seen], replies[::2]), [int(t) for t in replies[1::2]]
-        groups = chunks(names, c.LOOK_CHUNK_KEYS)
+        groups = chunks(names, c.EXISTS_CHUNK_KEYS)
         counts = self._send([wire.pack("EXISTS", *group) for group in groups])
         held = [name for group, n in zip(groups, counts, strict=True) if n for name in group]
         values = dict(zip(held, self._send([wire.pack("GET", n) for n in held]), strict=True))
