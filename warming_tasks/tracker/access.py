@@ -231,6 +231,12 @@ class AccessTracker:
         # give their flushes time to arrive before calling it unread.
         sweep_before = self.clock() - c.SWEEP_GRACE_FLUSHES * settings.flush_interval
         members = list(weights.items())
+        sampled_keys: set[str] = set()
+        if auto:
+            # The candidates' evidence comes from the sampled keys alone: they go in
+            # calls of their own, so the others' calls skip that work altogether.
+            sampled_keys = {key for key, _ in members if in_sample(key)}
+            members.sort(key=lambda member: member[0] in sampled_keys)
         chunks = [members[i : i + c.FLUSH_CHUNK] for i in range(0, len(members), c.FLUSH_CHUNK)]
         sample_top = sample_rank_limit(settings.predictive_limit)
         sample_max = -(-settings.tracker_max_keys // SAMPLE_ONE_IN)
@@ -248,12 +254,13 @@ class AccessTracker:
                 now=at,
                 reads=chunk,
             )
-            if auto and ranking.sample_epoch is not None:
+            sampled = [i for i, (key, _) in enumerate(chunk, 1) if key in sampled_keys]
+            if auto and ranking.sample_epoch is not None and sampled:
                 flush.sample_epoch = ranking.sample_epoch
                 flush.sample_per_read = tuple(
                     access_weight(at, ranking.sample_epoch, candidate) for candidate in CANDIDATES_S
                 )
-                flush.sampled = [i for i, (key, _) in enumerate(chunk, 1) if in_sample(key)]
+                flush.sampled = sampled
                 flush.sample_top, flush.sample_max_keys = sample_top, sample_max
             return flush
 
