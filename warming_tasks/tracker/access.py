@@ -235,8 +235,12 @@ class AccessTracker:
         if auto:
             # The candidates' evidence comes from the sampled keys alone: they go in
             # calls of their own, so the others' calls skip that work altogether.
-            sampled_keys = {key for key, _ in members if in_sample(key)}
-            members.sort(key=lambda member: member[0] in sampled_keys)
+            plain: list[tuple[str, float]] = []
+            sampled_members: list[tuple[str, float]] = []
+            for member in members:
+                (sampled_members if in_sample(member[0]) else plain).append(member)
+            sampled_keys = {key for key, _ in sampled_members}
+            members = plain + sampled_members
         chunks = [members[i : i + c.FLUSH_CHUNK] for i in range(0, len(members), c.FLUSH_CHUNK)]
         sample_top = sample_rank_limit(settings.predictive_limit)
         sample_max = -(-settings.tracker_max_keys // SAMPLE_ONE_IN)
