@@ -8,7 +8,6 @@ them."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Any
 
@@ -56,8 +55,11 @@ def quiet_stack(make_stack: StackFactory) -> Stack:
     try:
         os.sched_setscheduler(pid, os.SCHED_FIFO, os.sched_param(1))
     except PermissionError:
-        with contextlib.suppress(PermissionError):
+        try:
             os.setpriority(os.PRIO_PROCESS, pid, -10)
+        except PermissionError:
+            # Then a 0.2 ms command cut off by the scheduler reads as a slow one.
+            pytest.skip("raising the cache Redis' priority needs CAP_SYS_NICE (CI has it)")
     return stack
 
 

@@ -129,3 +129,16 @@ def test_large_values_are_guarded_too(cache: redis.Redis) -> None:
     assert (counts["loaded"], counts["superseded"]) == (1, 1)
     assert cache.get("kept") == b"new"
     assert cache.get("unchanged") == b"app"
+
+
+def test_a_key_of_another_type_is_left_alone_and_fails_nothing(cache: redis.Redis) -> None:
+    cache.hset("hash", "field", "the application's")
+    cache.set("held", "old", ex=100)
+    source = DictSource({"hash": ("new", 3600), "held": ("new", 3600), "absent": ("new", 3600)})
+    counts = warmer(cache, source).preload(["hash", "held", "absent"]).counts
+    assert (counts["loaded"], counts["superseded"], counts["failed"]) == (2, 1, 0)
+    assert cache.hget("hash", "field") == b"the application's"
+    cache.set("held", "old", ex=100)
+    counts = warmer(cache, source).refresh(["hash", "held"]).counts
+    assert (counts["refreshed"], counts["not_due"], counts["failed"]) == (1, 1, 0)
+    assert cache.type("hash") == b"hash"

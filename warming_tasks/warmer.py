@@ -223,13 +223,16 @@ class Warmer:
         }
         return _result(counts, loaded, written)
 
-    def refresh(self, keys: Sequence[str], final: bool = True) -> BatchResult:
+    def refresh(
+        self, keys: Sequence[str], final: bool = True, kept_before: Sequence[str] = ()
+    ) -> BatchResult:
         """Reload the keys close to expiry; write each only where the cache still
         holds the bytes it held when this batch found it due, with a TTL.
 
         With ``WARMING_STALE_IF_ERROR``, due keys the source fails to reload keep
         their value a while longer. A source that is down is raised for a retry
-        (the keys kept first), unless this is the ``final`` try.
+        (the keys kept first, named in the ``StaleKept`` raised), unless this is
+        the ``final`` try; ``kept_before`` are the keys earlier tries kept.
         """
         seen, pttls = self.store.look(keys, with_ttl=True)
         threshold = self.settings.refresh_threshold
@@ -242,9 +245,9 @@ class Warmer:
         try:
             loaded = load_batch(self.source, due)
         except SourceUnavailable as exc:
-            kept = self._keep_stale(due, held)
+            kept = _extended(kept_before, self._keep_stale(due, held))
             if not final:
-                raise
+                raise StaleKept(exc, kept) from exc
             loaded = Loaded(failed=dict.fromkeys(due, f"source unavailable: {exc}"[:200]))
             return self._refreshed(keys, due, loaded, [], 0, kept)
         source_failed = list(loaded.failed)
@@ -252,10 +255,12 @@ class Warmer:
         failed_before = len(loaded.failed)
         replies = self.store.write(entries, [held[key] for key, _, _ in entries], need_ttl=True)
         written = _written(loaded, entries, replies)
-        kept = self._keep_stale(source_failed, held)
+        kept = _extended(kept_before, self._keep_stale(source_failed, held))
         if self.settings.stale_if_error:
-            # Reloaded, changed or gone: a later outage starts a new grace.
-            self.store.end_stale([key for key in due if not kept.get(key)])
+            # Reloaded, or changed by the application: a later outage starts a new
+            # grace. (A key the source says is gone keeps the expiry it has.)
+            pairs = zip(entries, replies, strict=True)
+            self.store.end_stale([entry[0] for entry, reply in pairs if isinstance(reply, bool)])
         superseded = _superseded(entries, written, loaded, failed_before)
         return self._refreshed(keys, due, loaded, written, superseded, kept)
 
@@ -266,7 +271,7 @@ class Warmer:
         loaded: Loaded,
         written: Sequence[Entry],
         superseded: int,
-        kept: dict[str, int],
+        kept: Sequence[str],
     ) -> BatchResult:
         counts = {
             "due": len(due),
@@ -275,8 +280,8 @@ class Warmer:
             "missing": len(loaded.missing),
             "failed": len(loaded.failed),
             "superseded": superseded,
-            # Served past the expiry they had: the keys this batch extended.
-            "kept_stale": sum(1 for how in kept.values() if how == EXTENDED),
+            # Served past the expiry they had: the keys this batch's tries extended.
+            "kept_stale": len(kept),
         }
         return _result(counts, loaded, written)
 
@@ -307,6 +312,20 @@ class Warmer:
             "superseded": _superseded(entries, written, loaded, failed_before),
         }
         return _result(counts, loaded, written)
+
+
+class StaleKept(SourceUnavailable):
+    """The source is down: the batch is retried, and these due keys were kept
+    meanwhile (their expiry extended), to be counted by the try that reports."""
+
+    def __init__(self, cause: SourceUnavailable, kept: Sequence[str]) -> None:
+        super().__init__(str(cause))
+        self.kept = list(kept)
+
+
+def _extended(before: Sequence[str], now: dict[str, int]) -> list[str]:
+    """The keys extended by earlier tries and by this one, each once."""
+    return list(dict.fromkeys([*before, *(key for key, how in now.items() if how == EXTENDED)]))
 
 
 def _superseded(

@@ -72,6 +72,15 @@ class _Plan:
     large: list[Guarded] = field(default_factory=list)  # WATCH/MULTI
 
 
+def _held(reply: Any) -> Any:
+    """A look's reply: a key of another type (WRONGTYPE) is not a value a batch may
+    replace, so it reads as absent (``SET … NX`` then leaves it alone); a node that
+    is down is raised for the batch to retry."""
+    if isinstance(reply, TRANSIENT):
+        raise reply
+    return None if isinstance(reply, ResponseError) else reply
+
+
 def _reply(reply: Any) -> Reply:
     if isinstance(reply, Exception):
         return text(str(reply))[:200]
@@ -119,18 +128,20 @@ class CacheCommands(StoreBase):
                 if with_ttl:
                     pipe.pttl(name)
             with self._topology_guard():
-                replies = pipe.execute()
+                replies = [_held(r) for r in pipe.execute(raise_on_error=False)]
             if with_ttl:
-                return cast(list[Seen], replies[::2]), [int(t) for t in replies[1::2]]
-            return cast(list[Seen], replies), []
+                return replies[::2], [int(t or 0) for t in replies[1::2]]
+            return replies, []
         if with_ttl:
-            replies = self._send([wire.pack(cmd, n) for n in names for cmd in ("GET", "PTTL")])
-            return cast(list[Seen], replies[::2]), [int(t) for t in replies[1::2]]
+            commands = [wire.pack(cmd, n) for n in names for cmd in ("GET", "PTTL")]
+            replies = [_held(r) for r in self._send(commands, allow_errors=True)]
+            return replies[::2], [int(t or 0) for t in replies[1::2]]
         groups = chunks(names, c.EXISTS_CHUNK_KEYS)
         counts = self._send([wire.pack("EXISTS", *group) for group in groups])
         held = [name for group, n in zip(groups, counts, strict=True) if n for name in group]
-        values = dict(zip(held, self._send([wire.pack("GET", n) for n in held]), strict=True))
-        return [cast(Seen, values.get(name)) for name in names], []
+        gets = self._send([wire.pack("GET", n) for n in held], allow_errors=True)
+        values = dict(zip(held, map(_held, gets), strict=True))
+        return [values.get(name) for name in names], []
 
     def write(
         self, entries: Sequence[Entry], seen: Sequence[Seen], need_ttl: bool = False

@@ -3,7 +3,6 @@ source cannot reload them, and the record of when each one's grace began."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,8 +42,9 @@ class StaleCommands(StoreBase):
 
     def _keep_watched(self, key: str, held: bytes, keep_ms: int, grace_ms: int) -> int:
         """``keep_stale`` for one key with WATCH/MULTI: a large value, or a key on a
-        cluster (its slot is not the record's). The grace is timed by this worker's
-        clock, the expiry set relative to it."""
+        cluster. Timed by Redis' clock (the key's expiry less its PTTL); on a single
+        node the record is written in the same transaction, on a cluster (another
+        slot) just before it."""
         name, stale = self.key(key), self._own(c.STALE_KEY)
         with self._topology_guard(), self.client.pipeline(transaction=True) as pipe:
             try:
@@ -54,7 +54,8 @@ class StaleCommands(StoreBase):
                 pttl = int(pipe.pttl(name))
                 if pttl <= 0:
                     return NOT_KEPT
-                now_ms = int(time.time() * 1000)
+                now_ms = int(pipe.execute_command("PEXPIRETIME", name)) - pttl
+                self._forget_ended(now_ms - grace_ms)
                 recorded = self.client.zscore(stale, key)
                 first = now_ms + pttl
                 if recorded is not None and recorded + grace_ms > now_ms:
@@ -62,13 +63,24 @@ class StaleCommands(StoreBase):
                 until_ms = min(now_ms + keep_ms, first + grace_ms)
                 if until_ms <= now_ms + pttl:
                     return KEPT if first + grace_ms > now_ms else NOT_KEPT
+                if self.cluster:
+                    self.client.zadd(stale, {key: first})
                 pipe.multi()
-                pipe.pexpire(name, until_ms - now_ms)
+                pipe.pexpireat(name, until_ms)
+                if not self.cluster:
+                    pipe.zadd(stale, {key: first})
                 pipe.execute()
             except WatchError:
                 return NOT_KEPT  # the application wrote it meanwhile
-        self.client.zadd(stale, {key: first})
         return EXTENDED
+
+    def _forget_ended(self, before_ms: int) -> None:
+        """Forget a few records whose grace ended before ``before_ms`` (keep_stale.lua
+        does the same on the scripted path)."""
+        stale = self._own(c.STALE_KEY)
+        over = self.client.zrangebyscore(stale, "-inf", f"({before_ms}", 0, 32)
+        if over:
+            self.client.zrem(stale, *over)
 
     def end_stale(self, keys: Sequence[str]) -> None:
         """These keys' grace is over (reloaded, changed, or gone): a later outage

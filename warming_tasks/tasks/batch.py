@@ -12,7 +12,7 @@ from ..kinds import Kind
 from ..maths.throttle import Throttle
 from ..retries import MAX_RETRIES, REFUSED, TRANSIENT, backoff_s
 from ..store import Warmed
-from ..warmer import BatchResult
+from ..warmer import BatchResult, StaleKept
 from .fanout import send_body
 from .worker import get_store, get_warmer
 
@@ -41,9 +41,16 @@ def preload_batch(  # noqa: PLR0913, PLR0917 - the batch message format
 
 @shared_task(name=Kind.REFRESH.batch_task, **_batch)
 def refresh_batch(  # noqa: PLR0913, PLR0917 - the batch message format
-    self: Task, run_id: str, index: int, keys: list[str], lock: str = "", outcome: Any = None
+    self: Task,
+    run_id: str,
+    index: int,
+    keys: list[str],
+    lock: str = "",
+    outcome: Any = None,
+    kept: list[str] | None = None,
 ) -> dict[str, int]:
-    """Reload the keys of one batch that are close to expiry."""
+    """Reload the keys of one batch that are close to expiry (``kept``: the keys
+    its earlier tries kept past expiry while the source was down)."""
     return _run_batch(self, Kind.REFRESH, run_id, index, keys, lock, outcome)
 
 
@@ -55,7 +62,9 @@ def predictive_batch(  # noqa: PLR0913, PLR0917 - the batch message format
     return _run_batch(self, Kind.PREDICTIVE, run_id, index, keys, lock, outcome)
 
 
-def _warm(kind: Kind, run_id: str, keys: list[str], lock: str, final: bool) -> BatchResult:
+def _warm(  # noqa: PLR0913, PLR0917 - a batch, and what its earlier tries left
+    kind: Kind, run_id: str, keys: list[str], lock: str, final: bool, kept: list[str]
+) -> BatchResult:
     if get_store().stand_down(run_id):
         # Paused, cancelled, or closed as stalled: the source is not called, and
         # the keys count as cancelled (nowhere, for a closed run).
@@ -70,7 +79,8 @@ def _warm(kind: Kind, run_id: str, keys: list[str], lock: str, final: bool) -> B
     if kind is Kind.PRELOAD:
         return warmer.preload(keys)
     if kind is Kind.REFRESH:
-        return warmer.refresh(keys, final)
+        # The keys earlier tries kept stale, counted by the try that reports.
+        return warmer.refresh(keys, final, kept)
     return warmer.predict(keys)
 
 
@@ -92,12 +102,16 @@ def _run_batch(  # noqa: PLR0913, PLR0917 - the batch message format, and its ki
         result = BatchResult.from_outcome(outcome)
     else:
         try:
-            result = _warm(kind, run_id, keys, lock, final=retries >= task.max_retries)
+            kept = list((task.request.kwargs or {}).get("kept") or [])
+            result = _warm(kind, run_id, keys, lock, retries >= task.max_retries, kept)
         except REFUSED as exc:
             result = _failed(keys, f"the cache refused us: {type(exc).__name__}: {exc}")
         except TRANSIENT as exc:
             if retries < task.max_retries:
-                raise task.retry(exc=exc, countdown=backoff_s(retries)) from exc
+                kwargs = dict(task.request.kwargs or {})
+                if isinstance(exc, StaleKept):
+                    kwargs["kept"] = exc.kept
+                raise task.retry(exc=exc, countdown=backoff_s(retries), kwargs=kwargs) from exc
             what = "source" if isinstance(exc, SourceUnavailable) else "cache"
             result = _failed(keys, f"{what} unreachable after {retries} retries: {exc}")
         except Exception as exc:

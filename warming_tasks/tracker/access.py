@@ -231,16 +231,7 @@ class AccessTracker:
         # give their flushes time to arrive before calling it unread.
         sweep_before = self.clock() - c.SWEEP_GRACE_FLUSHES * settings.flush_interval
         members = list(weights.items())
-        sampled_keys: set[str] = set()
-        if auto:
-            # The candidates' evidence comes from the sampled keys alone: they go in
-            # calls of their own, so the others' calls skip that work altogether.
-            plain: list[tuple[str, float]] = []
-            sampled_members: list[tuple[str, float]] = []
-            for member in members:
-                (sampled_members if in_sample(member[0]) else plain).append(member)
-            sampled_keys = {key for key, _ in sampled_members}
-            members = plain + sampled_members
+        members, sampled_keys = _sampled_last(members) if auto else (members, set())
         chunks = [members[i : i + c.FLUSH_CHUNK] for i in range(0, len(members), c.FLUSH_CHUNK)]
         sample_top = sample_rank_limit(settings.predictive_limit)
         sample_max = -(-settings.tracker_max_keys // SAMPLE_ONE_IN)
@@ -399,6 +390,19 @@ class AccessTracker:
             self._ranking = None
         if self._ranking is None:
             self._current_ranking(store, now)
+
+
+def _sampled_last(
+    members: list[tuple[str, float]],
+) -> tuple[list[tuple[str, float]], set[str]]:
+    """The members with the sampled keys last, and those keys: the candidates'
+    evidence comes from them alone, so they go in flush calls of their own and
+    the other calls skip that work altogether."""
+    plain: list[tuple[str, float]] = []
+    sampled: list[tuple[str, float]] = []
+    for member in members:
+        (sampled if in_sample(member[0]) else plain).append(member)
+    return plain + sampled, {key for key, _ in sampled}
 
 
 def _rescale(

@@ -36,7 +36,9 @@ if not stored then
 end
 if (stored and stored ~= ARGV[1]) or (held_h and tonumber(held_h) ~= tonumber(ARGV[2]))
     or (held_shadow and held_shadow ~= ARGV[10]) then
-  return {0, stored or ARGV[1], held_h or ARGV[2], held_shadow or ARGV[10]}
+  -- The candidates' epoch as stored, even to a call that sends no candidates: the
+  -- caller adopts the whole reply, and must not forget the epoch its sampled calls need.
+  return {0, stored or ARGV[1], held_h or ARGV[2], state[2] or ARGV[10]}
 end
 if not stored then
   redis.call('SET', KEYS[2], ARGV[1])
