@@ -92,6 +92,7 @@ def workload(stack: Stack, ctl: redis.Redis, cache: redis.Redis) -> None:
     app_reads.track("key:1")
     assert app_reads.flush() == 1
     assert int(cache.get("{warming}:epoch") or 0) == int(clock[0])
+    app_reads.close()
     store = CacheStore(cache)
     assert "warming_keys_kept_stale_total" in generate_latest(registry_for(store)).decode()
     assert collect(store, settings, top=1000)["tracked_keys"] == TRACKED
