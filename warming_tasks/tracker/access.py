@@ -8,6 +8,7 @@ import itertools
 import logging
 import threading
 import time
+import weakref
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -211,7 +212,10 @@ class AccessTracker:
     def _store_for_flush(self) -> CacheStore:
         if self._store is None:
             settings = self.settings
-            self._store = CacheStore(connect(settings, for_tracker=True), settings.key_prefix)
+            client = connect(settings, for_tracker=True)
+            # A tracker dropped without close() still closes its connection.
+            weakref.finalize(self, client.close)
+            self._store = CacheStore(client, settings.key_prefix)
         return self._store
 
     @property
