@@ -110,10 +110,19 @@ def test_no_command_the_suite_sends_holds_redis_for_a_millisecond(
     # Once to touch the server's memory: on a virtual machine the first touch of a
     # page can stall any command, the application's own too, for milliseconds.
     workload(stack, ctl, cache)
+
+    slow = measured(stack, ctl, cache)
+    if slow:
+        # The host can also stop this virtual machine's CPU for a millisecond or two
+        # (a 50 µs script logged at 2.4 ms, once in ten runs): such a stall lands on
+        # whatever command runs, once. A command that is slow itself is slow again.
+        slow = measured(stack, ctl, cache)
+    assert slow == [], "\n".join(f"{e['us']} {e['command'][:90]!r}" for e in slow)
+
+
+def measured(stack: Stack, ctl: redis.Redis, cache: redis.Redis) -> list[dict[str, Any]]:
+    """The suite's commands over 1 ms in one pass of the whole workload."""
     cache.flushall()
     cache.slowlog_reset()
-
     workload(stack, ctl, cache)
-
-    slow = slow_commands(cache)
-    assert slow == [], "\n".join(f"{e['us']} {e['command'][:90]!r}" for e in slow)
+    return slow_commands(cache)
