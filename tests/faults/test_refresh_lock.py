@@ -90,7 +90,7 @@ def test_two_beats_by_mistake_never_overlap_runs_nor_double_load(
     assert all(cache.get(k) == value_for(k).encode() for k in KEYS)
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)
 def test_a_slow_source_skips_ticks_and_its_dead_holder_does_not_deadlock(
     stack: Stack, procs: Processes, ctl: redis.Redis
 ) -> None:
@@ -127,10 +127,11 @@ def test_a_slow_source_skips_ticks_and_its_dead_holder_does_not_deadlock(
     ctl.hset(CONFIG_KEY, "sleep", "0")
     second = procs.worker(env, concurrency=3)
     # The new worker's start, the 5 s visibility timeout and kombu's next restore
-    # sweep come one after another; on two loaded cores that took over 30 s once.
+    # sweep come one after another; on two loaded cores that took over 30 s once,
+    # over 60 s once more (2026-12-06, a full run 10% slower than usual).
     wait_until(
         lambda: any(r["run_id"] == holder for r in refresh_runs(cache)),
-        60,
+        150,
         "the dead worker's run finished by the new worker",
         every=0.2,
     )
