@@ -212,14 +212,13 @@ class Warmer:
         seen, _ = self.store.look(keys)
         held = dict(zip(keys, seen, strict=True))
         loaded, entries = self._load(keys)
-        failed_before = len(loaded.failed)
         replies = self.store.write(entries, [held[key] for key, _, _ in entries])
         written = _written(loaded, entries, replies)
         counts = {
             "loaded": len(written),
             "missing": len(loaded.missing),
             "failed": len(loaded.failed),
-            "superseded": _superseded(entries, written, loaded, failed_before),
+            "superseded": _superseded(replies),
         }
         return _result(counts, loaded, written)
 
@@ -252,7 +251,6 @@ class Warmer:
             return self._refreshed(keys, due, loaded, [], 0, kept)
         source_failed = list(loaded.failed)
         entries = self._encode(loaded)
-        failed_before = len(loaded.failed)
         replies = self.store.write(entries, [held[key] for key, _, _ in entries], need_ttl=True)
         written = _written(loaded, entries, replies)
         kept = _extended(kept_before, self._keep_stale(source_failed, held))
@@ -261,7 +259,7 @@ class Warmer:
             # grace. (A key the source says is gone keeps the expiry it has.)
             pairs = zip(entries, replies, strict=True)
             self.store.end_stale([entry[0] for entry, reply in pairs if isinstance(reply, bool)])
-        superseded = _superseded(entries, written, loaded, failed_before)
+        superseded = _superseded(replies)
         return self._refreshed(keys, due, loaded, written, superseded, kept)
 
     def _refreshed(  # noqa: PLR0913, PLR0917 - the parts of a refresh's counts
@@ -301,15 +299,15 @@ class Warmer:
         pttls = self.store.pttls(keys)
         absent = [k for k, t in zip(keys, pttls, strict=True) if t == _MISSING_PTTL]
         loaded, entries = self._load(absent)
-        failed_before = len(loaded.failed)
-        written = _written(loaded, entries, self.store.write(entries, [None] * len(entries)))
+        replies = self.store.write(entries, [None] * len(entries))
+        written = _written(loaded, entries, replies)
         counts = {
             "candidates": len(absent),
             "loaded": len(written),
             "missing": len(loaded.missing),
             "failed": len(loaded.failed),
             "already_cached": len(keys) - len(absent),
-            "superseded": _superseded(entries, written, loaded, failed_before),
+            "superseded": _superseded(replies),
         }
         return _result(counts, loaded, written)
 
@@ -328,9 +326,7 @@ def _extended(before: Sequence[str], now: dict[str, int]) -> list[str]:
     return list(dict.fromkeys([*before, *(key for key, how in now.items() if how == EXTENDED)]))
 
 
-def _superseded(
-    entries: Sequence[Entry], written: Sequence[Entry], loaded: Loaded, failed_before: int
-) -> int:
-    """Entries the guard left alone: since the batch looked, the application wrote
-    or deleted them, or they expired."""
-    return len(entries) - len(written) - (len(loaded.failed) - failed_before)
+def _superseded(replies: Sequence[Reply]) -> int:
+    """Keys the guard left alone: since the batch looked, the application wrote or
+    deleted them, or they expired."""
+    return sum(1 for reply in replies if reply is False)
