@@ -15,6 +15,7 @@ from warming_tasks import tracker
 from warming_tasks.cli.embedded import RedisProcess
 from warming_tasks.settings import load_settings
 from warming_tasks.store import CacheStore
+from warming_tasks.tracker import AccessTracker
 from warming_tasks.warmer import Warmer
 
 from .helpers import Processes, StackFactory, Starter, wait_until
@@ -116,38 +117,80 @@ def test_predictive_on_a_cluster(
     assert not cache.exists("app:c")
 
 
+# What each kind finds before its load (held: "old:<key>" with this TTL; absent
+# otherwise), what the application does while the batch loads (a value and TTL, None
+# to delete, "persist"), and the keys the run must leave as the application left them.
+RACES: dict[str, tuple[dict[int, int], dict[int, tuple[str, int] | str | None]]] = {
+    "refresh": (
+        dict.fromkeys(range(30), 100),
+        {3: ("app-longer", 7200), 4: ("app-shorter", 30), 5: None, 6: "persist"},
+    ),
+    "preload": (
+        dict.fromkeys(range(15), 600),
+        {3: ("app-longer", 7200), 4: ("app-shorter", 30), 5: None, 20: ("app-new", 30)},
+    ),
+    "predictive_load": ({}, {20: ("app-new", 7200), 21: ("app-shorter", 30)}),
+}
+
+
 @pytest.mark.timeout(120)
-def test_a_refresh_on_a_cluster_never_overwrites_what_the_application_wrote(
+@pytest.mark.parametrize("kind", list(RACES))
+def test_on_a_cluster_what_the_application_writes_during_the_load_stays(  # noqa: PLR0913, PLR0917 - pytest fixtures
     make_stack: StackFactory,
     procs: Processes,
     ctl: redis.Redis,
     cache: RedisCluster,
     cluster: RedisClusterProcess,
+    kind: str,
 ) -> None:
-    """Real workers on the cluster: the application writes two keys while the
-    batch loads them, one with a longer TTL, one with a shorter; both survive."""
+    """Real workers on the cluster: while a batch loads its keys the application
+    writes some (longer and shorter TTLs), deletes one and makes one persistent;
+    every one of them stays as the application left it, the rest are warmed."""
     stack = make_stack()  # a broker of the test's own; the cache is the cluster
     env = stack.env(WARMING_REDIS_URL=cluster.url(), WARMING_REDIS_CLUSTER="true")
     procs.worker(env | {"WARMING_TTL_JITTER": "0"}, concurrency=1)
+    held, app_writes = RACES[kind]
     keys = [f"key:{i}" for i in range(30)]
-    for key in keys:
-        cache.set(key, f"old:{key}", ex=100)
+    for i, ttl in held.items():
+        cache.set(keys[i], f"old:{keys[i]}", ex=ttl)
+    if kind == "predictive_load":
+        reads = AccessTracker(load_settings(redis_url=cluster.url(), redis_cluster=True))
+        for key in keys:
+            reads.track(key)
+        assert reads.flush() == len(keys)
+        reads.close()
     ctl.hset(faults.CONFIG_KEY, mapping={"keys": len(keys), "hold": 1, "ttl": 3600})
 
-    result = stack.caller().send_task("warming_tasks.refresh")
+    result = stack.caller().send_task(f"warming_tasks.{kind}")
     wait_until(lambda: ctl.llen(faults.LOADING_KEY) > 0, 60, "the batch starts loading")
-    cache.set("key:3", "app-longer", ex=7200)
-    cache.set("key:4", "app-shorter", ex=30)
+    for i, write in app_writes.items():
+        if write is None:
+            cache.delete(keys[i])
+        elif isinstance(write, str):
+            cache.persist(keys[i])
+        else:
+            cache.set(keys[i], write[0], ex=write[1])
     ctl.set(faults.RELEASE_KEY, 1)
     summary = result.get(timeout=60)
 
-    assert (summary["refreshed"], summary["superseded"], summary["failed"]) == (28, 2, 0)
-    assert cache.get("key:3") == b"app-longer"
-    assert 3600 < cache.ttl("key:3") <= 7200
-    assert cache.get("key:4") == b"app-shorter"
-    assert 0 < cache.ttl("key:4") <= 30
-    for key in ("key:2", "key:5", "key:29"):
-        assert cache.get(key) == faults.value_for(key).encode()
+    warmed = "refreshed" if kind == "refresh" else "loaded"
+    assert (summary[warmed], summary["superseded"], summary["failed"]) == (
+        len(keys) - len(app_writes),
+        len(app_writes),
+        0,
+    )
+    for i, write in app_writes.items():
+        if write is None:
+            assert not cache.exists(keys[i]), "a key the application deleted stays deleted"
+        elif isinstance(write, str):  # made persistent
+            assert cache.get(keys[i]) == f"old:{keys[i]}".encode()
+            assert cache.ttl(keys[i]) == -1, "a key the application made persistent stays so"
+        else:
+            assert cache.get(keys[i]) == write[0].encode()
+            assert write[1] - 10 < cache.ttl(keys[i]) <= write[1], "with the application's TTL"
+    for i in set(range(30)) - set(app_writes):
+        assert cache.get(keys[i]) == faults.value_for(keys[i]).encode()
+        assert 3590 <= cache.ttl(keys[i]) <= 3600
 
 
 def test_the_guards_hold_on_a_cluster(cache: RedisCluster) -> None:

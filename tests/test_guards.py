@@ -25,6 +25,7 @@ from .support.fault_sources import CONFIG_KEY, LOADING_KEY, RELEASE_KEY, value_f
 pytestmark = pytest.mark.integration
 
 KEYS = [f"key:{i}" for i in range(10)]
+PERSIST = "persist"
 
 
 def configure(ctl: redis.Redis, **knobs: object) -> None:
@@ -34,7 +35,7 @@ def configure(ctl: redis.Redis, **knobs: object) -> None:
 def mid_load(stack: Stack, ctl: redis.Redis, task: str, app_writes: dict[str, Any]) -> Any:
     """Start ``task``; once its batch has looked at its keys and is loading them, the
     application writes ``app_writes`` (key: (value, ex or None to delete)); then the
-    load goes on. The run's summary."""
+    load goes on; a value of ``PERSIST`` removes the key's TTL instead. The run's summary."""
     result = stack.caller().send_task(f"warming_tasks.{task}")
     wait_until(lambda: ctl.llen(LOADING_KEY) > 0, 30, "the batch starts loading")
     assert json.loads(ctl.lindex(LOADING_KEY, 0) or "[]"), "the batch loads some keys"
@@ -42,6 +43,8 @@ def mid_load(stack: Stack, ctl: redis.Redis, task: str, app_writes: dict[str, An
     for key, (value, ex) in app_writes.items():
         if value is None:
             cache.delete(key)
+        elif value == PERSIST:
+            cache.persist(key)
         else:
             cache.set(key, value, ex=ex)
     ctl.set(RELEASE_KEY, 1)
@@ -73,6 +76,25 @@ def test_refresh_never_overwrites_what_the_application_wrote_during_the_load(
         1,
         'warming_keys_superseded_total{strategy="refresh"} 1.0',
     )
+
+
+@pytest.mark.timeout(90)
+def test_refresh_never_brings_back_a_key_deleted_or_made_persistent_during_the_load(
+    stack: Stack, procs: Processes, ctl: redis.Redis
+) -> None:
+    cache = stack.cache_client()
+    for key in KEYS:
+        cache.set(key, f"old:{key}", ex=100)
+    configure(ctl, keys=len(KEYS), hold=1, ttl=3600)
+    procs.worker(stack.env(WARMING_TTL_JITTER=0), concurrency=1)
+
+    summary = mid_load(stack, ctl, "refresh", {"key:3": (None, None), "key:4": (PERSIST, None)})
+
+    assert (summary["refreshed"], summary["superseded"], summary["failed"]) == (8, 2, 0)
+    assert not cache.exists("key:3"), "an invalidated key is not brought back"
+    assert cache.get("key:4") == b"old:key:4"
+    assert cache.ttl("key:4") == -1, "a key made persistent keeps no TTL of ours"
+    assert cache.get("key:5") == value_for("key:5").encode()
 
 
 @pytest.mark.timeout(90)

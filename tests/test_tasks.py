@@ -271,3 +271,34 @@ def test_a_link_on_a_run_fires_with_its_summary(client_app: Celery, cache: redis
     received = client_app.AsyncResult("the-link").get(timeout=30)
     assert received == {"received": run_result.get(timeout=5), "note": "linked"}
     assert received["received"]["loaded"] == 150
+
+
+@pytest.mark.parametrize("kind", ["preload", "refresh"])
+def test_a_batch_whose_counting_failed_is_retried_without_warming_again(
+    client_app: Celery, cache: redis.Redis, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """The connection drops as the batch counts what it wrote: the retry counts the
+    outcome it carries, and neither loads nor writes again (a refresh that warmed
+    again would find nothing due and say it refreshed nothing)."""
+    configure(cache, hot_keys=150, record_loads=1)
+    if kind == "refresh":
+        for i in range(150):
+            cache.set(f"key:{i}", "stale", ex=100)  # under the 300 s threshold: due
+    dropped: list[int] = []
+    count = CacheStore.finish_batch
+
+    def drops_once(self: CacheStore, run_id: str, index: int, *rest: Any) -> bool:
+        if index == 1 and not dropped:
+            dropped.append(index)
+            raise redis.ConnectionError("connection reset by peer")
+        return count(self, run_id, index, *rest)
+
+    monkeypatch.setattr(CacheStore, "finish_batch", drops_once)
+    summary = run(client_app, kind)
+
+    assert dropped == [1], "the second batch's counting failed once"
+    warmed = "loaded" if kind == "preload" else "refreshed"
+    assert (summary[warmed], summary["failed"], summary["superseded"]) == (150, 0, 0)
+    loads = [k for call in cache.lrange(LOADS_KEY, 0, -1) for k in json.loads(call)]
+    assert sorted(loads) == sorted(f"key:{i}" for i in range(150)), "each key loaded once"
+    assert cache.get("key:120") == value_for("key:120").encode()

@@ -79,7 +79,9 @@ class AccessTracker:
         # accesses held through an outage keep their age.
         self.pending: dict[str, float] = {}
         self._pending_at = 0.0
-        self._pending_accesses = 0
+        # The accesses behind each pending weight, so a flush reports exactly how
+        # many reached Redis (weights are decayed, counts are not).
+        self._pending_counts: Counter[str] = Counter()
         self.hits, self.misses = ReadCounter(), ReadCounter()
         self._pending_reads = (0, 0)  # hits, misses counted but not yet delivered
         # The earliest moment an access not yet delivered can date from: a warmed
@@ -137,7 +139,8 @@ class AccessTracker:
             self.flush()
 
     def flush(self) -> int:
-        """Deliver what is buffered now; the number of accesses delivered. Never raises."""
+        """Deliver what is buffered now; the number of accesses that reached Redis in
+        this call (those of the keys delivered before a failure too). Never raises."""
         with self._flush_lock:
             now = self.clock()
             popleft = self.buffer.popleft
@@ -155,7 +158,7 @@ class AccessTracker:
             weights: dict[str, float]
             if self.pending and needs_rebase(now, self._pending_at, self.half_life_s):
                 # Held so long (512 half-lives) that it weighs nothing now.
-                self.pending, self._pending_accesses = {}, 0
+                self.pending, self._pending_counts = {}, Counter()
             if self.pending:
                 at, weights = self._pending_at, self.pending
                 factor = access_weight(now, at, self.half_life_s)
@@ -163,23 +166,25 @@ class AccessTracker:
                     weights[key] = weights.get(key, 0.0) + n * factor
             else:  # whole reads: sent as integers, the cheapest to encode
                 at, weights = now, cast(dict[str, float], dict(drained))
-            accesses = self._pending_accesses + drained.total()
-            self.pending, self._pending_accesses = {}, 0
+            counts = self._pending_counts + drained
+            self.pending, self._pending_counts = {}, Counter()
             try:
                 self._deliver(weights, at, self._reads_since)
             except Exception as exc:
-                self._keep(weights, at, accesses)
+                # ``weights`` holds what is still owed: the rest reached Redis.
+                delivered = counts.total() - sum(counts[key] for key in weights)
+                self._keep(weights, at, counts)
                 self._pending_reads = reads
                 if not self._failing:
                     log.warning("access counts kept in memory, flush failed: %s", exc)
                 self._failing = True
-                return 0
+                return delivered
             if self._failing:
                 log.info("access counts delivered again")
             self._failing = False
             self._reads_since = now
             self._deliver_reads(reads)
-            return accesses
+            return counts.total()
 
     def _deliver_reads(self, reads: tuple[int, int]) -> None:
         """Add the hits and misses counted to Redis; kept for the next flush if it fails."""
@@ -202,12 +207,14 @@ class AccessTracker:
                 f" ({held} more times since the last warning)" if held else "",
             )
 
-    def _keep(self, weights: dict[str, float], at: float, accesses: int) -> None:
-        """Hold what was not delivered, bounded to the heaviest ``tracker_max_keys``."""
+    def _keep(self, weights: dict[str, float], at: float, counts: Counter[str]) -> None:
+        """Hold what was not delivered, bounded to the heaviest ``tracker_max_keys``
+        (the accesses of the keys dropped are dropped with them)."""
         limit = self.settings.tracker_max_keys
         if len(weights) > limit:
             weights = dict(heapq.nlargest(limit, weights.items(), key=lambda kv: kv[1]))
-        self.pending, self._pending_at, self._pending_accesses = weights, at, accesses
+        self.pending, self._pending_at = weights, at
+        self._pending_counts = Counter({key: counts[key] for key in weights})
 
     def _store_for_flush(self) -> CacheStore:
         if self._store is None:
