@@ -25,6 +25,7 @@ from warming_tasks.source import DataSource, load_batch
 from warming_tasks.sql import SQLQueryError, SQLSource
 
 from .helpers import Processes, caller_app, celery_env, cli
+from .support.installed import not_answering
 from .test_formats import FRAMEWORKS, Framework, app_cache, framework_env
 
 pytestmark = pytest.mark.integration
@@ -34,6 +35,7 @@ SERVERS = {
     "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
     "mariadb": "mysql+pymysql://root@127.0.0.1:3306/mysql",
 }
+NAMES = {"postgresql": "PostgreSQL", "mariadb": "MariaDB"}
 # Each dialect's way of taking a list: PostgreSQL an array, the others an expanded IN.
 LOAD = {
     "postgresql": "SELECT id, body, ttl FROM products WHERE id = ANY(:keys)",
@@ -54,7 +56,7 @@ def database_on(kind: str) -> Iterator[str]:
         admin.dispose()
         if "refused" not in str(exc.orig).lower():
             raise  # a server that is there but will not let us in is a failure
-        pytest.skip(f"no {kind} server on this machine: {exc.orig}")
+        not_answering(NAMES[kind], exc.orig)
     try:
         yield make_url(SERVERS[kind]).set(database=name).render_as_string(hide_password=False)
     finally:
@@ -153,13 +155,13 @@ def test_a_load_query_that_does_not_bind_keys_is_refused_at_start() -> None:
 
 
 def test_a_refused_login_fails_at_once_without_showing_the_password() -> None:
-    with contextlib.closing(  # database_on skips where no MariaDB answers
+    with contextlib.closing(
         SQLSource("mysql+pymysql://root@127.0.0.1:3306/mysql", "SELECT 1", LOAD["mariadb"])
     ) as probe:
         try:
             probe.load_many(["1"])
-        except SourceUnavailable:
-            pytest.skip("no MariaDB server on this machine")
+        except SourceUnavailable as exc:
+            not_answering("MariaDB", exc)
         except SQLQueryError:
             pass  # there, but no table: what matters is that it answered
     source = SQLSource(

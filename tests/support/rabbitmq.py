@@ -1,12 +1,11 @@
 """This machine's RabbitMQ (127.0.0.1:5672, guest/guest) for the tests that use it:
 a vhost of the test module's own, made and deleted with rabbitmqctl, so no test
-touches another's queues. CI must have it (``.ci/run`` starts it); elsewhere the
-tests skip when it is absent."""
+touches another's queues. ``.ci/run`` starts it where it is installed; the
+tests skip only where it is not."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import socket
 import subprocess
@@ -14,6 +13,8 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+
+from .installed import not_answering
 
 HOST, PORT = "127.0.0.1", 5672
 
@@ -34,16 +35,12 @@ def listening() -> bool:
 
 @contextlib.contextmanager
 def own_vhost() -> Iterator[str]:
-    """The amqp:// URL of a fresh vhost, deleted afterwards; skip (fail on CI) without
-    a RabbitMQ or its rabbitmqctl."""
+    """The amqp:// URL of a fresh vhost, deleted afterwards; skip where RabbitMQ is not
+    installed, fail where it is but does not answer."""
     if not listening():
-        if os.environ.get("CI"):
-            pytest.fail(f"RabbitMQ is not running on {HOST}:{PORT} (.ci/run starts it)")
-        pytest.skip(f"no RabbitMQ on {HOST}:{PORT}")
+        not_answering("RabbitMQ", f"nothing listens on {HOST}:{PORT}")
     if shutil.which("rabbitmqctl") is None:
-        if os.environ.get("CI"):
-            pytest.fail("rabbitmqctl is needed to make the tests' own vhost")
-        pytest.skip("no rabbitmqctl to make the tests' own vhost with")
+        pytest.fail("RabbitMQ is installed but rabbitmqctl is not on PATH: the tests need it")
     vhost = f"warming-tests-{uuid.uuid4().hex[:8]}"
     rabbitmqctl("add_vhost", vhost)
     rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
