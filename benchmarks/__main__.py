@@ -1,21 +1,22 @@
 """The benchmark harness: warming-tasks against its ceilings and the naive loop.
 
-    python -m benchmarks                  # 1,000,000 keys, 3 repetitions
+    python -m benchmarks                  # 1,000,000 keys, 4 repetitions
     python -m benchmarks --keys 20000     # a quick run
     python -m benchmarks --sql            # from PostgreSQL, against a hand-written script
     python -m benchmarks --app-latency    # the application's reads while the suite works
 
-It starts its own redis-server and a worker (-c 2), measures every workload side
-by side in each repetition, and prints medians (min-max) of figures and of the
-ratios paired within a repetition. Everything also goes to
-benchmarks/results/latest.json.
+It starts its own redis-server for the cache, another for the broker, and a worker
+(-c 2). In each repetition it measures both sides of every comparison from the same
+starting state, warmed up alike, the side that goes first alternating from one
+repetition to the next; it prints medians (min-max) of the figures and of the
+ratios paired within a repetition, and stores everything, with the command, the
+commit and the machine's CPU count, in benchmarks/results/<date>-<keys>.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import statistics
 import sys
@@ -25,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from celery import Celery
 from redis.cluster import RedisCluster
 
 from tests.cluster import RedisClusterProcess
@@ -33,11 +35,10 @@ from warming_tasks.cli.embedded import RedisProcess
 from . import app_latency
 from . import workloads as w
 from .figures import spread
+from .results import save
 from .sources import KEYS_SETTING
 from .sql import measure_sql, sql_report
 from .workers import worker
-
-RESULTS = Path(__file__).parent / "results"
 
 # ratio name: (numerator, denominator, target description, passes?)
 RATIOS: dict[str, tuple[str, str, str, Callable[[float], bool]]] = {
@@ -82,18 +83,20 @@ RATIOS: dict[str, tuple[str, str, str, Callable[[float], bool]]] = {
         "<= 1.3",
         lambda r: r <= 1.3,
     ),
-    "dispatch_memory_10m_vs_1m": (
-        "dispatch_rss_10x_kib",
-        "dispatch_rss_1x_kib",
-        "<= 1.2",
-        lambda r: r <= 1.2,
-    ),
+}
+
+# figure: (target description, passes?), for figures bounded in absolute terms
+BOUNDS: dict[str, tuple[str, Callable[[float], bool]]] = {
+    # What dispatching 10x N keys adds to the process, above its RSS once imported:
+    # batches are streamed, so it stays small whatever N (a leak of one result
+    # object per batch of 1,000 would add over 10 MiB at 10 million keys).
+    "dispatch_above_import_10x_kib": ("<= 8192 (8 MiB)", lambda v: v <= 8192),
 }
 
 
 def measure(n: int, repeat: int, workdir: Path) -> dict[str, list[float]]:
-    figures: dict[str, list[float]] = defaultdict(list)
-    limit = max(100, min(10_000, n // 100))
+    """Each comparison's two sides from the same starting state, in one repetition,
+    the side that goes first alternating from one repetition to the next."""
     # The broker has a Redis of its own, so the cache Redis' CPU is the warming's alone.
     with (
         RedisProcess(data_dir=workdir / "redis") as server,
@@ -105,42 +108,113 @@ def measure(n: int, repeat: int, workdir: Path) -> dict[str, list[float]]:
             CELERY_RESULT_BACKEND=broker.url(2),
         ) as app,
     ):
-        client = server.client(0)
-        w.preload(app, client, min(n, 10_000))  # warm-up: imports, connections, scripts
+        sides = Sides(n, server, app, workdir)
+        sides.warm_up()
         for rep in range(1, repeat + 1):
             print(f"repetition {rep}/{repeat} …", file=sys.stderr, flush=True)
-            client.flushdb()
-            cpu = w.cpu_s(client)
-            figures["pipeline_keys_per_s"].append(n / w.pipeline(client, n))
-            figures["set_redis_cpu_us_per_key"].append((w.cpu_s(client) - cpu) / n * 1e6)
-            figures["naive_keys_per_s"].append(w.NAIVE_KEYS / w.naive(client))
-            figures["redis_benchmark_keys_per_s"].append(w.redis_benchmark(server, n))
-            client.flushdb()
-            client.set(KEYS_SETTING, n)
-            # Everything the run asks of the cache Redis: writes, counting, progress.
-            w.timed_preload(app, client, n, "preload", figures)
-            # The same preload over a cache that holds every key already: each is
-            # written by the compare-and-set of the bytes it saw (the guard's cost).
-            w.timed_preload(app, client, n, "preload_again", figures)
-            w.prepare_refresh(client, n)
-            figures["probe_keys_per_s"].append(n / w.probe(client, n))
-            seconds, _ = w.refresh(app, client, n)
-            figures["refresh_keys_per_s"].append(n / seconds)
-            client.flushdb()
-            w.prepare_ranking(client, members=limit * 10)
-            figures["preload_same_keys_s"].append(w.preload(app, client, limit)[0])
-            figures["predictive_s"].append(w.predictive(app, client, limit)[0])
-            figures["flush_100k_fixed_s"].append(w.flush_seconds(server, half_life=3600.0))
-            figures["flush_100k_s"].append(w.flush_seconds(server))  # the default: auto
-            figures["zincrby_100k_s"].append(w.zincrby_seconds(server))
-            tracked, bare = w.track_access_ns(server)
-            figures["track_access_ns"].append(tracked)
-            figures["defaultdict_ns"].append(bare)
+            turn = alternate(rep)
+            turn(sides.writes, sides.preloads)
+            turn(sides.probe, sides.refresh)
+            sides.client.flushdb()
+            w.prepare_ranking(sides.client, members=sides.limit * 10)
+            turn(sides.preload_same, sides.predictive)
+            turn(sides.flush_fixed, sides.flush_auto, sides.zincrby)
+            sides.track_access()  # its two sides interleave within the call
+            sides.client.flushdb()
+            turn(sides.dispatch_1x, sides.dispatch_10x)
+        return sides.figures
+
+
+class Sides:
+    """One side of a comparison per method: each sets up its own starting state."""
+
+    def __init__(self, n: int, server: RedisProcess, app: Celery, workdir: Path) -> None:
+        self.n, self.server, self.app, self.workdir = n, server, app, workdir
+        self.client = server.client(0)
+        self.limit = max(100, min(10_000, n // 100))
+        self.figures: dict[str, list[float]] = defaultdict(list)
+
+    def warm_up(self) -> None:
+        """Both sides alike: imports, connections, scripts, the allocator."""
+        n = min(self.n, 10_000)
+        w.pipeline(self.client, n)
+        self.client.flushdb()
+        w.preload(self.app, self.client, n)
+        w.probe(self.client, n)
+        w.flush_seconds(self.server, 10_000)
+        w.zincrby_seconds(self.server, 10_000)
+
+    def writes(self) -> None:
+        n, client = self.n, self.client
         client.flushdb()
-        for _ in range(repeat):
-            figures["dispatch_rss_1x_kib"].append(w.dispatch_peak_rss_kib(server, n, workdir))
-            figures["dispatch_rss_10x_kib"].append(w.dispatch_peak_rss_kib(server, 10 * n, workdir))
-    return figures
+        cpu = w.cpu_s(client)
+        self.figures["pipeline_keys_per_s"].append(n / w.pipeline(client, n))
+        self.figures["set_redis_cpu_us_per_key"].append((w.cpu_s(client) - cpu) / n * 1e6)
+        self.figures["naive_keys_per_s"].append(w.NAIVE_KEYS / w.naive(client))
+        self.figures["redis_benchmark_keys_per_s"].append(w.redis_benchmark(self.server, n))
+
+    def preloads(self) -> None:
+        self.client.flushdb()
+        self.client.set(KEYS_SETTING, self.n)
+        # Everything the run asks of the cache Redis: writes, counting, progress.
+        w.timed_preload(self.app, self.client, self.n, "preload", self.figures)
+        # The same preload over a cache that holds every key already: each is
+        # written by the compare-and-set of the bytes it saw (the guard's cost).
+        w.timed_preload(self.app, self.client, self.n, "preload_again", self.figures)
+
+    def probe(self) -> None:
+        w.prepare_refresh(self.client, self.n)
+        self.figures["probe_keys_per_s"].append(self.n / w.probe(self.client, self.n))
+
+    def refresh(self) -> None:
+        w.prepare_refresh(self.client, self.n)
+        seconds = w.refresh(self.app, self.client, self.n)[0]
+        self.figures["refresh_keys_per_s"].append(self.n / seconds)
+
+    def preload_same(self) -> None:
+        seconds = w.preload(self.app, self.client, self.limit)[0]
+        self.figures["preload_same_keys_s"].append(seconds)
+
+    def predictive(self) -> None:
+        seconds = w.predictive(self.app, self.client, self.limit)[0]
+        self.figures["predictive_s"].append(seconds)
+
+    def flush_fixed(self) -> None:
+        seconds = w.flush_seconds(self.server, half_life=3600.0)
+        self.figures["flush_100k_fixed_s"].append(seconds)
+
+    def flush_auto(self) -> None:  # the default half-life
+        self.figures["flush_100k_s"].append(w.flush_seconds(self.server))
+
+    def zincrby(self) -> None:
+        self.figures["zincrby_100k_s"].append(w.zincrby_seconds(self.server))
+
+    def track_access(self) -> None:
+        tracked, bare = w.track_access_ns(self.server)
+        self.figures["track_access_ns"].append(tracked)
+        self.figures["defaultdict_ns"].append(bare)
+
+    def _dispatch(self, times: int) -> None:
+        peak, above = w.dispatch_rss_kib(self.server, times * self.n, self.workdir)
+        self.figures[f"dispatch_rss_{times}x_kib"].append(peak)
+        self.figures[f"dispatch_above_import_{times}x_kib"].append(above)
+
+    def dispatch_1x(self) -> None:
+        self._dispatch(1)
+
+    def dispatch_10x(self) -> None:
+        self._dispatch(10)
+
+
+def alternate(rep: int) -> Callable[..., None]:
+    """Run the sides of a comparison in their order in odd repetitions, in reverse
+    in even ones, so that neither side always goes first."""
+
+    def turn(*sides: Callable[[], None]) -> None:
+        for side in sides if rep % 2 else reversed(sides):
+            side()
+
+    return turn
 
 
 def measure_cluster(n: int, repeat: int, workdir: Path) -> dict[str, list[float]]:
@@ -197,6 +271,10 @@ def report(n: int, repeat: int, figures: dict[str, list[float]]) -> dict[str, An
         ratio = spread(paired(figures, top, bottom))
         result["ratios"][name] = ratio | {"target": target, "meets": passes(ratio["median"])}
         result[name] = ratio["median"]
+    result["bounds"] = {}
+    for name, (target, passes) in BOUNDS.items():
+        bound = spread(figures[name])
+        result["bounds"][name] = bound | {"target": target, "meets": passes(bound["median"])}
     for name, values in figures.items():  # every figure at the top level too
         result.setdefault(name, statistics.median(values))
     return result
@@ -216,15 +294,18 @@ def print_table(result: dict[str, Any]) -> None:
         print(
             f"{name:34} {s['median']:8.2f} {s['min']:8.2f} {s['max']:8.2f}  {s['target']} ({mark})"
         )
+    for name, s in result["bounds"].items():
+        mark = "meets" if s["meets"] else "misses"
+        low, high = f"{s['min']:8,.0f}", f"{s['max']:8,.0f}"
+        print(f"{name:34} {s['median']:8,.0f} {low} {high}  {s['target']} ({mark})")
 
 
-def run_sql(rows: int, repeat: int, out: Path, batch_size: int | None) -> None:
+def run_sql(rows: int, repeat: int, out: Path | None, batch_size: int | None) -> None:
     with tempfile.TemporaryDirectory(prefix="warming-bench-") as tmp:
         result = sql_report(rows, measure_sql(rows, repeat, Path(tmp), batch_size))
     result["sql_batch_size"] = batch_size or 1000
-    out.parent.mkdir(parents=True, exist_ok=True)
-    merged = json.loads(out.read_text()) if out.exists() else {}
-    out.write_text(json.dumps(merged | result, indent=2) + "\n")
+    result["repeat"] = repeat
+    written = save(result, f"sql-{rows}-batch{result['sql_batch_size']}", out)
     for name, s in result["sql_figures"].items():
         print(
             f"{name:28} median {s['median']:10,.0f}  min {s['min']:10,.0f}  max {s['max']:10,.0f}"
@@ -234,14 +315,21 @@ def run_sql(rows: int, repeat: int, out: Path, batch_size: int | None) -> None:
         f"{'sql_preload_vs_script':28} median {r['median']:10.2f}  min {r['min']:10.2f}  "
         f"max {r['max']:10.2f}  (target {r['target']})"
     )
-    print(f"\nadded to {out}")
+    print(f"\nwritten to {written}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--keys", type=int, default=1_000_000, help="keys per workload")
-    parser.add_argument("--repeat", type=int, default=3, help="repetitions (at least 3)")
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=4,
+        help="repetitions; even, so that each side of a pair goes first as often",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="the result file (default: a dated one)"
+    )
     parser.add_argument(
         "--cluster",
         action="store_true",
@@ -250,14 +338,13 @@ def main() -> None:
     parser.add_argument(
         "--sql",
         action="store_true",
-        help="only: a preload from PostgreSQL against the hand-written script "
-        "(its figures are added to latest.json)",
+        help="only: a preload from PostgreSQL against the hand-written script",
     )
     parser.add_argument(
         "--app-latency",
         action="store_true",
         help="only: the application's read latency while idle, beside a pipelined writer, "
-        "during a preload and during a tracker flush (added to latest.json)",
+        "during a preload and during a tracker flush",
     )
     parser.add_argument(
         "--batch-size",
@@ -271,15 +358,12 @@ def main() -> None:
     if args.app_latency:
         with tempfile.TemporaryDirectory(prefix="warming-bench-") as tmp:
             latency = app_latency.measure(args.keys, args.repeat, Path(tmp))
-        out = args.out or RESULTS / "latest.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        merged = json.loads(out.read_text()) if out.exists() else {}
-        out.write_text(json.dumps(merged | latency, indent=2) + "\n")
+        written = save(latency | {"repeat": args.repeat}, f"app-latency-{args.keys}", args.out)
         app_latency.print_report(latency)
-        print(f"\nadded to {out}")
+        print(f"\nwritten to {written}")
         return
     if args.sql:
-        run_sql(args.keys, args.repeat, args.out or RESULTS / "latest.json", args.batch_size)
+        run_sql(args.keys, args.repeat, args.out, args.batch_size)
         return
     if args.cluster:
         with tempfile.TemporaryDirectory(prefix="warming-bench-") as tmp:
@@ -291,9 +375,7 @@ def main() -> None:
         }
         ratio = spread(paired(figures, "preload_cluster_keys_per_s", "preload_single_keys_per_s"))
         result["cluster_vs_single"] = ratio
-        out = args.out or RESULTS / "cluster.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        written = save(result, f"cluster-{args.keys}", args.out)
         for name, s in result["figures"].items():
             print(
                 f"{name:34} median {s['median']:12,.0f}  min {s['min']:12,.0f}  "
@@ -303,15 +385,14 @@ def main() -> None:
             f"{'cluster_vs_single':34} median {ratio['median']:12.2f}  min {ratio['min']:12.2f}"
             f"  max {ratio['max']:12.2f}"
         )
+        print(f"\nwritten to {written}")
         return
     with tempfile.TemporaryDirectory(prefix="warming-bench-") as tmp:
         figures = measure(args.keys, args.repeat, Path(tmp))
     result = report(args.keys, args.repeat, figures)
-    args.out = args.out or RESULTS / "latest.json"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    written = save(result, str(args.keys), args.out)
     print_table(result)
-    print(f"\nwritten to {args.out}")
+    print(f"\nwritten to {written}")
 
 
 if __name__ == "__main__":

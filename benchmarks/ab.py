@@ -13,13 +13,12 @@ then on each side (the order alternates, so the machine's drift hits both alike)
 preload with the cache's CPU per key, a refresh, and a flush of 100,000 keys by
 that checkout's tracker. It prints medians (min-max) of each figure, of each
 side's ratios to the floors, and of the after/before ratios, all paired within a
-round, and writes benchmarks/results/ab.json.
+round, and writes benchmarks/results/<date>-ab-<keys>.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -36,10 +35,9 @@ from warming_tasks.constants import FREQUENCY_KEY
 
 from . import workloads as w
 from .figures import spread
+from .results import save
 from .sources import KEYS_SETTING
 from .workers import ROOT, bench_env, run_first, worker
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def main() -> None:
@@ -83,8 +81,7 @@ def main() -> None:
                 app, root = sides[side]
                 side_round(side, app, root, server, n, figures)
     result = report(n, args.repeat, before, figures)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ab.json").write_text(json.dumps(result, indent=2))
+    print(f"written to {save(result, f'ab-{n}')}")
     for section in ("figures", "ratios"):
         for name, s in result[section].items():
             print(f"{name:44} {s['median']:12,.2f}  ({s['min']:,.2f}-{s['max']:,.2f})")

@@ -9,13 +9,12 @@ the JSON text itself), ``django`` (Django's RedisCache: pickle) and ``cachelib``
 of their own, each round runs every format in turn (the order rotates). Then the
 cost of a read through ``warming_tasks.django.TrackingRedisCache`` and
 ``warming_tasks.flask.TrackingRedisCache`` against the plain backends, in ns per
-``cache.get`` of a cached key. Medians (min-max); benchmarks/results/formats.json.
+``cache.get`` of a cached key. Medians (min-max); benchmarks/results/<date>-formats-<keys>.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -30,10 +29,10 @@ from warming_tasks.settings import load_settings
 
 from . import workloads as w
 from .figures import spread
+from .results import save
 from .sources import KEYS_SETTING
 from .workers import ROOT, worker
 
-RESULTS = Path(__file__).parent / "results"
 FORMATS: dict[str, dict[str, str]] = {
     "raw": {"BENCH_VALUES": "json"},
     "django": {"WARMING_FORMAT": "django", "DJANGO_SETTINGS_MODULE": "benchmarks.django_settings"},
@@ -168,8 +167,7 @@ def main() -> None:
         "figures": {k: spread(v) for k, v in figures.items()},
         "ratios": {k: spread(v) for k, v in ratios.items()},
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "formats.json").write_text(json.dumps(result, indent=2))
+    print(f"written to {save(result, f'formats-{args.keys}')}")
     for section in ("figures", "ratios"):
         for name, s in result[section].items():
             print(f"{name:40} {s['median']:12,.2f}  ({s['min']:,.2f}-{s['max']:,.2f})")

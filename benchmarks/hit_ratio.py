@@ -27,7 +27,7 @@ Beside it, on the same accesses:
   previous one never update the frequency), ties broken by count and then in a
   seeded random order (the seed iterates a ``HashMap``).
 
-Results go to ``benchmarks/results/hit_ratio.json``.
+Results go to ``benchmarks/results/<date>-hit-ratio.json``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ import argparse
 import datetime as dt
 import functools
 import itertools
-import json
 import random
 import sys
 import time
@@ -51,8 +50,7 @@ from warming_tasks.settings import load_settings
 from warming_tasks.store import CacheStore
 from warming_tasks.tracker import AccessTracker
 
-RESULTS = Path(__file__).parent / "results"
-OUTPUT = RESULTS / "hit_ratio.json"
+from .results import save
 
 START_S = 1_700_000_000.0  # simulated wall-clock time of the first access
 Kind = Literal["stationary", "drift", "new_key", "file"]
@@ -616,7 +614,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="share of a file trace's time span that is its test window (default 0.25)",
     )
     parser.add_argument("--seed", type=int, default=Config.seed)
-    parser.add_argument("--out", type=Path, default=OUTPUT)
+    parser.add_argument("--out", type=Path, default=None, help="default: a dated result file")
     args = parser.parse_args(argv)
     try:
         halves = tuple(float(h) for h in args.half_lives.split(",") if h.strip())
@@ -636,14 +634,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             files=args.trace,
             test_share=args.test_share,
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    if args.out.exists():  # keep what benchmarks.refresh_savings added
-        kept = json.loads(args.out.read_text()).get("refresh_skip_unread")
-        if kept is not None:
-            result["refresh_skip_unread"] = kept
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    written = save(result, "hit-ratio", args.out)
     print(format_table(result))
-    print(f"\nwritten to {args.out}")
+    print(f"\nwritten to {written}")
     return 0
 
 

@@ -18,7 +18,6 @@ modelled here; the decision is the suite's own code.
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +29,8 @@ from warming_tasks.store import CacheStore
 from warming_tasks.tracker import AccessTracker
 from warming_tasks.warmer import read_floor
 
-from .hit_ratio import OUTPUT, START_S, Config, generate, key_name
+from .hit_ratio import START_S, Config, generate, key_name
+from .results import save
 
 DEFAULT_S = Settings.model_fields["refresh_unread_after"].default
 
@@ -159,11 +159,7 @@ def main() -> int:
     with RedisProcess() as server:
         result = evaluate(server)
     print(describe(result))
-    if OUTPUT.exists():
-        data = json.loads(OUTPUT.read_text())
-        data["refresh_skip_unread"] = result
-        OUTPUT.write_text(json.dumps(data, indent=2) + "\n")
-        print(f"added to {OUTPUT}")
+    print(f"written to {save(result, 'refresh-savings')}")
     return 0
 
 

@@ -78,10 +78,11 @@ def database(rows: int) -> Iterator[str]:
             admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
-def script(url: str, client: redis.Redis) -> int:
-    """The user's own script: the rows it wrote."""
+def script(conn: psycopg.Connection[Any], client: redis.Redis) -> int:
+    """The user's own script, on connections it holds already (as the worker's are):
+    the rows it wrote."""
     written = 0
-    with psycopg.connect(url) as conn, conn.cursor(name="hot") as cur:
+    with conn.transaction(), conn.cursor(name="hot") as cur:
         cur.itersize = ITERSIZE
         cur.execute("SELECT id, body FROM items")
         pipe = client.pipeline(transaction=False)
@@ -194,9 +195,13 @@ def measure_sql(
         worker(
             server, workdir, BENCH_SQL_URL=url, WARMING_SOURCE=SOURCE, WARMING_BATCH_SIZE=size
         ) as app,
+        psycopg.connect(url) as conn,
     ):
         client = server.client(0)
-        w.run_task(app, "preload")  # warm-up: imports, pools, the table in PostgreSQL's cache
+        # Warm-up, both sides alike: imports, pools, the table in PostgreSQL's cache.
+        w.run_task(app, "preload")
+        client.flushdb()
+        script(conn, client)
         for rep in range(1, repeat + 1):
             print(f"sql repetition {rep}/{repeat} …", flush=True)
             # Alternate which goes first, so neither always finds the other's leftovers.
@@ -206,7 +211,7 @@ def measure_sql(
                 before = _snapshot(client)
                 if which == "script":
                     started = time.perf_counter()
-                    if script(url, client) != rows:
+                    if script(conn, client) != rows:
                         raise RuntimeError("the script did not write every row")
                     seconds = time.perf_counter() - started
                 else:
