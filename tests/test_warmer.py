@@ -32,6 +32,16 @@ def test_refresh_never_resurrects_a_key_deleted_during_the_load(cache: redis.Red
     assert cache.get("kept") == b"new"
 
 
+def test_a_write_that_needs_a_ttl_never_writes_a_key_it_saw_absent(cache: redis.Redis) -> None:
+    """The store's own guard, whatever its caller filtered: a refresh's write of a
+    key that had expired before the batch looked is left alone, not brought back."""
+    store = CacheStore(cache)
+    replies = store.write([("expired", b"new", 3600), ("due", b"new", 3600)], [None, b"old"], True)
+    assert replies == [False, False]
+    assert not cache.exists("expired")
+    assert not cache.exists("due"), "nor one whose value is not the one it saw"
+
+
 def test_refresh_never_touches_a_key_made_persistent_during_the_load(cache: redis.Redis) -> None:
     cache.set("pinned", "old", ex=60)
     source = DictSource({"pinned": ("new", 3600)}, during_load=lambda: cache.persist("pinned"))
