@@ -28,6 +28,7 @@ from warming_tasks.ops.metrics import registry_for
 from warming_tasks.store import CacheStore
 
 from .figures import spread
+from .results import save
 
 
 def fill(client: Any, keys: int) -> None:
@@ -109,7 +110,9 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--scrapes", type=int, default=200)
     args = parser.parse_args()
-    print(json.dumps(measure(args.keys, args.scrapes), indent=2))
+    result = measure(args.keys, args.scrapes)
+    print(json.dumps(result, indent=2))
+    print(f"written to {save(result | {'scrapes': args.scrapes}, f'scrape-{args.keys}')}")
 
 
 if __name__ == "__main__":
