@@ -346,3 +346,46 @@ def record_reads(cache: redis.Redis, reads: Mapping[str, int]) -> None:
         for _ in range(n):
             app_reads.track(key)
     assert app_reads.flush() == sum(reads.values())
+
+
+def nothing_to_run(app: Celery, broker: redis.Redis, workers: int, queue: str = "celery") -> bool:
+    """No task left anywhere: none queued in the broker (``queue``: Celery's default,
+    which every task of a stack without WARMING_QUEUE goes to), none delivered and
+    awaiting its ack, and none held by any of the ``workers`` (running, reserved, or
+    waiting for its ETA). The broker is read before and after the workers answer, so
+    a message moving from the queue to a worker between two reads is seen."""
+
+    def broker_empty() -> bool:
+        # kombu's Redis transport keeps delivered, unacknowledged messages in "unacked".
+        return not broker.llen(queue) and not broker.hlen("unacked")
+
+    if not broker_empty():
+        return False
+    inspect = app.control.inspect(timeout=2, limit=workers)
+    for reply in (inspect.active(), inspect.reserved(), inspect.scheduled()):
+        if reply is None or len(reply) < workers or any(reply.values()):
+            return False
+    return broker_empty()
+
+
+def running_batches(
+    app: Celery, workers: int, count: int, timeout: float = 30
+) -> dict[int, tuple[str, list[str]]]:
+    """The ``count`` batches the ``workers`` are running, once they report each with
+    the pool process it runs in (a task is listed before that is known): the pid of
+    that process -> (the batch's task id, its keys)."""
+
+    def reported() -> dict[int, tuple[str, list[str]]]:
+        reply = app.control.inspect(timeout=2, limit=workers).active() or {}
+        running = {
+            task["worker_pid"]: (task["id"], list(task["args"][2]))
+            for tasks in reply.values()
+            for task in tasks
+            if task["name"].endswith("_batch") and task["worker_pid"]
+        }
+        return running if len(running) == count else {}
+
+    found: dict[int, tuple[str, list[str]]] = wait_until(
+        reported, timeout, f"{count} batches reported running"
+    )
+    return found

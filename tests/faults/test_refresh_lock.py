@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 from collections import Counter
 from typing import Any
 
@@ -19,7 +18,7 @@ import redis
 
 from warming_tasks.constants import REFRESH_LOCK_KEY, REFRESH_LOCK_TTL_S, RUNS_KEY
 
-from ..helpers import Processes, Stack, kill_family, wait_until
+from ..helpers import Processes, Stack, kill_family, nothing_to_run, wait_until
 from ..support.fault_sources import CALLS_KEY, CONFIG_KEY, LOADS_KEY, value_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
@@ -55,8 +54,16 @@ def test_two_beats_by_mistake_never_overlap_runs_nor_double_load(
     wait_until(lambda: len(refresh_runs(cache)) >= 10, 30, "ten refresh runs", every=0.2)
     for b in beats:
         b.stop()
-    wait_until(lambda: not cache.exists(REFRESH_LOCK_KEY), 15, "the lock released")
-    time.sleep(1.5)  # anything still queued from the beats has expired or run by now
+    # Only once what the beats left queued has run (or expired unrun) and the worker
+    # holds nothing does the lock's absence show that the last run released it.
+    caller, broker = stack.caller(), stack.broker.client(1)
+    stack.clients.append(broker)
+    wait_until(
+        lambda: nothing_to_run(caller, broker, workers=1),
+        30,
+        "the queue drained and the worker idle",
+        every=0.2,
+    )
     assert not cache.exists(REFRESH_LOCK_KEY), "the last run released its lock"
 
     sent = [b.log().count("Sending due task warming-tasks: refresh") for b in beats]

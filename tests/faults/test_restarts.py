@@ -7,7 +7,9 @@ measures the warmer, not the loss of an unpersisted Redis.
 
 from __future__ import annotations
 
+import re
 import time
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -23,15 +25,20 @@ from ..helpers import (
     StackFactory,
     await_summary,
     count_cached,
+    running_batches,
     wait_until,
 )
-from ..support.fault_sources import CONFIG_KEY, value_for
+from ..support.fault_sources import CONFIG_KEY, LOADING_KEY, RELEASE_KEY, value_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
 KEYS = [f"key:{i}" for i in range(300)]
 BATCH = 10
-OUTAGE_S = 3.0
+
+
+def retries(log: str) -> Counter[str]:
+    """Batch task id -> how many times the worker's log says it was retried."""
+    return Counter(re.findall(r"preload_batch\[([^\]]+)\] retry: Retry in", log))
 
 
 def assert_every_key_loaded(stack: Stack, summary: dict[str, object]) -> None:
@@ -59,13 +66,22 @@ def test_cache_redis_restarted_mid_preload(
     cache.close()
 
     stack.cache.stop(kill=True)  # a crash; AOF keeps every acknowledged write
-    time.sleep(OUTAGE_S)
+    # Down until a batch turned back by the outage has met it again on its retry:
+    # the backoff, not one lucky retry, carries the run through.
+    wait_until(
+        lambda: max(retries(worker.log()).values(), default=0) >= 2,
+        60,
+        "a batch retried twice while the cache is down",
+    )
     assert not result.ready()
     stack.cache.start()  # same port, same directory
 
     summary = await_summary(result, 90, stack.cache_client(), worker)
     assert_every_key_loaded(stack, summary)
-    assert "Retry in" in worker.log(), "batches retried with backoff while the cache was away"
+    # Every batch the outage turned back was delivered again and warmed its keys.
+    log = worker.log()
+    unfinished = [task for task in retries(log) if f"preload_batch[{task}] succeeded" not in log]
+    assert not unfinished, f"retried batches that never finished: {unfinished}"
 
 
 @pytest.mark.timeout(150)
@@ -74,11 +90,19 @@ def test_broker_restarted_mid_run(
 ) -> None:
     # Results on a third server: only the broker goes away.
     stack = make_stack(broker_args=PERSISTENT, own_backend=True)
-    ctl.hset(CONFIG_KEY, mapping={"keys": len(KEYS), "sleep": "0.2"})
-    worker = procs.worker(stack.env(WARMING_BATCH_SIZE=BATCH), concurrency=2)
+    # Batches 3 and 4 wait at the source, one in each pool child, so the broker
+    # goes away with both in flight (unacknowledged) whatever the machine's speed.
+    held = [KEYS[30:40], KEYS[40:50]]
+    ctl.hset(CONFIG_KEY, mapping={"keys": len(KEYS), "hold_keys": "key:30,key:40"})
+    env = stack.env(WARMING_BATCH_SIZE=BATCH)
+    worker = procs.worker(env, concurrency=2)
     cache = stack.cache_client()
-    result = stack.caller().send_task("warming_tasks.preload")
-    wait_until(lambda: count_cached(cache, KEYS) >= 3 * BATCH, 20, "three batches written")
+    caller = stack.caller()
+    result = caller.send_task("warming_tasks.preload")
+    wait_until(lambda: ctl.llen(LOADING_KEY) == 2, 30, "both pool children in a held batch")
+    assert count_cached(cache, KEYS) == 3 * BATCH
+    running = running_batches(caller, workers=1, count=2)
+    assert sorted(keys for _, keys in running.values()) == held
 
     # A restart, as systemd or compose does it: SIGTERM, then start. Not SIGKILL:
     # kombu's Redis transport pops a message (BRPOP) and records it as unacked in a
@@ -86,14 +110,26 @@ def test_broker_restarted_mid_run(
     # never sends the message: that batch is lost to the broker, not to us (seen
     # once in CI as a run stuck at 29 of 30 batches).
     stack.broker.stop()
-    time.sleep(OUTAGE_S)
+    # Down until the worker has found it gone and the batches it held have finished,
+    # so their acknowledgements meet the outage too (unless the worker exited: see
+    # await_summary_supervised).
+    wait_until(lambda: lost_broker(worker.log()), 30, "the worker to lose the broker")
+    ctl.set(RELEASE_KEY, 1)
+
+    def held_finished() -> bool:
+        exited = worker.process is not None and worker.process.poll() is not None
+        log = worker.log()
+        return exited or all(f"preload_batch[{t}] succeeded" in log for t, _ in running.values())
+
+    wait_until(held_finished, 30, "the held batches to finish while the broker is down")
     stack.broker.start()
 
-    summary = await_summary_supervised(
-        result, 120, cache, procs, stack.env(WARMING_BATCH_SIZE=BATCH), worker
-    )
+    summary = await_summary_supervised(result, 120, cache, procs, env, worker)
     assert_every_key_loaded(stack, summary)
-    assert "Cannot connect to redis" in worker.log() or "Connection to broker lost" in worker.log()
+
+
+def lost_broker(log: str) -> bool:
+    return "Cannot connect to redis" in log or "Connection to broker lost" in log
 
 
 def await_summary_supervised(  # noqa: PLR0913, PLR0917 - pytest fixtures

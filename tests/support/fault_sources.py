@@ -57,7 +57,9 @@ class Counting:
     ``sleep``: seconds each ``load_many`` takes; ``ttl``: the TTL it returns;
     ``gate_after``: the listing stops after that many keys until the test sets
     ``GATE_KEY``; ``hold``: each ``load_many`` says so in ``LOADING_KEY`` and waits
-    for ``RELEASE_KEY`` (the test plays the application meanwhile);
+    for ``RELEASE_KEY`` (the test plays the application meanwhile); ``hold_keys``:
+    keys, comma-separated: only a ``load_many`` asked for one of them does as
+    ``hold`` says (a test stops chosen batches mid-run, the others go on);
     ``unavailable``: its database is down (``SourceUnavailable``); ``raising``:
     keys, comma-separated, whose rows raise; ``gone``: keys it has no data for;
     ``big``: keys whose values are ``BIG_KEY_BYTES`` long.
@@ -79,7 +81,8 @@ class Counting:
     def load_many(self, keys: Sequence[str]) -> Mapping[str, tuple[str, int]]:
         conf = config()
         t0 = time.time()
-        if conf.get("hold"):
+        held = set(filter(None, conf.get("hold_keys", "").split(",")))
+        if conf.get("hold") or held.intersection(keys):
             control().rpush(LOADING_KEY, json.dumps(list(keys)))
             deadline = time.monotonic() + 60
             while not control().exists(RELEASE_KEY) and time.monotonic() < deadline:

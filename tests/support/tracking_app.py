@@ -4,9 +4,10 @@
 flush; print one JSON line with RSS measurements and the tracker's counts.
 
 ``python tracking_app.py outage``: track and flush with the cache Redis up, then
-down, then up again, printing one JSON line a phase and reading one line on stdin
-between phases (the test stops or starts Redis meanwhile); the flush at exit
-delivers what was tracked last.
+down, then up again, printing one JSON line a step and reading one line on stdin
+between steps (the test stops or starts Redis, or counts what reached its port,
+meanwhile); with Redis down it tracks, then flushes three times, one step each;
+the flush at exit delivers what was tracked last.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from __future__ import annotations
 import json
 import resource
 import sys
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psutil
+import redis
 
 from warming_tasks import flush_access, track_access
 from warming_tasks import tracker as tracker_module
@@ -61,18 +65,35 @@ def flood(n: int) -> None:
     )
 
 
+class Commands:
+    """Counts the commands every ``redis.Redis`` client of this process sends, from
+    any thread: with Redis down, each command is one try to reach it."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self._lock = threading.Lock()
+        send: Callable[..., Any] = redis.Redis.execute_command
+
+        def counted(client: redis.Redis, *args: Any, **options: Any) -> Any:
+            with self._lock:
+                self.sent += 1
+            return send(client, *args, **options)
+
+        redis.Redis.execute_command = counted  # type: ignore[method-assign,assignment]
+
+
 def outage() -> None:
-    """Redis up, then down (the test stops it), then up again; one JSON line a phase."""
+    """Redis up, then down (the test stops it), then up again; one JSON line a step."""
     state = tracker_module._tracker
     errors: list[str] = []
+    commands = Commands()
 
-    def flush() -> tuple[int, float]:
-        t0 = time.monotonic()
+    def flush() -> int:
         try:
-            return flush_access(), time.monotonic() - t0
+            return flush_access()
         except Exception as exc:  # the point: none must reach the application
             errors.append(repr(exc))
-            return -1, time.monotonic() - t0
+            return -1
 
     def track(key: str) -> None:
         try:
@@ -82,21 +103,22 @@ def outage() -> None:
 
     for _ in range(10):
         track("before")
-    delivered, _ = flush()
-    say(phase="up", delivered=delivered, errors=errors)
+    say(phase="up", delivered=flush(), errors=errors)
 
     sys.stdin.readline()  # the test has stopped Redis
-    t0 = time.monotonic()
     for i in range(5000):
         track(f"k{i % 300}")
-    track_s = time.monotonic() - t0
-    flushes = [flush() for _ in range(3)]
+    say(phase="tracked", errors=errors, buffered=state.buffered(), commands=commands.sent)
+    delivered = []
+    for _ in range(3):
+        # One flush a step: the test counts what each one tried on the network.
+        sys.stdin.readline()
+        delivered.append(flush())
+        say(phase="flushed", delivered=delivered[-1], errors=errors, commands=commands.sent)
     say(
         phase="down",
         errors=errors,
-        track_s=track_s,
-        delivered=[d for d, _ in flushes],
-        flush_s=max(s for _, s in flushes),
+        delivered=delivered,
         buffered=state.buffered(),
         pending=len(state.pending),
     )
@@ -104,8 +126,7 @@ def outage() -> None:
     sys.stdin.readline()  # the test has started Redis again
     for _ in range(100):
         track("k0")
-    delivered, _ = flush()
-    say(phase="back", delivered=delivered, buffered=state.buffered(), errors=errors)
+    say(phase="back", delivered=flush(), buffered=state.buffered(), errors=errors)
     for _ in range(200):
         track("at-exit")  # left for the flush at exit: the top key then
 
