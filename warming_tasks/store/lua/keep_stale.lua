@@ -23,14 +23,16 @@ for i = 1, n do
   kept[i] = 0
   local key, member = KEYS[i + 1], ARGV[2 + i]
   if redis.pcall('GET', key) == ARGV[2 + n + i] then
-    local pttl = redis.call('PTTL', key)
-    if pttl > 0 then
+    -- The key's own expiry, exact: TIME runs on while the script's PTTL reads a
+    -- clock frozen at its start, so now + PTTL can be a millisecond late.
+    local expires = redis.call('PEXPIRETIME', key)
+    if expires > 0 then
       local first = tonumber(redis.call('ZSCORE', KEYS[1], member))
       if not first or first + grace <= now then
-        first = now + pttl
+        first = expires
       end
       local until_ms = math.min(now + keep, first + grace)
-      if until_ms > now + pttl then
+      if until_ms > expires then
         redis.call('PEXPIREAT', key, until_ms)
         redis.call('ZADD', KEYS[1], first, member)
         kept[i] = 2
