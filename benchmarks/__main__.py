@@ -87,10 +87,11 @@ RATIOS: dict[str, tuple[str, str, str, Callable[[float], bool]]] = {
 
 # figure: (target description, passes?), for figures bounded in absolute terms
 BOUNDS: dict[str, tuple[str, Callable[[float], bool]]] = {
-    # What dispatching 10x N keys adds to the process, above its RSS once imported:
-    # batches are streamed, so it stays small whatever N (a leak of one result
-    # object per batch of 1,000 would add over 10 MiB at 10 million keys).
-    "dispatch_above_import_10x_kib": ("<= 8192 (8 MiB)", lambda v: v <= 8192),
+    # What dispatching 10x N keys takes above dispatching N, each above its process's
+    # RSS once imported (what both load lazily cancels out): batches are streamed, so
+    # it stays small whatever N. One result object kept per batch of 1,000 would add
+    # about 9.5 MiB from 1,000,000 keys to 10,000,000 (10,000 AsyncResults: 10.5 MiB).
+    "dispatch_growth_10x_vs_1x_kib": ("<= 4096 (4 MiB)", lambda v: v <= 4096),
 }
 
 
@@ -138,11 +139,20 @@ class Sides:
         """Both sides alike: imports, connections, scripts, the allocator."""
         n = min(self.n, 10_000)
         w.pipeline(self.client, n)
+        w.naive(self.client, 1000)
         self.client.flushdb()
         w.preload(self.app, self.client, n)
+        w.prepare_refresh(self.client, n)
         w.probe(self.client, n)
-        w.flush_seconds(self.server, 10_000)
-        w.zincrby_seconds(self.server, 10_000)
+        w.refresh(self.app, self.client, n)
+        self.client.flushdb()
+        w.prepare_ranking(self.client, members=n)
+        w.predictive(self.app, self.client, min(n, self.limit))
+        self.client.flushdb()
+        # The flushes at full size: each grows the same server's allocator alike.
+        w.flush_seconds(self.server, half_life=3600.0)
+        w.flush_seconds(self.server)
+        w.zincrby_seconds(self.server)
 
     def writes(self) -> None:
         n, client = self.n, self.client
@@ -234,19 +244,25 @@ def measure_cluster(n: int, repeat: int, workdir: Path) -> dict[str, list[float]
     ):
         single = server.client(0)
         spread = RedisCluster.from_url(cluster.url())
-        w.preload(single_app, single, min(n, 10_000))
-        spread.set(KEYS_SETTING, n)
-        w.run_task(cluster_app, "preload")
-        for rep in range(1, repeat + 1):
-            print(f"repetition {rep}/{repeat} …", file=sys.stderr, flush=True)
+
+        def on_single() -> None:
             single.flushdb()
             figures["preload_single_keys_per_s"].append(n / w.preload(single_app, single, n)[0])
+
+        def on_cluster() -> None:
             spread.flushdb(target_nodes=RedisCluster.PRIMARIES)
             spread.set(KEYS_SETTING, n)
             seconds, summary = w.run_task(cluster_app, "preload")
             if summary["loaded"] != n:
                 raise RuntimeError(f"cluster preload loaded {summary['loaded']} of {n}")
             figures["preload_cluster_keys_per_s"].append(n / seconds)
+
+        on_single()  # warm-up, both alike: a whole preload each
+        on_cluster()
+        figures.clear()
+        for rep in range(1, repeat + 1):
+            print(f"repetition {rep}/{repeat} …", file=sys.stderr, flush=True)
+            alternate(rep)(on_single, on_cluster)
         spread.close()
     return figures
 
@@ -271,6 +287,17 @@ def report(n: int, repeat: int, figures: dict[str, list[float]]) -> dict[str, An
         ratio = spread(paired(figures, top, bottom))
         result["ratios"][name] = ratio | {"target": target, "meets": passes(ratio["median"])}
         result[name] = ratio["median"]
+    figures["dispatch_growth_10x_vs_1x_kib"] = [
+        ten - one
+        for ten, one in zip(
+            figures["dispatch_above_import_10x_kib"],
+            figures["dispatch_above_import_1x_kib"],
+            strict=True,
+        )
+    ]
+    result["figures"]["dispatch_growth_10x_vs_1x_kib"] = spread(
+        figures["dispatch_growth_10x_vs_1x_kib"]
+    )
     result["bounds"] = {}
     for name, (target, passes) in BOUNDS.items():
         bound = spread(figures[name])
@@ -353,8 +380,8 @@ def main() -> None:
         help="with --sql: the worker's WARMING_BATCH_SIZE (default: the setting's default)",
     )
     args = parser.parse_args()
-    if args.keys < 1000 or args.repeat < 1:
-        parser.error("--keys must be at least 1000 and --repeat at least 1")
+    if args.keys < 1000 or args.repeat < 2 or args.repeat % 2:
+        parser.error("--keys must be at least 1000 and --repeat even (each side first as often)")
     if args.app_latency:
         with tempfile.TemporaryDirectory(prefix="warming-bench-") as tmp:
             latency = app_latency.measure(args.keys, args.repeat, Path(tmp))

@@ -44,8 +44,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, required=True, help="the other checkout's root")
     parser.add_argument("--keys", type=int, default=200_000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=4, help="even: each side first as often")
     args = parser.parse_args()
+    if args.repeat < 2 or args.repeat % 2:
+        parser.error("--repeat must be even: each side goes first as often")
     before = args.before.resolve()
     if not (before / "warming_tasks").is_dir():
         raise SystemExit(f"--before={before} is not a warming-tasks checkout")

@@ -6,8 +6,9 @@
 Each mutation replaces one exact piece of source (it must occur once: a mutation
 that no longer applies is an error, so the list keeps up with the code) in a copy
 of the checkout, then runs the tests that should notice, first failure ends it.
-A mutation is caught when a test fails; it survives when they all pass. The suite
-itself, run unmutated before this (``.ci/run`` does), is the baseline.
+A mutation is caught when a test fails; it survives when they all pass. Each
+selection is first run on an unmutated copy and must pass there, so a failure
+under a mutation is the mutation's doing.
 """
 
 from __future__ import annotations
@@ -55,6 +56,14 @@ MUTATIONS = (
         ("tests/test_guards.py", "-k", "refresh"),
     ),
     Mutation(
+        "cas-resurrects",
+        "a write brings back a key the application deleted while the batch loaded it",
+        "warming_tasks/store/lua/cas.lua",
+        "local same = held == ARGV[at]",
+        "local same = held == ARGV[at] or not held",
+        ("tests/test_guards.py", "-k", "preload or deleted"),
+    ),
+    Mutation(
         "cas-no-ttl-check",
         "a refresh writes a key the application made persistent",
         "warming_tasks/store/lua/cas.lua",
@@ -77,6 +86,14 @@ MUTATIONS = (
         "pipe.set(self.key(key), value, ex=ttl_s, nx=True)",
         "pipe.set(self.key(key), value, ex=ttl_s, nx=False)",
         ("tests/test_cluster.py", "-k", "during_the_load and (preload or predictive)"),
+    ),
+    Mutation(
+        "cluster-unguarded",
+        "on a Redis Cluster, a write replaces a held key whatever it holds now",
+        "warming_tasks/store/cache.py",
+        'pipe.execute_command("EVAL", cas, 1, self.key(key), flag, held, value, ttl_s)',
+        "pipe.set(self.key(key), value, ex=ttl_s)",
+        ("tests/test_cluster.py", "-k", "during_the_load and refresh"),
     ),
     Mutation(
         "cluster-no-ttl-check",
@@ -144,10 +161,43 @@ class Outcome:
     seconds: float
 
 
+def copy_checkout(workdir: Path, name: str) -> Path:
+    copy = workdir / name
+    shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(*IGNORED))
+    return copy
+
+
+def pytest(copy: Path, tests: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    """The tests run against ``copy``: its package and tests first on the path, in
+    this process's children and in the workers they start."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-x", "-q", "-rf", "-p", "no:cacheprovider", *tests],
+        cwd=copy,
+        env=os.environ | {"PYTHONPATH": str(copy)},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+
+
+def tail(done: subprocess.CompletedProcess[str]) -> str:
+    return "\n".join((done.stdout + done.stderr).splitlines()[-20:])
+
+
+def baseline(workdir: Path, chosen: list[Mutation]) -> None:
+    """Each selection passes unmutated, so a failure under a mutation is its doing."""
+    copy = copy_checkout(workdir, "unmutated")
+    for tests in dict.fromkeys(m.tests for m in chosen):
+        done = pytest(copy, tests)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(tests)} fails with no mutation planted:\n{tail(done)}")
+    shutil.rmtree(copy, ignore_errors=True)
+
+
 def run(mutation: Mutation, workdir: Path) -> Outcome:
     """The mutation planted in a fresh copy of the checkout, and its tests' verdict."""
-    copy = workdir / mutation.name
-    shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(*IGNORED))
+    copy = copy_checkout(workdir, mutation.name)
     target = copy / mutation.path
     source = target.read_text()
     if source.count(mutation.old) != 1:
@@ -156,37 +206,15 @@ def run(mutation: Mutation, workdir: Path) -> Outcome:
             f"{source.count(mutation.old)} times in {mutation.path}; update tests/mutations.py"
         )
     target.write_text(source.replace(mutation.old, mutation.new))
-    # The copy's package and tests first on the path, in this process's children
-    # and in the workers they start.
-    env = os.environ | {"PYTHONPATH": str(copy)}
     started = time.monotonic()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-x",
-            "-q",
-            "-rf",
-            "-p",
-            "no:cacheprovider",
-            *mutation.tests,
-        ],
-        cwd=copy,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
+    done = pytest(copy, mutation.tests)
     seconds = time.monotonic() - started
     shutil.rmtree(copy, ignore_errors=True)
     if done.returncode == 0:
         return Outcome(mutation, None, seconds)
     failed = re.search(r"^FAILED (\S+)", done.stdout, re.MULTILINE)
     if done.returncode != 1 or failed is None:
-        tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
-        raise SystemExit(f"mutation {mutation.name}: pytest exited {done.returncode}\n{tail}")
+        raise SystemExit(f"mutation {mutation.name}: pytest exited {done.returncode}\n{tail(done)}")
     return Outcome(mutation, failed.group(1), seconds)
 
 
@@ -198,6 +226,7 @@ def main(names: list[str]) -> int:
     outcomes = []
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="warming-mutations-") as tmp:
+        baseline(Path(tmp), chosen)
         for mutation in chosen:
             outcome = run(mutation, Path(tmp))
             verdict = outcome.caught_by or "SURVIVED"

@@ -102,18 +102,24 @@ def test_preload_never_overwrites_what_the_application_wrote_during_the_load(
     stack: Stack, procs: Processes, ctl: redis.Redis
 ) -> None:
     cache = stack.cache_client()
-    cache.set("key:5", "old:key:5", ex=600)  # held before: replaced only if unchanged
-    cache.set("key:6", "old:key:6", ex=600)
+    for key in ("key:4", "key:5", "key:6"):  # held before: replaced only if unchanged
+        cache.set(key, f"old:{key}", ex=600)
     configure(ctl, keys=len(KEYS), hold=1, ttl=3600)
     procs.worker(stack.env(WARMING_TTL_JITTER=0), concurrency=1)
 
-    writes = {"key:3": ("app-new", 60), "key:5": ("app-new", 60), "key:7": (None, None)}
+    writes = {
+        "key:3": ("app-new", 60),
+        "key:4": (None, None),
+        "key:5": ("app-new", 60),
+        "key:7": (None, None),
+    }
     summary = mid_load(stack, ctl, "preload", writes)
 
     # key:7 was absent when looked at and is still absent: the preload writes it.
-    assert (summary["loaded"], summary["superseded"], summary["failed"]) == (8, 2, 0)
-    assert shown(cache, "preload", "superseded")[0] == 2
+    assert (summary["loaded"], summary["superseded"], summary["failed"]) == (7, 3, 0)
+    assert shown(cache, "preload", "superseded")[0] == 3
     assert cache.get("key:3") == b"app-new"
+    assert not cache.exists("key:4"), "a key the application deleted is not brought back"
     assert cache.get("key:5") == b"app-new"
     assert 0 < cache.ttl("key:5") <= 60
     for key in ("key:6", "key:7", "key:9"):
