@@ -17,10 +17,10 @@ import redis
 from celery import Celery
 
 from warming_tasks.cli.embedded import RedisProcess, free_port
-from warming_tasks.constants import REFRESH_LOCK_KEY
+from warming_tasks.constants import REFRESH_LOCK_KEY, RUN_KEY_PREFIX
 from warming_tasks.store import CacheStore
 
-from .helpers import Starter, celery_env, cli, process_env, record_reads
+from .helpers import Starter, celery_env, cli, process_env, record_reads, wait_until
 from .support.fixture_sources import CONFIG_KEY, LOADS_KEY, value_for
 
 pytestmark = pytest.mark.integration
@@ -189,6 +189,49 @@ def test_a_run_that_outlasts_the_wait_times_out_with_its_task_id(
     assert done.returncode == 1
     assert done.stderr.startswith("warming-tasks: no summary after 1 s; the run goes on")
     assert "task id" in done.stderr
+
+
+def test_a_run_that_could_not_list_its_keys_exits_1(
+    env: dict[str, str], cache: redis.Redis
+) -> None:
+    cache.hset(CONFIG_KEY, "hot_keys_fail_after", "250")
+    done = cli("preload", "--json", env=env)
+    assert done.returncode == 1, "cron and CI must see a partial warm as a failure"
+    assert json.loads(done.stdout)["loaded"] == 200, "the summary is printed as usual"
+    assert done.stderr.startswith("warming-tasks: the run could not list all its keys: ")
+    assert "ConnectionResetError" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_a_run_whose_record_vanished_exits_1_without_waiting_for_the_timeout(
+    env: dict[str, str], cache: redis.Redis
+) -> None:
+    cache.hset(CONFIG_KEY, mapping={"hot_keys": "500", "batch_sleep": "1"})
+    run = subprocess.Popen(
+        [sys.executable, "-m", "warming_tasks", "preload", "--timeout", "600"],
+        env=process_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Once a batch has reported, with more still running: what a restart of the
+        # cache Redis without persistence does to the record, mid-run.
+        wait_until(
+            lambda: any(cache.hget(key, "counted") for key in cache.keys(f"{RUN_KEY_PREFIX}*")),
+            30,
+            "a batch has reported",
+        )
+        cache.delete(*cache.keys(f"{RUN_KEY_PREFIX}*"))
+        _, stderr = run.communicate(timeout=60)  # far less than its 600 s timeout
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == 1
+    assert stderr.startswith("warming-tasks: the run's record is gone from the cache Redis")
+    assert "will never finish" in stderr
+    assert len(stderr.splitlines()) == 1
 
 
 def test_help_reads_well(env: dict[str, str]) -> None:

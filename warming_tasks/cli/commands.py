@@ -184,6 +184,8 @@ def run(
 
 def exit_for(kind: Kind, summary: dict[str, Any]) -> None:
     """Fail, with one line, a run that did not warm all it was meant to."""
+    if summary.get("dispatch_error"):
+        fail(f"the run could not list all its keys: {summary['dispatch_error']}")
     if summary.get("lost", 0) > 0:
         fail(
             f"the run made no progress for WARMING_RUN_STALL_S and was closed: "

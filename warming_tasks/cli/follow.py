@@ -23,6 +23,8 @@ from .console import err, fail
 POLL_S = 0.2
 CONSUMER_REPLY_S = 1.0  # how long workers have to answer an inspect broadcast
 CONSUMER_WAIT_S = 8.0  # how long a missing worker has to appear before the CLI gives up
+VANISHED_GRACE_S = 2.0  # how long a summary has to arrive once the run's record is gone
+STARTED = "started_at"  # written with the run's record when it opens, never after
 
 
 class RunTimeout(Exception):
@@ -31,6 +33,10 @@ class RunTimeout(Exception):
 
 class RunFailed(Exception):
     """The run itself raised: its exception, as the result backend stored it."""
+
+
+class RunVanished(Exception):
+    """The run's record left the cache Redis while the run had not reported."""
 
 
 @dataclass(frozen=True)
@@ -100,8 +106,10 @@ def wait(
     timeout_s: float,
     on_progress: Callable[[RunProgress], None] | None = None,
 ) -> dict[str, Any]:
-    """Poll until the run's summary arrives; RunTimeout after ``timeout_s``."""
+    """Poll until the run's summary arrives; RunTimeout after ``timeout_s``,
+    RunVanished as soon as the run's record is gone from the cache Redis."""
     started = time.monotonic()
+    seen = False
     while not result.ready():
         elapsed = time.monotonic() - started
         if elapsed > timeout_s:
@@ -109,10 +117,23 @@ def wait(
                 f"no summary after {timeout_s:g} s; the run goes on in the workers "
                 f"(task id {result.id})"
             )
-        if on_progress is not None:
-            # Progress is best-effort; the summary is what matters.
-            with contextlib.suppress(Exception):
-                on_progress(progress_of(kind, store.run_state(result.id), elapsed))
+        state = _state(store, result.id)
+        if state and STARTED in state:
+            seen = True
+            if on_progress is not None:
+                # Progress is best-effort; the summary is what matters.
+                with contextlib.suppress(Exception):
+                    on_progress(progress_of(kind, state, elapsed))
+        # Gone once seen, or made anew by the counts of batches still running (no
+        # start in it): the run will never finish.
+        elif (
+            (seen or state) and state is not None and not _reports_within(result, VANISHED_GRACE_S)
+        ):
+            raise RunVanished(
+                "the run's record is gone from the cache Redis (restarted without "
+                "persistence, or flushed): its batches cannot report, so it will never "
+                f"finish; its keys may be partly warmed (task id {result.id})"
+            )
         time.sleep(POLL_S)
     outcome = result.get(timeout=max(1.0, timeout_s), propagate=False)
     if result.failed():
@@ -120,6 +141,26 @@ def wait(
         raise RunFailed(f"{type(outcome).__name__}: {outcome}")
     summary: dict[str, Any] = outcome
     return summary
+
+
+def _state(store: CacheStore, run_id: str) -> dict[str, str] | None:
+    """The run's record; None when the cache Redis does not answer (it may be
+    restarting: that alone says nothing of the record)."""
+    try:
+        return store.run_state(run_id)
+    except redis.RedisError:
+        return None
+
+
+def _reports_within(result: AsyncResult, grace_s: float) -> bool:
+    """Whether the run's summary arrives within ``grace_s``: a record may leave
+    the cache just as the summary is stored."""
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if result.ready():
+            return True
+        time.sleep(POLL_S)
+    return result.ready()
 
 
 def follow(result: Any, kind: Kind, store: CacheStore, timeout: float, show_progress: bool) -> Any:
@@ -151,6 +192,8 @@ def follow(result: Any, kind: Kind, store: CacheStore, timeout: float, show_prog
             fail(str(exc))
         except RunFailed as exc:
             fail(f"the run failed: {exc}")
+        except RunVanished as exc:
+            fail(str(exc))
         except (OperationalError, redis.ConnectionError) as exc:
             fail(f"lost the result backend while waiting: {exc}")
         except WarmingError:
