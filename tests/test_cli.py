@@ -18,7 +18,9 @@ from celery import Celery
 
 from warming_tasks.cli.embedded import RedisProcess, free_port
 from warming_tasks.constants import REFRESH_LOCK_KEY, RUN_KEY_PREFIX
+from warming_tasks.settings import load_settings
 from warming_tasks.store import CacheStore
+from warming_tasks.tracker import AccessTracker
 
 from .helpers import Starter, celery_env, cli, process_env, record_reads, wait_until
 from .support.fixture_sources import CONFIG_KEY, LOADS_KEY, value_for
@@ -122,6 +124,26 @@ def test_stats_shows_keys_runs_and_the_lock(env: dict[str, str], cache: redis.Re
     assert "refresh lock: held by run run-42" in done.stdout
     assert "popular" in done.stdout
     cache.delete(REFRESH_LOCK_KEY)
+
+
+def test_stats_json_has_the_exact_hit_ratio_and_tables_are_not_cut_in_a_pipe(
+    env: dict[str, str], redis_server: RedisProcess
+) -> None:
+    reads = AccessTracker(load_settings(redis_url=redis_server.url(0)))
+    for hit in (True, False, False):
+        reads.track("product:1", hit=hit)
+    reads.flush()
+    reads.close()
+    done = cli("stats", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["reads"] == {"hits": 1, "misses": 2, "hit_ratio": 1 / 3}
+
+    prefix = "a-rather-long-application-prefix:" * 3
+    # stdout is a pipe here, as under cron or in CI
+    done = cli("settings", env=env | {"WARMING_KEY_PREFIX": prefix})
+    assert done.returncode == 0, done.stderr
+    assert prefix in done.stdout, "nothing cut to fit 80 columns"
+    assert "…" not in done.stdout
 
 
 def test_stats_warns_when_redis_may_evict_the_frequency_set(

@@ -7,8 +7,19 @@ from typing import NoReturn
 
 from rich.console import Console
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def _console(stderr: bool) -> Console:
+    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        # In a pipe or a log no one resizes: a table as wide as its rows, never cut
+        # to 80 columns (``prelo…``).
+        console.width = WIDE
+    return console
+
+
+WIDE = 1000
+out = _console(stderr=False)
+err = _console(stderr=True)
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2

@@ -39,7 +39,8 @@ def collect(store: CacheStore, settings: Settings, top: int, runs: int = 10) -> 
         "reads": {
             "hits": hits,
             "misses": misses,
-            "hit_ratio": round(hits / (hits + misses), 4) if hits + misses else None,
+            # Exactly hits / (hits + misses), as the contract says: a script compares it.
+            "hit_ratio": hits / (hits + misses) if hits + misses else None,
         },
         "strategies": [row.as_dict() for row in strategies],
         "best_strategy": best(strategies),
