@@ -94,6 +94,7 @@ def test_refresh_reloads_only_expiring_keys(client_app: Celery, cache: redis.Red
     seed_for_refresh(cache)
     summary = run(client_app, "refresh")
     assert (summary["checked"], summary["refreshed"], summary["failed"]) == (30, 10, 0)
+    assert summary["not_cached"] == 9, "key:21 to key:29: checked, not in the cache"
     for i in range(10):
         assert cache.get(f"key:{i}") == value_for(f"key:{i}").encode()
         assert cache.ttl(f"key:{i}") > 3000

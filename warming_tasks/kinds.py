@@ -54,7 +54,7 @@ class Kind(StrEnum):
         "warming_tasks.refresh",
         "warming_tasks.refresh_batch",
         Strategy.BACKGROUND_REFRESH,
-        ("checked", "refreshed", "failed", "skipped_unread", "kept_stale"),
+        ("checked", "not_cached", "refreshed", "failed", "skipped_unread", "kept_stale"),
         ("checked",),
         ("due",),
         1,

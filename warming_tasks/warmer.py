@@ -15,7 +15,7 @@ from .formats.raw import RawFormat
 from .maths.accounting import sample
 from .maths.batching import chunked
 from .maths.decay import access_weight, needs_rebase
-from .maths.expiry import in_refresh_window, jittered_ttl
+from .maths.expiry import KEY_MISSING, in_refresh_window, jittered_ttl
 from .retries import retry_span_s
 from .settings import Settings
 from .source import DataSource, Loaded, load_batch
@@ -109,12 +109,14 @@ class DueKeys:
         self.on_progress = on_progress
         self.read_floor = read_floor
         self.checked = 0
+        self.not_cached = 0  # checked, and not in the cache: nothing to refresh
         self.skipped_unread = 0
 
     def __call__(self, keys: Iterable[str]) -> Iterator[str]:
         for number, chunk in enumerate(chunked(keys, self.chunk), start=1):
             pttls = self.store.pttls(chunk)
             self.checked += len(chunk)
+            self.not_cached += sum(1 for pttl in pttls if pttl == KEY_MISSING)
             if self.on_progress is not None and number % DISPATCH_WINDOW == 0:
                 self.on_progress(self.checked)
             due = [

@@ -14,6 +14,9 @@ def jittered_ttl(ttl_s: int, jitter: float, rng: random.Random | None = None) ->
     return max(1, ttl_s - int(ttl_s * jitter * draw))
 
 
+KEY_MISSING = -2  # what PTTL says of a key that is not there
+
+
 def in_refresh_window(pttl_ms: int, threshold_s: int) -> bool:
     """Whether a key whose ``PTTL`` is ``pttl_ms`` should be refreshed now.
 

@@ -92,6 +92,7 @@ def dispatch(  # noqa: PLR0913, PLR0917 - what a run is made of
     sent = _send_batches(task, kind, store, run_id, keys, lock)
     if due is not None:
         store.set_run_count(run_id, "checked", due.checked)
+        store.set_run_count(run_id, "not_cached", due.not_cached)
         store.set_run_count(run_id, "skipped_unread", due.skipped_unread)
     if store.finish_dispatch(run_id, sent):
         # Every batch finished before the count was known: no batch sent the body,
