@@ -135,8 +135,9 @@ def test_check_passes_on_a_healthy_stack_and_names_the_broker_when_it_is_down(
         "settings",
         "cache",
         "eviction",
-        "source",
         "format",
+        "source",
+        "source",  # its TTLs
         "broker",
         "result",
     ]
@@ -151,6 +152,19 @@ def test_check_passes_on_a_healthy_stack_and_names_the_broker_when_it_is_down(
     assert problems[0].startswith("warming-tasks: broker redis://:***@127.0.0.1:")
     assert "unreachable" in problems[0]
     assert "sekret" not in down.stdout + down.stderr
+
+
+def test_check_says_when_the_source_ttls_would_make_every_refresh_reload_every_key(
+    stack: Stack,
+) -> None:
+    done = cli("check", env=stack.env(FAULTS_TTL=300))
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "warming-tasks: source TTLs: 5 of 5 sampled keys have a TTL of 300 s, at or below "
+        "WARMING_REFRESH_THRESHOLD=300: every refresh would reload them; lower the "
+        "threshold below the TTLs"
+    ]
+    assert cli("check", env=stack.env(FAULTS_TTL=300, WARMING_REFRESH_THRESHOLD=60)).returncode == 0
 
 
 def test_check_names_each_problem_on_a_line_of_its_own(stack: Stack) -> None:
@@ -308,3 +322,27 @@ def test_a_batch_waiting_for_the_source_budget_stands_down_when_paused(
     assert summary["cancelled"] == keys - 25
     assert count_cached(stack.cache_client(), [f"key:{i}" for i in range(keys)]) == 25
     assert cli("resume", env=env).returncode == 0
+
+
+def test_a_worker_without_a_source_says_so_at_start(stack: Stack, procs: Processes) -> None:
+    env = stack.env()
+    del env["WARMING_SOURCE"]
+    worker = procs.worker(env)
+    worker.wait_for("WARMING_SOURCE is not set: every warming run this worker takes will fail")
+    line = next(x for x in worker.log().splitlines() if "WARMING_SOURCE is not set" in x)
+    assert "WARNING" in line
+
+
+def test_the_first_failure_of_the_source_is_logged_with_its_traceback(
+    stack: Stack, procs: Processes
+) -> None:
+    env = stack.env(FAULTS_KEYS=20, FAULTS_RAISING="key:3")
+    worker = procs.worker(env, concurrency=1)
+    summary = await_summary(
+        stack.caller().send_task("warming_tasks.preload"), 30, stack.cache_client(), worker
+    )
+    assert (summary["loaded"], summary["failed"]) == (19, 1)
+    log = worker.log()
+    assert "the source: load_many of a batch of 20 keys failed" in log
+    assert "Traceback (most recent call last)" in log
+    assert 'raise RuntimeError("a row of this batch is corrupt")' in log, "the source's own line"

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import SourceError, SourceRefused, SourceUnavailable, WarmingError
+from .maths.throttle import Throttle
+
+log = logging.getLogger("warming_tasks")
+_tracebacks = Throttle(limit=1, period_s=60)
 
 
 @runtime_checkable
@@ -124,6 +129,15 @@ def check_entry(entry: Any) -> str | None:
     return None
 
 
+def _log_traceback(message: str, *args: object, exc: BaseException) -> None:
+    """The source's own traceback, where its bug is: the first failure, then at
+    most one a minute (a summary's reasons are one line each)."""
+    allowed, held = _tracebacks.allow()
+    if allowed:
+        more = f" ({held} more failures since the last traceback)" if held else ""
+        log.warning(f"warming-tasks: the source: {message}{more}", *args, exc_info=exc)
+
+
 def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:200]
 
@@ -146,7 +160,12 @@ def load_batch(source: DataSource, keys: Sequence[str]) -> Loaded:
             refused = Loaded()  # no key is at fault either: one reason for all
             refused.failed = dict.fromkeys(keys, _reason(exc))
             return refused
-        except Exception:
+        except Exception as exc:
+            _log_traceback(
+                "load_many of a batch of %d keys failed; loading them one by one",
+                len(keys),
+                exc=exc,
+            )
             return _load_each(source, keys)
         loaded = Loaded()
         for key in keys:
@@ -172,6 +191,7 @@ def _load_each(source: DataSource, keys: Sequence[str]) -> Loaded:
         except SourceUnavailable:
             raise
         except Exception as exc:
+            _log_traceback("loading key %r failed", key, exc=exc)
             loaded.failed[key] = _reason(exc)
             continue
         if entry is None:

@@ -160,7 +160,7 @@ def _reports_within(result: AsyncResult, grace_s: float) -> bool:
         if result.ready():
             return True
         time.sleep(POLL_S)
-    return result.ready()
+    return bool(result.ready())
 
 
 def follow(result: Any, kind: Kind, store: CacheStore, timeout: float, show_progress: bool) -> Any:

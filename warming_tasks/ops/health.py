@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from urllib.parse import urlsplit
 
 from celery import Celery
@@ -14,11 +15,12 @@ from celery import Celery
 from ..errors import WarmingError
 from ..formats import load_format
 from ..settings import Settings, get_settings, redact_url
-from ..source import load_source
+from ..source import DataSource, load_batch, load_source
 from ..store import CacheStore, connect
 from .checks import eviction_warning
 
 BROKER_TIMEOUT_S = 3.0
+TTL_SAMPLE = 5  # hot keys whose TTLs `check` looks at: a few rows from the source
 
 
 @dataclass(frozen=True)
@@ -85,11 +87,37 @@ def _cache_checks(settings: Settings) -> Iterator[Check]:
 
 
 def _code_checks(settings: Settings) -> Iterator[Check]:
-    if settings.source:
-        yield _attempt(f"source {settings.source}", lambda: load_source(settings.source))
-    else:
-        yield Check("source", "WARMING_SOURCE is not set: runs would fail")
+    # The format first: under Django it sets Django up, which a source that imports
+    # its models at the top of its module needs before it is imported.
     yield _attempt(f"format {settings.format}", lambda: load_format(settings))
+    if not settings.source:
+        yield Check("source", "WARMING_SOURCE is not set: runs would fail")
+        return
+    try:
+        source = load_source(settings.source)
+    except Exception as exc:
+        yield Check(f"source {settings.source}", _one_line(exc))
+        return
+    yield Check(f"source {settings.source}")
+    yield Check("source TTLs", _short_ttls(source, settings.refresh_threshold))
+
+
+def _short_ttls(source: DataSource, threshold_s: int) -> str | None:
+    """A problem when the TTLs the source gives a few hot keys are at or below the
+    refresh threshold: every refresh would find those keys due and reload them."""
+    try:
+        keys = list(islice(source.hot_keys(), TTL_SAMPLE))
+        ttls = [ttl for _, ttl in load_batch(source, keys).entries.values()]
+    except Exception as exc:
+        return f"could not load a sample of hot keys: {_one_line(exc)}"
+    short = [ttl for ttl in ttls if ttl <= threshold_s]
+    if not short:
+        return None
+    return (
+        f"{len(short)} of {len(ttls)} sampled keys have a TTL of {min(short)} s, at or below "
+        f"WARMING_REFRESH_THRESHOLD={threshold_s}: every refresh would reload them; "
+        "lower the threshold below the TTLs"
+    )
 
 
 def _celery_checks(app: Celery) -> Iterator[Check]:

@@ -58,13 +58,18 @@ def check_worker() -> None:
         redact_url(settings.redis_url),
         settings.format,
         settings.strategy.value,
-        settings.source or "(unset: warming runs will fail until WARMING_SOURCE is set)",
+        settings.source or "(unset)",
     )
 
 
 def warn_operator() -> None:
     """Log, once the worker is up, what in the cache Redis' configuration puts data at risk."""
     settings = get_settings()
+    if not settings.source:
+        log.warning(
+            "warming-tasks: WARMING_SOURCE is not set: every warming run this worker "
+            "takes will fail until it is (name your data source as 'module:attribute')"
+        )
     client = connect(settings)
     try:
         for warning in startup_warnings(CacheStore(client, settings.key_prefix)):
