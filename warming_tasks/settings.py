@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Literal
@@ -130,27 +132,64 @@ def env_name(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
 
 
-def _describe(error: Any) -> str:
+def _describe(error: Any, names: Mapping[str, str]) -> str:
     field = str(error["loc"][0]) if error["loc"] else "?"
     value = error.get("input")
     if field == "redis_url" and isinstance(value, str):
         value = redact_url(value)
     reason = str(error["msg"]).removeprefix("Value error, ")
-    return f"{env_name(field)}={value!s} is invalid: {reason[:1].lower()}{reason[1:]}"
+    name = names.get(field, env_name(field))
+    return f"{name}={value!s} is invalid: {reason[:1].lower()}{reason[1:]}"
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Read and validate the settings; raise SettingsError naming the first bad one."""
+    return _validated(overrides, {})
+
+
+def _validated(given: Mapping[str, Any], names: Mapping[str, str]) -> Settings:
+    """``Settings`` from ``given`` and the environment; ``names`` says where a given
+    value came from, for the message about a bad one."""
     try:
-        return Settings(**overrides)
+        return Settings(**given)
     except ValidationError as exc:
-        raise SettingsError(_describe(exc.errors()[0])) from None
+        raise SettingsError(_describe(exc.errors()[0], names)) from None
+
+
+def from_environment() -> Settings:
+    """The settings of this process: ``WARMING_*`` environment variables over the
+    ``WARMING`` dict of the Django settings module (where ``DJANGO_SETTINGS_MODULE``
+    names one); under ``WARMING_FORMAT=django`` the cache URL defaults to the
+    ``LOCATION`` of the ``WARMING_DJANGO_CACHE`` alias."""
+    module = os.environ.get("DJANGO_SETTINGS_MODULE")
+    if not module:
+        return load_settings()
+    from .django_settings import cache_location, warming_dict  # noqa: PLC0415 - Django only here
+
+    given, names = {}, {}
+    for key, value in warming_dict(module).items():
+        field = key.lower()
+        if field not in Settings.model_fields:
+            raise SettingsError(
+                f"WARMING[{key!r}] in {module} is invalid: no such setting "
+                f"(the names are those of the WARMING_* variables, without WARMING_)"
+            )
+        if env_name(field) not in os.environ:  # the environment overrides the dict
+            given[field] = value
+            names[field] = f"WARMING[{key!r}] in {module}"
+    settings = _validated(given, names)
+    if settings.format == "django" and "redis_url" not in settings.model_fields_set:
+        location = cache_location(module, settings.django_cache)
+        if location is not None:
+            names["redis_url"] = f"the LOCATION of CACHES[{settings.django_cache!r}] in {module}"
+            settings = _validated({**given, "redis_url": location}, names)
+    return settings
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once from the environment."""
-    return load_settings()
+    """The process-wide settings, read once (``from_environment``)."""
+    return from_environment()
 
 
 def redact_url(url: str) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from .django_settings import set_up as set_up_django
 from .errors import SourceError, SourceRefused, SourceUnavailable, WarmingError
 from .maths.throttle import Throttle
 
@@ -37,6 +38,7 @@ def load_source(spec: str | None) -> DataSource:
     """Build the source named ``module:attribute`` (an instance, class or factory)."""
     if not spec:
         raise SourceError("WARMING_SOURCE is not set: name your data source as 'module:attribute'")
+    set_up_django()  # a Django source may import its models at the top of its module
     target = load_object(spec, "WARMING_SOURCE", _looks_like_source, SourceError)
     missing = _missing_methods(target)
     if missing:

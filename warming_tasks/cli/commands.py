@@ -21,12 +21,13 @@ from .. import constants as c
 from ..errors import SettingsError, SourceError, WarmingError
 from ..formats import load_format
 from ..kinds import Kind
+from ..ops.agreement import PROBE_KEY, describe
 from ..ops.startup import check_cache_url
 from ..settings import get_settings, redact_url
 from ..source import load_source
 from ..store import CacheStore, connect
 from .console import EXIT_FAILED, EXIT_KEYS_FAILED, EXIT_USAGE, Failure, fail, out
-from .follow import await_consumer, enqueue, follow, run_queue
+from .follow import await_consumers, disagreeing, enqueue, follow, run_queue
 from .operate import cancel, check, metrics, pause, resume
 from .render import print_settings, print_stats, print_summary
 
@@ -147,7 +148,7 @@ def run(
         # period): a run with a lost batch then ends here as lost, not as a timeout.
         timeout = max(DEFAULT_TIMEOUT_S, settings.run_stall_s + c.STALL_CHECK_MAX_S + 30)
     check_cache_url(settings)  # nothing is enqueued while a setting is wrong
-    load_format(settings)
+    fmt = load_format(settings)
     load_source(settings.source)  # the workers will need it: say now if it is wrong
     from ..app import app  # noqa: PLC0415 - the app only for commands that enqueue
 
@@ -155,14 +156,18 @@ def run(
     if not no_wait:
         queue = run_queue(app)
         try:
-            ready = await_consumer(app, queue)
+            workers = await_consumers(app, queue)
+            if not workers:
+                fail(
+                    f"no worker consumes the queue {queue!r} at {broker}: start one with "
+                    "`celery -A warming_tasks worker"
+                    f"{'' if queue == 'celery' else f' -Q {queue}'}`"
+                )
+            problem = disagreeing(app, workers, describe(settings, fmt.redis_key(PROBE_KEY)))
         except OperationalError as exc:
             fail(f"cannot reach the broker at {broker}: {exc}")
-        if not ready:
-            fail(
-                f"no worker consumes the queue {queue!r} at {broker}: start one with "
-                f"`celery -A warming_tasks worker{'' if queue == 'celery' else f' -Q {queue}'}`"
-            )
+        if problem:
+            fail(problem, EXIT_USAGE)
     try:
         result = enqueue(app, kind, kwargs)
     except OperationalError as exc:

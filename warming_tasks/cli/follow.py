@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..errors import WarmingError
 from ..kinds import Kind
+from ..ops.agreement import CONTROL_COMMAND, disagreement, said
 from ..routing import warming_queue
 from ..store import CacheStore
 from .console import err, fail
@@ -70,28 +71,51 @@ def run_queue(app: Celery) -> str:
     return warming_queue() or str(app.conf.task_default_queue)
 
 
-def consumed(app: Celery, queue: str, reply_s: float = CONSUMER_REPLY_S) -> bool:
-    """Whether a live worker consumes ``queue`` (Celery's inspect API).
+def consumers(app: Celery, queue: str, reply_s: float = CONSUMER_REPLY_S) -> list[str]:
+    """The live workers that consume ``queue``, as far as they answer (Celery's
+    inspect API).
 
     The first answer is usually enough (one worker, one queue) and comes at once;
     only when it does not name the queue are all workers asked, for ``reply_s``."""
     for limit in (1, None):
         replies = app.control.inspect(timeout=reply_s, limit=limit).active_queues() or {}
-        if any(q.get("name") == queue for queues in replies.values() for q in queues or []):
-            return True
-        if not replies:
-            return False
-    return False
+        names = [
+            worker
+            for worker, queues in replies.items()
+            if any(q.get("name") == queue for q in queues or [])
+        ]
+        if names or not replies:
+            return names
+    return []
 
 
-def await_consumer(app: Celery, queue: str, within_s: float = CONSUMER_WAIT_S) -> bool:
-    """Whether a worker consumes ``queue`` now, or starts to within ``within_s``."""
+def await_consumers(app: Celery, queue: str, within_s: float = CONSUMER_WAIT_S) -> list[str]:
+    """The workers that consume ``queue`` now, or start to within ``within_s``."""
     deadline = time.monotonic() + within_s
     while True:
-        if consumed(app, queue):
-            return True
-        if time.monotonic() >= deadline:
-            return False
+        names = consumers(app, queue)
+        if names or time.monotonic() >= deadline:
+            return names
+
+
+def disagreeing(app: Celery, workers: list[str], mine: dict[str, Any]) -> str | None:
+    """One line naming a worker that writes elsewhere, or otherwise, than this
+    process would; None when they all agree (or do not say: an older version)."""
+    answers = app.control.broadcast(
+        CONTROL_COMMAND,
+        reply=True,
+        timeout=CONSUMER_REPLY_S,
+        destination=workers,
+        limit=len(workers),
+    )
+    for answer in answers or []:
+        for worker, theirs in answer.items():
+            if isinstance(theirs, dict) and "where" in theirs and disagreement(mine, theirs):
+                return (
+                    f"the worker {worker} writes to {said(theirs)}, this command to "
+                    f"{said(mine)}: give every process the same settings"
+                )
+    return None
 
 
 def enqueue(app: Celery, kind: Kind, kwargs: dict[str, Any] | None = None) -> AsyncResult:

@@ -21,12 +21,18 @@ def _shown(value: Any) -> Any:
 def effective(
     settings: Settings, config_module: dict[str, Any], app_conf: Any
 ) -> list[dict[str, Any]]:
-    """Rows ``{name, value, from}``: the WARMING_* settings, then Celery's broker and
-    results (``from`` is ``environment``, ``celeryconfig`` or ``default``)."""
+    """Rows ``{name, value, from}``: the WARMING_* settings (``from`` is
+    ``environment``, ``django settings`` or ``default``), then Celery's broker and
+    results (``environment``, ``celeryconfig`` or ``default``)."""
     rows = []
     for field in Settings.model_fields:
         name = env_name(field)
-        origin = "environment" if os.environ.get(name) else "default"
+        if os.environ.get(name):
+            origin = "environment"
+        elif field in settings.model_fields_set:
+            origin = "django settings"  # the WARMING dict, or the cache's LOCATION
+        else:
+            origin = "default"
         rows.append({"name": name, "value": _shown(getattr(settings, field)), "from": origin})
     for key, variable in CELERY_SETTINGS.items():
         if os.environ.get(variable):

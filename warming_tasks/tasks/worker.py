@@ -7,9 +7,11 @@ from functools import lru_cache
 from typing import Any
 
 from celery import signals
+from celery.worker.control import inspect_command
 
 from ..formats import CacheFormat, load_format
 from ..ops import startup
+from ..ops.agreement import PROBE_KEY, describe
 from ..settings import get_settings
 from ..source import DataSource, load_source
 from ..store import CacheStore, connect
@@ -62,6 +64,12 @@ def _check_beat(**_: Any) -> None:
 @signals.worker_ready.connect
 def _warn_operator(**_: Any) -> None:
     startup.warn_operator()
+
+
+@inspect_command()
+def warming_cache(state: Any, **_: Any) -> dict[str, Any]:
+    """Where and how this worker writes keys: a run command compares with its own."""
+    return describe(get_settings(), get_format().redis_key(PROBE_KEY))
 
 
 @signals.worker_process_init.connect

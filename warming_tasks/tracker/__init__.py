@@ -13,13 +13,21 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import threading
 from collections.abc import Callable
 
 from ..errors import SettingsError
-from ..settings import Settings
+from ..settings import Settings, get_settings
 from .access import AccessTracker, ReadCounter
 
-__all__ = ["AccessTracker", "ReadCounter", "flush_access", "reset", "track_access"]
+__all__ = [
+    "AccessTracker",
+    "ReadCounter",
+    "counter_for",
+    "flush_access",
+    "reset",
+    "track_access",
+]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +79,40 @@ def flush_access() -> int:
     return _tracker.flush()
 
 
+# The trackers of cache backends that count their reads into their own cache's
+# Redis (``counter_for``), one per Redis URL in this process.
+_by_location: dict[str, AccessTracker] = {}
+_by_location_lock = threading.Lock()
+Counter = Callable[[str, "bool | None"], None]
+
+
+def counter_for(location: str | None) -> Counter:
+    """How a cache backend whose Redis is at ``location`` counts one read: into a
+    tracker that flushes to that Redis, unless ``WARMING_REDIS_URL`` (environment or
+    Django's ``WARMING``) names the Redis for every process; then as ``track_access``.
+    Never raises: with settings that cannot be read, tracking is off (said once)."""
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        log.error("warming-tasks: access tracking is off: %s", exc)
+        return _ignore_counted
+    if not settings.enable_prediction:
+        return _ignore_counted
+    if location is None or "redis_url" in settings.model_fields_set:
+        return track_access
+    with _by_location_lock:
+        tracker = _by_location.get(location)
+        if tracker is None:
+            tracker = AccessTracker(settings.model_copy(update={"redis_url": location}))
+            _by_location[location] = tracker
+    tracker.start()
+    return tracker.track
+
+
+def _ignore_counted(key: str, hit: bool | None = None) -> None:
+    return None
+
+
 def reset(settings: Settings | None = None) -> None:
     """Drop what is buffered, and use ``settings`` (or re-read them) from the next access."""
     global _record, _count_read
@@ -84,7 +126,16 @@ def _after_fork_in_child() -> None:
     # A forked web worker starts with an empty buffer, its own client and no
     # flusher thread (threads do not survive fork); its settings are the parent's.
     reset(_tracker._settings)
+    for tracker in _by_location.values():
+        tracker.stop()
+        tracker._reset()
+
+
+def _flush_all() -> None:
+    flush_access()
+    for tracker in list(_by_location.values()):
+        tracker.flush()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-atexit.register(flush_access)
+atexit.register(_flush_all)

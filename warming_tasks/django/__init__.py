@@ -10,7 +10,8 @@ runs through them; ``aget_or_set`` counts once too) count each key read, with
 whether it hit, through the same buffered tracker as ``track_access``: no
 network round trip per read, and never an exception from the counting. The
 keys counted are the application's (``product:42``), as predictive loads and
-``stats`` speak them.
+``stats`` speak them. The counts go to this cache's own Redis (its ``LOCATION``),
+where the workers find them, unless ``WARMING_REDIS_URL`` is set.
 ``TrackingDjangoRedisCache`` is the same over django-redis' ``RedisCache``.
 """
 
@@ -23,27 +24,36 @@ from asgiref.sync import sync_to_async
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache
 
-from .tracker import track_access
+from ..tracker import counter_for
+from .queryset import QuerySetSource
+
+__all__ = ["QuerySetSource", "TrackingDjangoRedisCache", "TrackingReads", "TrackingRedisCache"]
 
 _MISSING = object()
 
 
 class TrackingReads:
-    """Mixin over a Django cache backend: count each key read, hit or miss."""
+    """Mixin over a Django cache backend: count each key read, hit or miss, into
+    the Redis of this cache (its ``LOCATION``) unless ``WARMING_REDIS_URL`` says
+    where every process counts."""
+
+    def __init__(self, server: Any, params: Any) -> None:
+        super().__init__(server, params)  # type: ignore[call-arg]
+        self._count = counter_for(_first_location(server))
 
     def get(self, key: Any, default: Any = None, version: Any = None, **kwargs: Any) -> Any:
         value = super().get(key, _MISSING, version, **kwargs)  # type: ignore[misc]
         if value is _MISSING:
-            track_access(key, hit=False)
+            self._count(key, False)
             return default
-        track_access(key, hit=True)
+        self._count(key, True)
         return value
 
     def get_many(self, keys: Iterable[Any], version: Any = None, **kwargs: Any) -> Any:
         keys = list(keys)
         found = super().get_many(keys, version=version, **kwargs)  # type: ignore[misc]
         for key in keys:
-            track_access(key, hit=key in found)
+            self._count(key, key in found)
         return found
 
     def get_or_set(
@@ -51,7 +61,7 @@ class TrackingReads:
     ) -> Any:
         # Django's own get_or_set, with its read counted once (it reads again after add).
         value = super().get(key, _MISSING, version)  # type: ignore[misc]
-        track_access(key, hit=value is not _MISSING)
+        self._count(key, value is not _MISSING)
         if value is not _MISSING:
             return value
         if callable(default):
@@ -66,6 +76,16 @@ class TrackingReads:
         return await sync_to_async(self.get_or_set, thread_sensitive=True)(
             key, default, timeout=timeout, version=version
         )
+
+
+def _first_location(server: Any) -> str | None:
+    """The Redis a cache writes to first: Django's and django-redis' ``LOCATION``
+    (a string, comma- or semicolon-separated, or a list)."""
+    if isinstance(server, str):
+        server = server.replace(";", ",").split(",")
+    if isinstance(server, list | tuple) and server:
+        return str(server[0]).strip() or None
+    return None
 
 
 class TrackingRedisCache(TrackingReads, RedisCache):  # type: ignore[misc]

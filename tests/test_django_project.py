@@ -1,0 +1,224 @@
+"""A Django shop adds warming-tasks as the README says: configured only by its settings
+module (a ``WARMING`` dict, its ``CACHES``), no ``WARMING_*`` variable anywhere. Every
+process is started as its team starts it, in the project's directory: the worker with
+``celery -A warming_tasks``, the commands with ``manage.py warming`` and
+``warming-tasks``, the web process reading through Django's cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+
+from warming_tasks.cli.embedded import RedisProcess
+
+from .helpers import SUPPORT, CeleryProcess, worker
+
+pytestmark = pytest.mark.integration
+
+PRODUCTS = 250
+SETUP = """
+import django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", run_syncdb=True, verbosity=0)
+from shop.models import Product
+Product.objects.bulk_create(Product(name=f"product {i}", price=i) for i in range(1, {n} + 1))
+"""
+# The web process: reads products through the shop's cache-aside view, as requests do.
+WEB = """
+import django, sys
+django.setup()
+from django.core.cache import cache
+from shop.views import product
+from warming_tasks.tracker import _flush_all
+names = [product(pk).name for pk in map(int, sys.argv[1:])]
+_flush_all()
+print(",".join(names))
+"""
+READ_BACK = """
+import django, json, sys
+django.setup()
+from django.core.cache import cache
+found = cache.get(sys.argv[1])
+print(json.dumps(None if found is None else [type(found).__name__, found.name, found.price]))
+"""
+
+
+@dataclass
+class Project:
+    """The shop's directory and the environment its processes share."""
+
+    root: Path
+    env: dict[str, str]
+    processes: list[CeleryProcess] = field(default_factory=list)
+
+    def python(self, code: str, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", code, *args],
+            cwd=self.root,
+            env=self.env | extra,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def manage(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=self.root,
+            env=self.env | extra,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def command(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        """``warming-tasks ARGS`` from the project's directory, no PYTHONPATH."""
+        script = Path(sys.executable).with_name("warming-tasks")
+        return subprocess.run(
+            [str(script), *args],
+            cwd=self.root,
+            env=self.env | extra,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def worker(self, **extra: str) -> CeleryProcess:
+        proc = worker(self.env | extra, self.root, concurrency=2)
+        self.processes.append(proc)
+        return proc.start()
+
+
+@pytest.fixture
+def project(tmp_path: Path, redis_server: RedisProcess, cache: redis.Redis) -> Iterator[Project]:
+    root = tmp_path / "shop-project"
+    shutil.copytree(SUPPORT / "djangoproject", root)
+    # The team's environment: Django's settings module and Celery's broker, nothing
+    # of ours; the tests' own modules are not on the path (the project is).
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("WARMING_", "CELERY_", "TEST_", "DJANGO_", "SHOP_"))
+    }
+    env |= {
+        "DJANGO_SETTINGS_MODULE": "shopsite.settings",
+        "SHOP_REDIS_URL": redis_server.url(0),
+        "CELERY_BROKER_URL": redis_server.url(1),
+        "CELERY_RESULT_BACKEND": redis_server.url(2),
+        "PYTHONUNBUFFERED": "1",
+    }
+    made = Project(root, env)
+    done = made.python(SETUP.replace("{n}", str(PRODUCTS)))
+    assert done.returncode == 0, done.stderr
+    yield made
+    for proc in made.processes:
+        proc.stop()
+
+
+def test_one_settings_module_drives_every_process(project: Project, cache: redis.Redis) -> None:
+    project.worker()
+    done = project.manage("warming", "preload", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["loaded"], summary["failed"], summary["batches"]) == (PRODUCTS, 0, 3)
+
+    # Django reads back what the worker wrote: its own key naming, its own pickles.
+    back = project.python(READ_BACK, "product:42")
+    assert back.returncode == 0, back.stderr
+    assert json.loads(back.stdout) == ["Product", "product 42", 42]
+    assert not cache.exists(":1:product:42"), "the shop's KEY_PREFIX is used"
+    assert cache.exists("shop:1:product:42")
+
+    # The web process counts its reads into its own cache's Redis, where stats finds them.
+    web = project.python(WEB, "7", "7", "7", "9")
+    assert web.returncode == 0, web.stderr
+    assert web.stdout.strip() == "product 7,product 7,product 7,product 9"
+    stats = project.command("stats", "--json")
+    assert stats.returncode == 0, stats.stderr
+    data = json.loads(stats.stdout)
+    # Four reads by the web process, one by the read-back above: Django's cache counts.
+    assert data["reads"] == {"hits": 5, "misses": 0, "hit_ratio": 1.0}
+    top = [row["key"] for row in data["top_keys"]]
+    assert top[0] == "product:7"
+    assert sorted(top[1:]) == ["product:42", "product:9"]
+
+    # The same commands from the console script, in the project's directory.
+    again = project.command("preload", "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["loaded"] == PRODUCTS
+
+
+def test_a_worker_on_another_database_is_refused_in_one_line(project: Project) -> None:
+    project.worker(WARMING_REDIS_URL=project.env["SHOP_REDIS_URL"].replace("/0", "/6"))
+    done = project.manage("warming", "preload")
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("warming-tasks: the worker ")
+    assert "/6 (format django" in lines[0]
+    assert "this command to redis://127.0.0.1:" in lines[0]
+    assert "/0 (format django" in lines[0]
+
+
+def test_check_sets_django_up_before_the_source_and_still_names_a_real_error(
+    project: Project,
+) -> None:
+    done = project.command("check")
+    assert "AppRegistryNotReady" not in done.stdout + done.stderr
+    assert "source shop.cache:products: ok" in done.stdout, done.stdout + done.stderr
+
+    broken = project.command("check", SHOP_SOURCE="shop.broken:products")
+    assert broken.returncode == 1
+    line = next(x for x in broken.stderr.splitlines() if "shop.broken" in x)
+    assert "cannot import name 'Prodcut'" in line
+    assert "AppRegistryNotReady" not in broken.stderr
+
+
+def test_the_queryset_source_loads_a_batch_in_one_query(project: Project) -> None:
+    code = """
+import django, json
+django.setup()
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from shop.cache import products
+keys = list(products.hot_keys())
+with CaptureQueriesContext(connection) as queries:
+    found = products.load_many(keys[:100] + ["product:999999", "not-a-product"])
+print(json.dumps({
+    "keys": len(keys), "first": keys[0], "found": len(found), "queries": len(queries),
+    "value": [type(found["product:3"][0]).__name__, found["product:3"][1]],
+}))
+"""
+    done = project.python(code)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "keys": PRODUCTS,
+        "first": "product:1",
+        "found": 100,
+        "queries": 1,
+        "value": ["Product", 3600],
+    }
+
+
+def test_the_cli_finds_the_project_from_its_directory(project: Project) -> None:
+    done = project.command("settings", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = {row["name"]: (row["value"], row["from"]) for row in json.loads(done.stdout)}
+    assert rows["WARMING_SOURCE"] == ("shop.cache:products", "django settings")
+    assert rows["WARMING_FORMAT"] == ("django", "django settings")
+    assert rows["WARMING_REDIS_URL"] == (project.env["SHOP_REDIS_URL"], "django settings")
+    assert rows["WARMING_BATCH_SIZE"] == (100, "django settings")
+    assert rows["WARMING_TTL_JITTER"] == (0.1, "default")

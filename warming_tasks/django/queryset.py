@@ -1,0 +1,85 @@
+"""``QuerySetSource``: a Django model's rows as a data source, one query per batch."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from ..errors import SourceError
+
+CHUNK = 2000  # rows the listing reads per round trip (Django's iterator chunk size)
+
+
+class QuerySetSource:
+    """Hot keys streamed from ``queryset``, loaded a batch per query.
+
+        QuerySetSource(Product.objects.filter(active=True), key="product:{pk}", ttl=3600)
+
+    ``key`` is a format string over the model's fields (``{pk}``, ``{slug}``, …);
+    ``hot_keys`` reads only those fields. ``load_many`` runs one query per batch,
+    ``field__in`` the values the keys hold, and gives each key the model instance,
+    or what ``value`` (a callable of the instance) makes of it, for ``ttl`` seconds.
+    The queryset decides the rows and their order (``order_by``, ``select_related``).
+    """
+
+    def __init__(
+        self,
+        queryset: Any,
+        key: str = "{pk}",
+        ttl: int = 3600,
+        value: Callable[[Any], Any] | None = None,
+    ) -> None:
+        fields = [name for _, name, _, _ in string.Formatter().parse(key) if name is not None]
+        if not fields or any(not name.isidentifier() for name in fields):
+            raise SourceError(
+                f"QuerySetSource key={key!r} is invalid: expected a format string over the "
+                "model's fields, for example 'product:{pk}'"
+            )
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
+            raise SourceError(f"QuerySetSource ttl={ttl!r} is invalid: expected seconds, > 0")
+        self.queryset, self.key, self.ttl, self.value = queryset, key, ttl, value
+        self.fields = list(dict.fromkeys(fields))
+        self._pattern = re.compile(_pattern(key))
+
+    def hot_keys(self) -> Iterator[str]:
+        rows = self.queryset.values_list(*self.fields).iterator(chunk_size=CHUNK)
+        for row in rows:
+            yield self.key.format(**dict(zip(self.fields, row, strict=True)))
+
+    def load_many(self, keys: Sequence[str]) -> Mapping[str, tuple[Any, int]]:
+        wanted = [m.groupdict() for m in map(self._pattern.fullmatch, keys) if m is not None]
+        if not wanted:
+            return {}
+        if len(self.fields) == 1:
+            (field,) = self.fields
+            rows = self.queryset.filter(**{f"{field}__in": [w[field] for w in wanted]})
+        else:
+            from django.db.models import Q  # noqa: PLC0415 - Django's, only with several fields
+
+            match = Q()
+            for w in wanted:
+                match |= Q(**w)
+            rows = self.queryset.filter(match)
+        make = self.value
+        found: dict[str, tuple[Any, int]] = {}
+        for row in rows:
+            name = self.key.format(**{field: getattr(row, field) for field in self.fields})
+            found[name] = (make(row) if make is not None else row, self.ttl)
+        return found
+
+    def load(self, key: str) -> tuple[Any, int] | None:
+        return self.load_many([key]).get(key)
+
+
+def _pattern(key: str) -> str:
+    """A regular expression that takes a key made from ``key`` back to its fields."""
+    parts = []
+    seen: set[str] = set()
+    for literal, name, _, _ in string.Formatter().parse(key):
+        parts.append(re.escape(literal))
+        if name is not None:
+            parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
+            seen.add(name)
+    return "".join(parts)
