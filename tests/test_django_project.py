@@ -222,3 +222,22 @@ def test_the_cli_finds_the_project_from_its_directory(project: Project) -> None:
     assert rows["WARMING_REDIS_URL"] == (project.env["SHOP_REDIS_URL"], "django settings")
     assert rows["WARMING_BATCH_SIZE"] == (100, "django settings")
     assert rows["WARMING_TTL_JITTER"] == (0.1, "default")
+
+
+def test_check_says_when_the_application_names_keys_unlike_the_workers(project: Project) -> None:
+    worker = project.worker()
+    web = project.python(WEB, "7")  # a web process whose cache has VERSION 1, as the workers
+    assert web.returncode == 0, web.stderr
+    agreed = project.command("check")
+    assert agreed.returncode == 0, agreed.stderr
+    assert "key parity: ok" in agreed.stdout
+
+    web = project.python(WEB, "7", SHOP_CACHE_VERSION="3")  # its VERSION moved on alone
+    assert web.returncode == 0, web.stderr
+    done = project.command("check")
+    assert done.returncode == 1
+    line = next(x for x in done.stderr.splitlines() if "key parity" in x)
+    assert "reads warming:probe at shop:3:warming:probe" in line
+    name = worker.command[worker.command.index("-n") + 1].removesuffix("%h")
+    assert f"; the worker {name}" in line, "named by the worker that answered"
+    assert line.endswith(" writes it at shop:1:warming:probe")

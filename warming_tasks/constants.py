@@ -22,6 +22,9 @@ RUN_TOTALS_KEY: Final = f"{TAG}:totals"  # runs by kind and outcome; each kind's
 PAUSED_KEY: Final = f"{TAG}:paused"  # set while warming is paused: since when, by whom
 RESCALE_KEY: Final = f"{TAG}:rescale"  # a move of the scores to a new epoch, in steps
 BUDGET_KEY: Final = f"{TAG}:budget"  # the source budget: when its next key may be loaded
+# How each application cache backend that counts reads names a probe key (JSON by
+# backend): `check` compares it with the workers' naming.
+PARITY_KEY: Final = f"{TAG}:parity"
 STALE_KEY: Final = f"{TAG}:stale"  # keys kept past expiry: the expiry their grace counts from (ms)
 
 RUN_HISTORY_LEN: Final = 100  # finished runs kept for `stats`

@@ -11,11 +11,14 @@ cache's own Redis unless ``WARMING_REDIS_URL`` is set.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote
 
 from flask_caching.backends.rediscache import RedisCache
 
+from .ops.agreement import PROBE_KEY
+from .settings import redact_url
 from .tracker import counter_for
 
 
@@ -26,7 +29,10 @@ class TrackingRedisCache(RedisCache):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._count = counter_for(_location(self._write_client))
+        location = _location(self._write_client)
+        named = {"probe": f"{self.key_prefix}{PROBE_KEY}"}
+        backend = f"Flask-Caching {type(self).__name__} at {redact_url(location or '?')}"
+        self._count = counter_for(location, (backend, json.dumps(named)))
 
     def get(self, key: str) -> Any:
         value = super().get(key)

@@ -17,6 +17,7 @@ where the workers find them, unless ``WARMING_REDIS_URL`` is set.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,6 +25,8 @@ from asgiref.sync import sync_to_async
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache
 
+from ..ops.agreement import PROBE_KEY
+from ..settings import redact_url
 from ..tracker import counter_for
 from .queryset import QuerySetSource
 
@@ -39,7 +42,10 @@ class TrackingReads:
 
     def __init__(self, server: Any, params: Any) -> None:
         super().__init__(server, params)  # type: ignore[call-arg]
-        self._count = counter_for(_first_location(server))
+        location = _first_location(server)
+        named = {"probe": self.make_key(PROBE_KEY)}  # type: ignore[attr-defined]
+        backend = f"Django {type(self).__name__} at {redact_url(location or '?')}"
+        self._count = counter_for(location, (backend, json.dumps(named)))
 
     def get(self, key: Any, default: Any = None, version: Any = None, **kwargs: Any) -> Any:
         value = super().get(key, _MISSING, version, **kwargs)  # type: ignore[misc]

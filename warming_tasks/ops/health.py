@@ -17,6 +17,7 @@ from ..formats import load_format
 from ..settings import Settings, get_settings, redact_url
 from ..source import DataSource, load_batch, load_source
 from ..store import CacheStore, connect
+from .agreement import CONTROL_COMMAND, PROBE_KEY
 from .checks import eviction_warning
 
 BROKER_TIMEOUT_S = 3.0
@@ -48,6 +49,7 @@ def run_checks(app: Celery) -> list[Check]:
             *_cache_checks(settings),
             *_code_checks(settings),
             *_celery_checks(app),
+            *_parity_checks(app, settings),
         ]
         urls = [settings.redis_url, str(app.conf.broker_url), str(app.conf.result_backend)]
     secrets = [p for p in (_password(u) for u in urls) if p]
@@ -151,3 +153,46 @@ def _attempt(what: str, call: Callable[[], object], prefix: str = "") -> Check:
 def _one_line(exc: BaseException) -> str:
     message = " ".join(str(exc).split()) or type(exc).__name__
     return message if isinstance(exc, WarmingError) else f"{type(exc).__name__}: {message}"
+
+
+def _parity_checks(app: Celery, settings: Settings) -> Iterator[Check]:
+    """Where an application's cache backend said how it names a key (it counts reads
+    through warming-tasks), the workers must name it alike, or the application never
+    reads what they warm."""
+    try:
+        client = connect(settings)
+        try:
+            recorded = CacheStore(client, settings.key_prefix).parity()
+        finally:
+            client.close()
+    except Exception:
+        return  # the cache check above says why
+    if not recorded:
+        return
+    theirs, whose = _workers_probe(app)
+    if theirs is None:
+        try:
+            theirs, whose = str(load_format(settings).redis_key(PROBE_KEY)), "this process's format"
+        except Exception:
+            return  # the format check above says why
+    problems = [
+        f"{backend} reads {PROBE_KEY} at {named.get('probe')}; {whose} writes it at {theirs}"
+        for backend, named in recorded.items()
+        if named.get("probe") != theirs
+    ]
+    yield Check("key parity", "; ".join(problems) or None)
+
+
+def _workers_probe(app: Celery) -> tuple[str | None, str]:
+    """The probe key as the first worker to answer names it, or None."""
+    try:
+        answers = app.control.broadcast(
+            CONTROL_COMMAND, reply=True, timeout=BROKER_TIMEOUT_S / 3, limit=1
+        )
+    except Exception:
+        return None, ""
+    for answer in answers or []:
+        for worker, described in answer.items():
+            if isinstance(described, dict) and "probe" in described:
+                return str(described["probe"]), f"the worker {worker}"
+    return None, ""

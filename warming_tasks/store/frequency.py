@@ -3,6 +3,8 @@ accounting counters the tracker's flush settles."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
@@ -276,6 +278,15 @@ class FrequencyCommands(StoreBase):
         pipe.hincrby(self._own(c.READS_KEY), "hits", hits)
         pipe.hincrby(self._own(c.READS_KEY), "misses", misses)
         pipe.execute()
+
+    def parity(self) -> dict[str, dict[str, Any]]:
+        """How each application cache backend that counts reads names a probe key."""
+        raw = cast(dict[bytes, bytes], self.client.hgetall(self._own(c.PARITY_KEY)))
+        found: dict[str, dict[str, Any]] = {}
+        for backend, named in raw.items():
+            with contextlib.suppress(ValueError):
+                found[text(backend)] = json.loads(named)
+        return found
 
     def reads(self) -> tuple[int, int]:
         """Tracked reads so far: hits, misses."""

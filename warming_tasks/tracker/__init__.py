@@ -86,11 +86,13 @@ _by_location_lock = threading.Lock()
 Counter = Callable[[str, "bool | None"], None]
 
 
-def counter_for(location: str | None) -> Counter:
+def counter_for(location: str | None, parity: tuple[str, str] | None = None) -> Counter:
     """How a cache backend whose Redis is at ``location`` counts one read: into a
     tracker that flushes to that Redis, unless ``WARMING_REDIS_URL`` (environment or
     Django's ``WARMING``) names the Redis for every process; then as ``track_access``.
-    Never raises: with settings that cannot be read, tracking is off (said once)."""
+    ``parity`` (backend, JSON of how it names a probe key) is recorded with the
+    first flush, for ``check``. Never raises: with settings that cannot be read,
+    tracking is off (said once)."""
     try:
         settings = get_settings()
     except SettingsError as exc:
@@ -99,12 +101,16 @@ def counter_for(location: str | None) -> Counter:
     if not settings.enable_prediction:
         return _ignore_counted
     if location is None or "redis_url" in settings.model_fields_set:
+        if parity is not None:
+            _tracker.parity = parity
         return track_access
     with _by_location_lock:
         tracker = _by_location.get(location)
         if tracker is None:
             tracker = AccessTracker(settings.model_copy(update={"redis_url": location}))
             _by_location[location] = tracker
+    if parity is not None:
+        tracker.parity = parity
     tracker.start()
     return tracker.track
 

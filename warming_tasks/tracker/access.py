@@ -94,6 +94,10 @@ class AccessTracker:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._failing = False
+        # (backend, JSON) that an application cache backend asked to record once:
+        # how it names a probe key (``PARITY_KEY``).
+        self.parity: tuple[str, str] | None = None
+        self._parity_sent = False
         self._full_warnings = Throttle(limit=1, period_s=60)
         self._conversion_warnings = Throttle(limit=1, period_s=60)
 
@@ -182,9 +186,20 @@ class AccessTracker:
             if self._failing:
                 log.info("access counts delivered again")
             self._failing = False
+            self._send_parity()
             self._reads_since = now
             self._deliver_reads(reads)
             return counts.total()
+
+    def _send_parity(self) -> None:
+        if self.parity is None or self._parity_sent:
+            return
+        store = self._store_for_flush()
+        try:
+            store.client.hset(store._own(c.PARITY_KEY), *self.parity)
+        except Exception:
+            return  # the next flush tries again
+        self._parity_sent = True
 
     def _deliver_reads(self, reads: tuple[int, int]) -> None:
         """Add the hits and misses counted to Redis; kept for the next flush if it fails."""
