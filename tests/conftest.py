@@ -21,9 +21,9 @@ import pytest
 import redis
 from celery import Celery
 
+from warming_tasks import runtime
 from warming_tasks.app import DEFAULTS
 from warming_tasks.cli.embedded import RedisProcess, free_port
-from warming_tasks.tasks import worker as worker_objects
 
 from .helpers import (
     CATALOGUE,
@@ -201,9 +201,9 @@ def in_process_app(request: pytest.FixtureRequest) -> Iterator[Celery]:
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
-        worker_objects.reset()
+        runtime.reset()
         yield app
-    worker_objects.reset()
+    runtime.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -18,14 +18,13 @@ import redis
 from kombu.exceptions import OperationalError
 
 from .. import constants as c
+from .. import runtime
 from ..errors import SettingsError, SourceError, WarmingError
-from ..formats import load_format
 from ..kinds import Kind
 from ..ops.agreement import PROBE_KEY, describe
 from ..ops.startup import check_cache_url
-from ..settings import get_settings, redact_url
-from ..source import load_source
-from ..store import CacheStore, connect
+from ..runtime import get_settings
+from ..settings import redact_url
 from .console import EXIT_FAILED, EXIT_KEYS_FAILED, EXIT_USAGE, Failure, fail, out
 from .follow import await_consumers, disagreeing, enqueue, follow, run_queue
 from .operate import cancel, check, metrics, pause, resume
@@ -148,8 +147,8 @@ def run(
         # period): a run with a lost batch then ends here as lost, not as a timeout.
         timeout = max(DEFAULT_TIMEOUT_S, settings.run_stall_s + c.STALL_CHECK_MAX_S + 30)
     check_cache_url(settings)  # nothing is enqueued while a setting is wrong
-    fmt = load_format(settings)
-    load_source(settings.source)  # the workers will need it: say now if it is wrong
+    fmt = runtime.get_format()
+    runtime.get_source()  # the workers will need it: say now if it is wrong
     from ..app import app  # noqa: PLC0415 - the app only for commands that enqueue
 
     broker = redact_url(str(app.conf.broker_url))
@@ -178,8 +177,7 @@ def run(
     if no_wait:
         out.print(json.dumps({"task_id": result.id}) if as_json else result.id)
         return
-    store = CacheStore(connect(settings), settings.key_prefix)
-    summary = follow(result, kind, store, timeout, show_progress=not as_json)
+    summary = follow(result, kind, runtime.get_store(), timeout, show_progress=not as_json)
     if as_json:
         out.print(json.dumps(summary), markup=False)
     else:
@@ -228,9 +226,8 @@ def stats(top: int, as_json: bool) -> None:
     from ..ops.stats import collect  # noqa: PLC0415 - stats only when asked for
 
     settings = get_settings()
-    store = CacheStore(connect(settings), settings.key_prefix)
     try:
-        data = collect(store, settings, top)
+        data = collect(runtime.get_store(), settings, top)
     except redis.RedisError as exc:
         fail(f"cannot read the cache Redis at {redact_url(settings.redis_url)}: {exc}")
     if as_json:

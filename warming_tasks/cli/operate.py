@@ -10,14 +10,14 @@ import click
 import redis
 
 from .. import constants as c
-from ..settings import get_settings, redact_url
-from ..store import CacheStore, connect
+from ..runtime import get_settings, get_store
+from ..settings import redact_url
+from ..store import CacheStore
 from .console import EXIT_FAILED, err, fail, out
 
 
 def _store() -> CacheStore:
-    settings = get_settings()
-    return CacheStore(connect(settings), settings.key_prefix)
+    return get_store()
 
 
 def _cache_unreachable(exc: redis.RedisError) -> None:

@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 from celery import Celery
 
 from ..errors import WarmingError
-from ..formats import load_format
-from ..settings import Settings, get_settings, redact_url
-from ..source import DataSource, load_batch, load_source
+from ..runtime import get_format, get_settings, get_source
+from ..settings import Settings, redact_url
+from ..source import DataSource, load_batch
 from ..store import CacheStore, connect
 from .agreement import CONTROL_COMMAND, PROBE_KEY
 from .checks import eviction_warning
@@ -91,12 +91,12 @@ def _cache_checks(settings: Settings) -> Iterator[Check]:
 def _code_checks(settings: Settings) -> Iterator[Check]:
     # The format first: under Django it sets Django up, which a source that imports
     # its models at the top of its module needs before it is imported.
-    yield _attempt(f"format {settings.format}", lambda: load_format(settings))
+    yield _attempt(f"format {settings.format}", get_format)
     if not settings.source:
         yield Check("source", "WARMING_SOURCE is not set: runs would fail")
         return
     try:
-        source = load_source(settings.source)
+        source = get_source()
     except Exception as exc:
         yield Check(f"source {settings.source}", _one_line(exc))
         return
@@ -172,7 +172,7 @@ def _parity_checks(app: Celery, settings: Settings) -> Iterator[Check]:
     theirs, whose = _workers_probe(app)
     if theirs is None:
         try:
-            theirs, whose = str(load_format(settings).redis_key(PROBE_KEY)), "this process's format"
+            theirs, whose = str(get_format().redis_key(PROBE_KEY)), "this process's format"
         except Exception:
             return  # the format check above says why
     problems = [

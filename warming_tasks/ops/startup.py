@@ -11,10 +11,9 @@ import sys
 from typing import NoReturn
 
 from ..errors import WarmingError
-from ..formats import load_format
-from ..settings import Settings, get_settings, redact_url
-from ..source import load_source
-from ..store import CacheStore, cluster_url, connect
+from ..runtime import get_format, get_settings, get_source, get_store
+from ..settings import Settings, redact_url
+from ..store import cluster_url, connect
 from .checks import startup_warnings
 
 log = logging.getLogger("warming_tasks")
@@ -47,10 +46,10 @@ def check_worker() -> None:
         settings = get_settings()
         check_cache_url(settings)
         # Here, before the pool forks, so Django's setup (for its format) is done once.
-        load_format(settings)
+        get_format()
         if settings.source:
-            # A throwaway instance: each pool child builds its own after fork.
-            load_source(settings.source)
+            # Each pool child builds its own after fork (runtime.reset).
+            get_source()
     except WarmingError as exc:
         refuse(exc)
     log.info(
@@ -70,9 +69,8 @@ def warn_operator() -> None:
             "warming-tasks: WARMING_SOURCE is not set: every warming run this worker "
             "takes will fail until it is (name your data source as 'module:attribute')"
         )
-    client = connect(settings)
     try:
-        for warning in startup_warnings(CacheStore(client, settings.key_prefix)):
+        for warning in startup_warnings(get_store()):
             log.warning("warming-tasks: %s", warning)
     except Exception as exc:
         log.warning(
@@ -80,5 +78,3 @@ def warn_operator() -> None:
             redact_url(settings.redis_url),
             exc,
         )
-    finally:
-        client.close()

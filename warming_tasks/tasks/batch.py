@@ -11,10 +11,10 @@ from ..errors import SourceUnavailable
 from ..kinds import Kind
 from ..maths.throttle import Throttle
 from ..retries import MAX_RETRIES, REFUSED, TRANSIENT, backoff_s
+from ..runtime import get_store, get_warmer
 from ..store import Warmed
 from ..warmer import BatchResult, StaleKept
 from .fanout import send_body
-from .worker import get_store, get_warmer
 
 log = logging.getLogger(__name__)
 

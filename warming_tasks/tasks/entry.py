@@ -14,11 +14,11 @@ from celery.exceptions import Ignore
 from ..kinds import Kind, empty_summary
 from ..maths.popularity import popular_first
 from ..retries import AUTORETRY, TRANSIENT
+from ..runtime import get_source, get_store
 from ..settings import get_settings
 from ..store.control import PAUSED
 from ..warmer import DueKeys, read_floor
 from .fanout import RunEntry, best_effort, dispatch
-from .worker import get_source, get_store
 
 # Dispatch is idempotent (batches are counted by index), so an entry task that
 # lost the cache or the broker mid-dispatch simply runs again under the same id.

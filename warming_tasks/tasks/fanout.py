@@ -33,10 +33,10 @@ from ..kinds import ALWAYS_COUNTED, Kind, build_summary, outcome
 from ..maths.batching import chunked
 from ..retries import TRANSIENT
 from ..routing import warming_queue
+from ..runtime import get_store
 from ..settings import get_settings
 from ..store import CacheStore
 from ..warmer import DueKeys
-from .worker import get_store
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ import time
 from celery import Task, shared_task
 
 from ..retries import AUTORETRY
+from ..runtime import get_store
 from ..settings import get_settings
 from .fanout import send_body
-from .worker import get_store
 
 log = logging.getLogger(__name__)
 

@@ -1,52 +1,16 @@
-"""What a worker process builds once from its settings (store, source, warmer) and
-the start-up checks that Celery's signals run, for our app and users' apps alike."""
+"""The start-up checks that Celery's signals run, for our app and users' apps alike,
+and the remote control command that says where this worker writes."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from celery import signals
 from celery.worker.control import inspect_command
 
-from ..formats import CacheFormat, load_format
 from ..ops import startup
 from ..ops.agreement import PROBE_KEY, describe
-from ..settings import get_settings
-from ..source import DataSource, load_source
-from ..store import CacheStore, connect
-from ..warmer import Warmer
-
-
-@lru_cache(maxsize=1)
-def get_format() -> CacheFormat:
-    # Built once per process: for Django this is where django.setup() runs.
-    return load_format(get_settings())
-
-
-@lru_cache(maxsize=1)
-def get_store() -> CacheStore:
-    settings = get_settings()
-    return CacheStore(connect(settings), settings.key_prefix, get_format().redis_key)
-
-
-@lru_cache(maxsize=1)
-def get_source() -> DataSource:
-    return load_source(get_settings().source)
-
-
-@lru_cache(maxsize=1)
-def get_warmer() -> Warmer:
-    return Warmer(get_store(), get_source(), get_settings(), fmt=get_format())
-
-
-def reset() -> None:
-    """Forget what was built, so the next call reads the environment again."""
-    get_settings.cache_clear()
-    get_format.cache_clear()
-    get_store.cache_clear()
-    get_source.cache_clear()
-    get_warmer.cache_clear()
+from ..runtime import get_format, get_settings, reset
 
 
 # Connected here rather than in the app module, so that a user's own app that
