@@ -174,7 +174,7 @@ def from_environment() -> Settings:
                 f"WARMING[{key!r}] in {module} is invalid: no such setting "
                 f"(the names are those of the WARMING_* variables, without WARMING_)"
             )
-        if env_name(field) not in os.environ:  # the environment overrides the dict
+        if not os.environ.get(env_name(field)):  # the environment overrides the dict
             given[field] = value
             names[field] = f"WARMING[{key!r}] in {module}"
     settings = _validated(given, names)

@@ -1,0 +1,1 @@
+"""The Django shop of ``benchmarks.django_preload``: one model, its cache source."""
