@@ -256,6 +256,22 @@ def test_a_run_whose_record_vanished_exits_1_without_waiting_for_the_timeout(
     assert len(stderr.splitlines()) == 1
 
 
+def test_local_runs_the_tasks_in_this_process_without_broker_or_worker(
+    env: dict[str, str], cache: redis.Redis
+) -> None:
+    nothing = {"CELERY_BROKER_URL": f"redis://127.0.0.1:{free_port()}/1"}
+    done = cli("preload", "--local", "--json", env=env | nothing | {"CELERY_RESULT_BACKEND": ""})
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    summary = json.loads(done.stdout)
+    assert (summary["loaded"], summary["missing"], summary["batches"]) == (500, 2, 6)
+    assert cache.get("key:499") == value_for("key:499").encode()
+
+    refused = cli("preload", "--local", "--no-wait", env=env)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("warming-tasks: --local runs in this process")
+
+
 def test_help_reads_well(env: dict[str, str]) -> None:
     done = cli("--help", env=env)
     assert done.returncode == 0

@@ -27,6 +27,7 @@ from ..runtime import get_settings
 from ..settings import redact_url
 from .console import EXIT_FAILED, EXIT_KEYS_FAILED, EXIT_USAGE, Failure, fail, out
 from .follow import await_consumers, disagreeing, enqueue, follow, run_queue
+from .local import local_worker
 from .operate import cancel, check, metrics, pause, resume
 from .render import print_settings, print_stats, print_summary
 
@@ -99,6 +100,12 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option("--no-wait", is_flag=True, help="Print the task id and return at once.")(
         func
     )
+    func = click.option(
+        "--local",
+        is_flag=True,
+        help="Run the tasks in this process, with no broker and no worker (a one-off, "
+        "or a site without workers); the cache is the one the settings name.",
+    )(func)
     return func
 
 
@@ -111,18 +118,18 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
 )
 @run_options
 def preload(
-    by_popularity: bool | None, no_wait: bool, as_json: bool, timeout: float | None
+    by_popularity: bool | None, no_wait: bool, as_json: bool, timeout: float | None, local: bool
 ) -> None:
     """Load every hot key of the source into the cache."""
     kwargs = {} if by_popularity is None else {"by_popularity": by_popularity}
-    run(Kind.PRELOAD, kwargs, no_wait, as_json, timeout)
+    run(Kind.PRELOAD, kwargs, no_wait, as_json, timeout, local)
 
 
 @cli.command()
 @run_options
-def refresh(no_wait: bool, as_json: bool, timeout: float | None) -> None:
+def refresh(no_wait: bool, as_json: bool, timeout: float | None, local: bool) -> None:
     """Reload the hot keys that expire within WARMING_REFRESH_THRESHOLD seconds."""
-    run(Kind.REFRESH, {}, no_wait, as_json, timeout)
+    run(Kind.REFRESH, {}, no_wait, as_json, timeout, local)
 
 
 @cli.command()
@@ -133,14 +140,23 @@ def refresh(no_wait: bool, as_json: bool, timeout: float | None) -> None:
     help="How many top keys to consider [default: WARMING_PREDICTIVE_LIMIT].",
 )
 @run_options
-def predict(limit: int | None, no_wait: bool, as_json: bool, timeout: float | None) -> None:
-    """Load the most-read keys that are not cached."""
-    run(Kind.PREDICTIVE, {"limit": limit} if limit else {}, no_wait, as_json, timeout)
-
-
-def run(
-    kind: Kind, kwargs: dict[str, Any], no_wait: bool, as_json: bool, timeout: float | None
+def predict(
+    limit: int | None, no_wait: bool, as_json: bool, timeout: float | None, local: bool
 ) -> None:
+    """Load the most-read keys that are not cached."""
+    run(Kind.PREDICTIVE, {"limit": limit} if limit else {}, no_wait, as_json, timeout, local)
+
+
+def run(  # noqa: PLR0913, PLR0917 - a run command's options
+    kind: Kind,
+    kwargs: dict[str, Any],
+    no_wait: bool,
+    as_json: bool,
+    timeout: float | None,
+    local: bool = False,
+) -> None:
+    if local and no_wait:
+        raise click.UsageError("--local runs in this process: it cannot --no-wait")
     settings = get_settings()
     if timeout is None:
         # Outlast the stall close (no progress for run_stall_s, found within a check's
@@ -151,6 +167,10 @@ def run(
     runtime.get_source()  # the workers will need it: say now if it is wrong
     from ..app import app  # noqa: PLC0415 - the app only for commands that enqueue
 
+    if local:
+        with local_worker(app, run_queue(app)):
+            _enqueue_and_follow(app, kind, kwargs, as_json, timeout)
+        return
     broker = redact_url(str(app.conf.broker_url))
     if not no_wait:
         queue = run_queue(app)
@@ -177,6 +197,16 @@ def run(
     if no_wait:
         out.print(json.dumps({"task_id": result.id}) if as_json else result.id)
         return
+    _follow_to_summary(result, kind, as_json, timeout)
+
+
+def _enqueue_and_follow(
+    app: Any, kind: Kind, kwargs: dict[str, Any], as_json: bool, timeout: float
+) -> None:
+    _follow_to_summary(enqueue(app, kind, kwargs), kind, as_json, timeout)
+
+
+def _follow_to_summary(result: Any, kind: Kind, as_json: bool, timeout: float) -> None:
     summary = follow(result, kind, runtime.get_store(), timeout, show_progress=not as_json)
     if as_json:
         out.print(json.dumps(summary), markup=False)
