@@ -24,4 +24,7 @@ class RawFormat:
     def encode(self, value: Any) -> str | bytes:
         if isinstance(value, str | bytes):
             return value
-        raise EncodeError(f"value must be str or bytes, got {type(value).__name__}")
+        raise EncodeError(
+            f"value must be str or bytes, got {type(value).__name__} (this worker has "
+            "WARMING_FORMAT=raw: an object needs the format of its framework)"
+        )
