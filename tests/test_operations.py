@@ -346,3 +346,19 @@ def test_the_first_failure_of_the_source_is_logged_with_its_traceback(
     assert "the source: load_many of a batch of 20 keys failed" in log
     assert "Traceback (most recent call last)" in log
     assert 'raise RuntimeError("a row of this batch is corrupt")' in log, "the source's own line"
+
+
+def test_stats_warns_when_every_refresh_reloads_every_key(stack: Stack, procs: Processes) -> None:
+    env = stack.env(FAULTS_KEYS=20, FAULTS_TTL=120)  # under the 300 s threshold
+    procs.worker(env)
+    caller, cache = stack.caller(), stack.cache_client()
+    assert await_summary(caller.send_task("warming_tasks.preload"), 30, cache)["loaded"] == 20
+    summary = await_summary(caller.send_task("warming_tasks.refresh"), 30, cache)
+    assert (summary["checked"], summary["refreshed"]) == (20, 20)
+    done = cli("stats", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["warnings"] == [
+        "the last refresh found 20 of 20 cached keys due: the source's TTLs look at or below "
+        "WARMING_REFRESH_THRESHOLD=300, so every refresh reloads every key "
+        "(`warming-tasks check` samples them)"
+    ]

@@ -12,6 +12,10 @@ from ..settings import Settings, redact_url
 from ..store import CacheStore
 from .checks import eviction_warning
 
+# A refresh that finds at least this share of at least this many cached keys due.
+EVERY_KEY_SHARE = 0.9
+EVERY_KEY_MIN = 10
+
 
 def collect(store: CacheStore, settings: Settings, top: int, runs: int = 10) -> dict[str, Any]:
     """Top keys by decayed reads, what each strategy warmed and how much of it was
@@ -30,6 +34,8 @@ def collect(store: CacheStore, settings: Settings, top: int, runs: int = 10) -> 
     warning = eviction_warning(store)
     strategies = accounts(store.account_counters())
     hits, misses = store.reads()
+    recent = store.recent_runs(runs)
+    warnings = [w for w in (warning, reloads_everything(recent, settings)) if w]
     return {
         "cache": redact_url(settings.redis_url),
         "tracked_keys": store.frequency_size(),
@@ -44,12 +50,30 @@ def collect(store: CacheStore, settings: Settings, top: int, runs: int = 10) -> 
         },
         "strategies": [row.as_dict() for row in strategies],
         "best_strategy": best(strategies),
-        "recent_runs": store.recent_runs(runs),
+        "recent_runs": recent,
         "refresh_lock": lock,
         "paused": store.paused(),
         "eviction_policy": store.config_value("maxmemory-policy"),
-        "warnings": [warning] if warning else [],
+        "warnings": warnings,
     }
+
+
+def reloads_everything(recent: list[dict[str, Any]], settings: Settings) -> str | None:
+    """A warning when the last refresh found (nearly) every cached key due: the
+    source's TTLs are then at or below the refresh threshold, and every refresh
+    reloads the whole catalogue."""
+    last = next((run for run in recent if run.get("kind") == "refresh"), None)
+    if last is None:
+        return None
+    cached = int(last.get("checked", 0)) - int(last.get("not_cached", 0))
+    due = int(last.get("due", 0)) + int(last.get("skipped_unread", 0))
+    if cached < EVERY_KEY_MIN or due < EVERY_KEY_SHARE * cached:
+        return None
+    return (
+        f"the last refresh found {due:,} of {cached:,} cached keys due: the source's TTLs "
+        f"look at or below WARMING_REFRESH_THRESHOLD={settings.refresh_threshold}, so every "
+        "refresh reloads every key (`warming-tasks check` samples them)"
+    )
 
 
 def auto_state(settings: Settings, belief: Belief | None) -> dict[str, Any]:
