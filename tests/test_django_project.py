@@ -173,6 +173,17 @@ def test_a_worker_on_another_database_is_refused_in_one_line(project: Project) -
     assert "/0 (format django" in lines[0]
 
 
+def test_the_same_redis_written_two_ways_is_the_same_redis(project: Project) -> None:
+    """Django's LOCATION without a database, a worker's URL with /0 and another
+    name for the host: one server, one database, so the run goes ahead."""
+    url = project.env["SHOP_REDIS_URL"]
+    project.env["SHOP_REDIS_URL"] = url.removesuffix("/0")
+    project.worker(WARMING_REDIS_URL=url.replace("127.0.0.1", "localhost"))
+    done = project.manage("warming", "--settings=shopsite.settings", "preload", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["loaded"] == PRODUCTS
+
+
 def test_check_sets_django_up_before_the_source_and_still_names_a_real_error(
     project: Project,
 ) -> None:
@@ -196,10 +207,17 @@ from django.test.utils import CaptureQueriesContext
 from shop.cache import products
 keys = list(products.hot_keys())
 with CaptureQueriesContext(connection) as queries:
-    found = products.load_many(keys[:100] + ["product:999999", "not-a-product"])
+    found = products.load_many(keys[:100] + ["product:999999", "not-a-product", "product:x"])
+from warming_tasks.django import QuerySetSource
+from shop.models import Product
+dearest = QuerySetSource(Product.objects.order_by("-price")[:10], key="product:{pk}")
+top = list(dearest.hot_keys())
+with CaptureQueriesContext(connection) as sliced:
+    top_found = dearest.load_many(top)
 print(json.dumps({
     "keys": len(keys), "first": keys[0], "found": len(found), "queries": len(queries),
     "value": [type(found["product:3"][0]).__name__, found["product:3"][1]],
+    "top": top[:2], "top_found": len(top_found), "top_queries": len(sliced),
 }))
 """
     done = project.python(code)
@@ -210,6 +228,9 @@ print(json.dumps({
         "found": 100,
         "queries": 1,
         "value": ["Product", 3600],
+        "top": [f"product:{PRODUCTS}", f"product:{PRODUCTS - 1}"],
+        "top_found": 10,
+        "top_queries": 1,
     }
 
 

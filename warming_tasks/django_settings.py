@@ -42,7 +42,7 @@ def cache_location(module: str, alias: str) -> str | None:
     caches = getattr(_django_settings(module), "CACHES", {})
     location = caches.get(alias, {}).get("LOCATION")
     if isinstance(location, str):
-        location = location.split(",")[0].strip()
+        location = location.replace(";", ",").split(",")[0].strip()
     elif isinstance(location, list | tuple) and location:
         location = str(location[0])
     return location or None

@@ -12,6 +12,7 @@ cache's own Redis unless ``WARMING_REDIS_URL`` is set.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -30,9 +31,11 @@ class TrackingRedisCache(RedisCache):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         location = _location(self._write_client)
-        named = {"probe": f"{self.key_prefix}{PROBE_KEY}"}
+        prefix: str = self._get_prefix()  # cachelib: a string, or a callable of none
+        named = {"probe": f"{prefix}{PROBE_KEY}", "framework": "flask", "at": time.time()}
         backend = f"Flask-Caching {type(self).__name__} at {redact_url(location or '?')}"
-        self._count = counter_for(location, (backend, json.dumps(named)))
+        # Its counts go where workers with WARMING_KEY_PREFIX=CACHE_KEY_PREFIX read them.
+        self._count = counter_for(location, (backend, json.dumps(named)), prefix)
 
     def get(self, key: str) -> Any:
         value = super().get(key)
@@ -58,8 +61,11 @@ def _location(client: Any) -> str | None:
         found = client.connection_pool.connection_kwargs
     except AttributeError:
         return None
-    auth = f":{quote(found['password'], safe='')}@" if found.get("password") else ""
+    user = quote(found.get("username") or "", safe="")
+    password = quote(found.get("password") or "", safe="")
+    auth = f"{user}:{password}@" if password else ""
     if found.get("path"):
         return f"unix://{auth}{found['path']}?db={found.get('db', 0)}"
+    scheme = "rediss" if "ssl" in str(client.connection_pool.connection_class).lower() else "redis"
     host, port = found.get("host", "localhost"), found.get("port", 6379)
-    return f"redis://{auth}{host}:{port}/{found.get('db', 0)}"
+    return f"{scheme}://{auth}{host}:{port}/{found.get('db', 0)}"

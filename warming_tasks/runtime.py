@@ -13,7 +13,15 @@ from .source import DataSource, load_source
 from .store import CacheStore, connect
 from .warmer import Warmer
 
-__all__ = ["get_format", "get_settings", "get_source", "get_store", "get_warmer", "reset"]
+__all__ = [
+    "get_format",
+    "get_own_store",
+    "get_settings",
+    "get_source",
+    "get_store",
+    "get_warmer",
+    "reset",
+]
 
 
 @lru_cache(maxsize=1)
@@ -27,6 +35,15 @@ def get_store() -> CacheStore:
     """The cache Redis, its keys named as the application's framework names them."""
     settings = get_settings()
     return CacheStore(connect(settings), settings.key_prefix, get_format().redis_key)
+
+
+@lru_cache(maxsize=1)
+def get_own_store() -> CacheStore:
+    """The cache Redis for the suite's own keys alone (runs, counts, control): what
+    ``stats``, ``pause`` and the exporter read, with no need of the format (nor of
+    Django)."""
+    settings = get_settings()
+    return CacheStore(connect(settings), settings.key_prefix)
 
 
 @lru_cache(maxsize=1)
@@ -45,5 +62,6 @@ def reset() -> None:
     get_settings.cache_clear()
     get_format.cache_clear()
     get_store.cache_clear()
+    get_own_store.cache_clear()
     get_source.cache_clear()
     get_warmer.cache_clear()

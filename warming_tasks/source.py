@@ -134,6 +134,8 @@ def check_entry(entry: Any) -> str | None:
 def _log_traceback(message: str, *args: object, exc: BaseException) -> None:
     """The source's own traceback, where its bug is: the first failure, then at
     most one a minute (a summary's reasons are one line each)."""
+    if not logging.getLogger().handlers and not log.handlers:
+        return  # no log to write to (the CLI): the key's reason says it in one line
     allowed, held = _tracebacks.allow()
     if allowed:
         more = f" ({held} more failures since the last traceback)" if held else ""

@@ -21,12 +21,12 @@ from .. import constants as c
 from .. import runtime
 from ..errors import SettingsError, SourceError, WarmingError
 from ..kinds import Kind
-from ..ops.agreement import PROBE_KEY, describe
+from ..ops.agreement import PROBE_KEY, describe, server_id
 from ..ops.startup import check_cache_url
 from ..runtime import get_settings
 from ..settings import redact_url
 from .console import EXIT_FAILED, EXIT_KEYS_FAILED, EXIT_USAGE, Failure, fail, out
-from .follow import await_consumers, disagreeing, enqueue, follow, run_queue
+from .follow import await_consumers, consumers, disagreeing, enqueue, follow, run_queue
 from .local import local_worker
 from .operate import cancel, check, metrics, pause, resume
 from .render import print_settings, print_stats, print_summary
@@ -75,13 +75,15 @@ def _say(message: str) -> None:
 def cli() -> None:
     """Keep a Redis cache warm with Celery: preload, refresh, predictive loads.
 
-    Configured by WARMING_* and CELERY_* environment variables (see the README).
+    Configured by WARMING_* and CELERY_* environment variables, or in a Django
+    project by the WARMING dict of its settings module (see the README).
 
     \b
     Exit codes:
       0  success
-      1  the run failed or cannot run (no worker, a server out of reach, a timeout)
-      2  bad settings or arguments
+      1  the run failed or cannot run (no worker, a server out of reach, a timeout,
+         keys it could not list, its record lost from the cache Redis)
+      2  bad settings or arguments, or workers that write elsewhere than this command
       3  the run finished but some keys failed (the count on stderr)
     """
 
@@ -172,21 +174,23 @@ def run(  # noqa: PLR0913, PLR0917 - a run command's options
             _enqueue_and_follow(app, kind, kwargs, as_json, timeout)
         return
     broker = redact_url(str(app.conf.broker_url))
-    if not no_wait:
-        queue = run_queue(app)
-        try:
-            workers = await_consumers(app, queue)
-            if not workers:
-                fail(
-                    f"no worker consumes the queue {queue!r} at {broker}: start one with "
-                    "`celery -A warming_tasks worker"
-                    f"{'' if queue == 'celery' else f' -Q {queue}'}`"
-                )
-            problem = disagreeing(app, workers, describe(settings, fmt.redis_key(PROBE_KEY)))
-        except OperationalError as exc:
-            fail(f"cannot reach the broker at {broker}: {exc}")
-        if problem:
-            fail(problem, EXIT_USAGE)
+    queue = run_queue(app)
+    try:
+        # A run that will be followed needs a worker now; one enqueued for later is
+        # checked against the workers that answer, if any do.
+        workers = consumers(app, queue) if no_wait else await_consumers(app, queue)
+        if not workers and not no_wait:
+            fail(
+                f"no worker consumes the queue {queue!r} at {broker}: start one with "
+                "`celery -A warming_tasks worker"
+                f"{'' if queue == 'celery' else f' -Q {queue}'}`"
+            )
+        mine = describe(settings, fmt.redis_key(PROBE_KEY), server_id(runtime.get_store().client))
+        problem = disagreeing(app, workers, mine) if workers else None
+    except OperationalError as exc:
+        fail(f"cannot reach the broker at {broker}: {exc}")
+    if problem:
+        fail(problem, EXIT_USAGE)
     try:
         result = enqueue(app, kind, kwargs)
     except OperationalError as exc:
@@ -257,7 +261,7 @@ def stats(top: int, as_json: bool) -> None:
 
     settings = get_settings()
     try:
-        data = collect(runtime.get_store(), settings, top)
+        data = collect(runtime.get_own_store(), settings, top)
     except redis.RedisError as exc:
         fail(f"cannot read the cache Redis at {redact_url(settings.redis_url)}: {exc}")
     if as_json:

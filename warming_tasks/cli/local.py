@@ -17,8 +17,9 @@ def local_worker(app: Celery, queue: str) -> Iterator[None]:
     """A worker in a thread of this process, consuming ``queue``, until the block ends."""
     # Celery reads CELERY_BROKER_URL and CELERY_RESULT_BACKEND over its conf: both.
     memory = {"broker_url": "memory://localhost/", "result_backend": "cache+memory://localhost/"}
-    for name, url in memory.items():
-        os.environ[f"CELERY_{name.upper()}"] = url
+    variables = {f"CELERY_{name.upper()}": url for name, url in memory.items()}
+    before = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
     app.conf.update(memory)
     # One task at a time, in its thread: a source need not be thread-safe.
     with start_worker(
@@ -30,4 +31,11 @@ def local_worker(app: Celery, queue: str) -> Iterator[None]:
         queues=[queue],
         shutdown_timeout=30.0,
     ):
-        yield
+        try:
+            yield
+        finally:
+            for name, value in before.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value

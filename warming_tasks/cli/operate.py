@@ -10,14 +10,14 @@ import click
 import redis
 
 from .. import constants as c
-from ..runtime import get_settings, get_store
+from ..runtime import get_own_store, get_settings
 from ..settings import redact_url
 from ..store import CacheStore
 from .console import EXIT_FAILED, err, fail, out
 
 
 def _store() -> CacheStore:
-    return get_store()
+    return get_own_store()
 
 
 def _cache_unreachable(exc: redis.RedisError) -> None:

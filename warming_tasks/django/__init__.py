@@ -18,6 +18,7 @@ where the workers find them, unless ``WARMING_REDIS_URL`` is set.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,7 +27,6 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache
 
 from ..ops.agreement import PROBE_KEY
-from ..settings import redact_url
 from ..tracker import counter_for
 from .queryset import QuerySetSource
 
@@ -43,8 +43,14 @@ class TrackingReads:
     def __init__(self, server: Any, params: Any) -> None:
         super().__init__(server, params)  # type: ignore[call-arg]
         location = _first_location(server)
-        named = {"probe": self.make_key(PROBE_KEY)}  # type: ignore[attr-defined]
-        backend = f"Django {type(self).__name__} at {redact_url(location or '?')}"
+        alias = _alias(server, params)
+        named = {
+            "probe": self.make_key(PROBE_KEY),  # type: ignore[attr-defined]
+            "framework": "django",
+            "alias": alias,
+            "at": time.time(),
+        }
+        backend = f"Django cache {alias!r} ({type(self).__name__})"
         self._count = counter_for(location, (backend, json.dumps(named)))
 
     def get(self, key: Any, default: Any = None, version: Any = None, **kwargs: Any) -> Any:
@@ -82,6 +88,18 @@ class TrackingReads:
         return await sync_to_async(self.get_or_set, thread_sensitive=True)(
             key, default, timeout=timeout, version=version
         )
+
+
+def _alias(server: Any, params: Any) -> str | None:
+    """Which alias of ``CACHES`` this backend is (Django gives a backend its
+    settings, not its name): the one whose entry matches."""
+    from django.conf import settings  # noqa: PLC0415
+
+    for alias, conf in getattr(settings, "CACHES", {}).items():
+        rest = {k: v for k, v in conf.items() if k not in ("BACKEND", "LOCATION")}
+        if conf.get("LOCATION") == server and rest == params:
+            return str(alias)
+    return None
 
 
 def _first_location(server: Any) -> str | None:

@@ -49,19 +49,23 @@ class QuerySetSource:
             yield self.key.format(**dict(zip(self.fields, row, strict=True)))
 
     def load_many(self, keys: Sequence[str]) -> Mapping[str, tuple[Any, int]]:
-        wanted = [m.groupdict() for m in map(self._pattern.fullmatch, keys) if m is not None]
+        wanted = [w for w in map(self._values, keys) if w is not None]
         if not wanted:
             return {}
+        rows = self.queryset.all()
+        # A sliced queryset (the top N by some order) chooses the hot keys; the rows
+        # of a batch are then looked up by key, whatever the slice.
+        rows.query.clear_limits()
         if len(self.fields) == 1:
             (field,) = self.fields
-            rows = self.queryset.filter(**{f"{field}__in": [w[field] for w in wanted]})
+            rows = rows.filter(**{f"{field}__in": [w[field] for w in wanted]})
         else:
             from django.db.models import Q  # noqa: PLC0415 - Django's, only with several fields
 
             match = Q()
             for w in wanted:
                 match |= Q(**w)
-            rows = self.queryset.filter(match)
+            rows = rows.filter(match)
         make = self.value
         found: dict[str, tuple[Any, int]] = {}
         for row in rows:
@@ -71,6 +75,24 @@ class QuerySetSource:
 
     def load(self, key: str) -> tuple[Any, int] | None:
         return self.load_many([key]).get(key)
+
+    def _values(self, key: str) -> dict[str, Any] | None:
+        """The field values ``key`` names, as the model's fields take them; None for
+        a key this source did not make (no such row: it is missing, not failed)."""
+        match = self._pattern.fullmatch(key)
+        if match is None:
+            return None
+        from django.core.exceptions import ValidationError  # noqa: PLC0415
+
+        meta = self.queryset.model._meta
+        values: dict[str, Any] = {}
+        for name, raw in match.groupdict().items():
+            field = meta.pk if name == "pk" else meta.get_field(name)
+            try:
+                values[name] = field.to_python(raw)
+            except ValidationError:
+                return None
+        return values
 
 
 def _pattern(key: str) -> str:

@@ -18,12 +18,15 @@ CONTROL_COMMAND = "warming_cache"
 _LOOPBACK = {"localhost": "127.0.0.1", "::1": "127.0.0.1"}
 
 
-def describe(settings: Settings, redis_key: str | bytes) -> dict[str, Any]:
-    """This process's writing, as a JSON-able dict (``redis_key``: the probe key's)."""
+def describe(settings: Settings, redis_key: str | bytes, server: str | None) -> dict[str, Any]:
+    """This process's writing, as a JSON-able dict (``redis_key``: the probe key's;
+    ``server``: the cache server's ``run_id``, None where it did not answer)."""
     if isinstance(redis_key, bytes):
         redis_key = redis_key.decode(errors="replace")
     return {
         "cache": redact_url(settings.redis_url),
+        "server": server,
+        "db": database(settings.redis_url),
         "where": where(settings.redis_url),
         "format": settings.format,
         "prefix": settings.key_prefix,
@@ -31,8 +34,31 @@ def describe(settings: Settings, redis_key: str | bytes) -> dict[str, Any]:
     }
 
 
+def server_id(client: Any) -> str | None:
+    """The cache server's ``run_id``: the same server whatever name or address each
+    process reaches it by (on a cluster, the first node's)."""
+    try:
+        info = client.info("server")
+    except Exception:
+        return None
+    if isinstance(info, dict) and "run_id" not in info:  # a cluster: one dict per node
+        info = next(iter(info.values()), {})
+    run_id = info.get("run_id") if isinstance(info, dict) else None
+    return str(run_id) if run_id else None
+
+
+def database(url: str) -> int:
+    """The database a URL names: its path, or a ``db`` query parameter; 0 if neither."""
+    parts = urlsplit(url)
+    named = parse_qs(parts.query).get("db", [""])[0]
+    if parts.scheme != "unix":
+        named = parts.path.strip("/") or named
+    return int(named) if named.isdigit() else 0
+
+
 def where(url: str) -> list[Any]:
-    """The server and database a URL names, the same however it is written."""
+    """The server and database a URL names, as text: compared only where a server
+    did not say who it is."""
     parts = urlsplit(url)
     host = (parts.hostname or parts.path or "localhost").lower()
     host = _LOOPBACK.get(host, host)
@@ -40,17 +66,7 @@ def where(url: str) -> list[Any]:
         port = parts.port or 6379
     except ValueError:
         port = 0
-    db = (
-        parts.path.strip("/")
-        if parts.scheme != "unix"
-        else parse_qs(parts.query).get("db", ["0"])[0]
-    )
-    return [
-        parts.scheme.replace("rediss", "redis"),
-        host,
-        port,
-        int(db or 0) if str(db).isdigit() else db,
-    ]
+    return [host, port, database(url)]
 
 
 def said(mine: dict[str, Any]) -> str:
@@ -59,5 +75,9 @@ def said(mine: dict[str, Any]) -> str:
 
 
 def disagreement(mine: dict[str, Any], theirs: dict[str, Any]) -> bool:
-    keys = ("where", "format", "prefix", "probe")
-    return any(mine.get(k) != theirs.get(k) for k in keys)
+    """Whether two processes write different keys or to different places."""
+    if any(mine.get(k) != theirs.get(k) for k in ("format", "prefix", "probe")):
+        return True
+    if mine.get("server") and theirs.get("server"):
+        return bool(mine["server"] != theirs["server"] or mine.get("db") != theirs.get("db"))
+    return bool(mine.get("where") != theirs.get("where"))

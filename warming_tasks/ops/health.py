@@ -4,6 +4,7 @@ backend, each one line, passwords never shown. Usable as a container health chec
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,10 +14,9 @@ from urllib.parse import urlsplit
 from celery import Celery
 
 from ..errors import WarmingError
-from ..runtime import get_format, get_settings, get_source
+from ..runtime import get_format, get_own_store, get_settings, get_source
 from ..settings import Settings, redact_url
 from ..source import DataSource, load_batch
-from ..store import CacheStore, connect
 from .agreement import CONTROL_COMMAND, PROBE_KEY
 from .checks import eviction_warning
 
@@ -75,12 +75,9 @@ def _scrub(problem: str | None, secrets: list[str]) -> str | None:
 def _cache_checks(settings: Settings) -> Iterator[Check]:
     where = f"cache {redact_url(settings.redis_url)}"
     try:
-        client = connect(settings)
-        try:
-            client.ping()
-            policy = eviction_warning(CacheStore(client, settings.key_prefix))
-        finally:
-            client.close()
+        store = get_own_store()
+        store.client.ping()
+        policy = eviction_warning(store)
     except Exception as exc:
         yield Check(where, f"unreachable: {_one_line(exc)}")
         return
@@ -109,9 +106,15 @@ def _short_ttls(source: DataSource, threshold_s: int) -> str | None:
     refresh threshold: every refresh would find those keys due and reload them."""
     try:
         keys = list(islice(source.hot_keys(), TTL_SAMPLE))
-        ttls = [ttl for _, ttl in load_batch(source, keys).entries.values()]
+        loaded = load_batch(source, keys)
     except Exception as exc:
         return f"could not load a sample of hot keys: {_one_line(exc)}"
+    if loaded.failed:
+        key, reason = next(iter(loaded.failed.items()))
+        return (
+            f"{len(loaded.failed)} of {len(keys)} sampled hot keys failed to load: {key}: {reason}"
+        )
+    ttls = [ttl for _, ttl in loaded.entries.values()]
     short = [ttl for ttl in ttls if ttl <= threshold_s]
     if not short:
         return None
@@ -158,41 +161,49 @@ def _one_line(exc: BaseException) -> str:
 def _parity_checks(app: Celery, settings: Settings) -> Iterator[Check]:
     """Where an application's cache backend said how it names a key (it counts reads
     through warming-tasks), the workers must name it alike, or the application never
-    reads what they warm."""
+    reads what they warm. Only the backends the workers write for are compared: the
+    ``WARMING_DJANGO_CACHE`` alias under the django format, Flask-Caching's under
+    cachelib."""
     try:
-        client = connect(settings)
-        try:
-            recorded = CacheStore(client, settings.key_prefix).parity()
-        finally:
-            client.close()
+        recorded = get_own_store().parity()
     except Exception:
         return  # the cache check above says why
-    if not recorded:
-        return
-    theirs, whose = _workers_probe(app)
+    theirs, whose, fmt = _workers_probe(app)
     if theirs is None:
         try:
             theirs, whose = str(get_format().redis_key(PROBE_KEY)), "this process's format"
         except Exception:
             return  # the format check above says why
+        fmt = settings.format
     problems = [
-        f"{backend} reads {PROBE_KEY} at {named.get('probe')}; {whose} writes it at {theirs}"
+        f"{backend} reads {PROBE_KEY} at {named.get('probe')} (recorded "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(float(named.get('at', 0))))}); "
+        f"{whose} writes it at {theirs}"
         for backend, named in recorded.items()
-        if named.get("probe") != theirs
+        if _compared(named, fmt, settings) and named.get("probe") != theirs
     ]
-    yield Check("key parity", "; ".join(problems) or None)
+    if recorded:
+        yield Check("key parity", "; ".join(problems) or None)
 
 
-def _workers_probe(app: Celery) -> tuple[str | None, str]:
-    """The probe key as the first worker to answer names it, or None."""
+def _compared(named: dict[str, object], fmt: str, settings: Settings) -> bool:
+    if named.get("framework") == "django":
+        return fmt == "django" and named.get("alias") in (None, settings.django_cache)
+    if named.get("framework") == "flask":
+        return fmt == "cachelib"
+    return False
+
+
+def _workers_probe(app: Celery) -> tuple[str | None, str, str]:
+    """The probe key and format of the first worker to answer, or None."""
     try:
         answers = app.control.broadcast(
             CONTROL_COMMAND, reply=True, timeout=BROKER_TIMEOUT_S / 3, limit=1
         )
     except Exception:
-        return None, ""
+        return None, "", ""
     for answer in answers or []:
         for worker, described in answer.items():
             if isinstance(described, dict) and "probe" in described:
-                return str(described["probe"]), f"the worker {worker}"
-    return None, ""
+                return str(described["probe"]), f"the worker {worker}", str(described["format"])
+    return None, "", ""

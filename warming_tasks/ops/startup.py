@@ -11,7 +11,7 @@ import sys
 from typing import NoReturn
 
 from ..errors import WarmingError
-from ..runtime import get_format, get_settings, get_source, get_store
+from ..runtime import get_format, get_own_store, get_settings, get_source
 from ..settings import Settings, redact_url
 from ..store import cluster_url, connect
 from .checks import startup_warnings
@@ -70,7 +70,7 @@ def warn_operator() -> None:
             "takes will fail until it is (name your data source as 'module:attribute')"
         )
     try:
-        for warning in startup_warnings(get_store()):
+        for warning in startup_warnings(get_own_store()):
             log.warning("warming-tasks: %s", warning)
     except Exception as exc:
         log.warning(

@@ -9,8 +9,8 @@ from celery import signals
 from celery.worker.control import inspect_command
 
 from ..ops import startup
-from ..ops.agreement import PROBE_KEY, describe
-from ..runtime import get_format, get_settings, reset
+from ..ops.agreement import PROBE_KEY, describe, server_id
+from ..runtime import get_format, get_settings, get_store, reset
 
 
 # Connected here rather than in the app module, so that a user's own app that
@@ -33,7 +33,9 @@ def _warn_operator(**_: Any) -> None:
 @inspect_command()
 def warming_cache(state: Any, **_: Any) -> dict[str, Any]:
     """Where and how this worker writes keys: a run command compares with its own."""
-    return describe(get_settings(), get_format().redis_key(PROBE_KEY))
+    return describe(
+        get_settings(), get_format().redis_key(PROBE_KEY), server_id(get_store().client)
+    )
 
 
 @signals.worker_process_init.connect

@@ -86,13 +86,16 @@ _by_location_lock = threading.Lock()
 Counter = Callable[[str, "bool | None"], None]
 
 
-def counter_for(location: str | None, parity: tuple[str, str] | None = None) -> Counter:
+def counter_for(
+    location: str | None, parity: tuple[str, str] | None = None, prefix: str | None = None
+) -> Counter:
     """How a cache backend whose Redis is at ``location`` counts one read: into a
     tracker that flushes to that Redis, unless ``WARMING_REDIS_URL`` (environment or
     Django's ``WARMING``) names the Redis for every process; then as ``track_access``.
     ``parity`` (backend, JSON of how it names a probe key) is recorded with the
-    first flush, for ``check``. Never raises: with settings that cannot be read,
-    tracking is off (said once)."""
+    first flush, for ``check``; ``prefix``, the cache's own key prefix, goes before
+    the suite's keys unless ``WARMING_KEY_PREFIX`` is set. Never raises: with
+    settings that cannot be read, tracking is off (said once)."""
     try:
         settings = get_settings()
     except SettingsError as exc:
@@ -107,7 +110,10 @@ def counter_for(location: str | None, parity: tuple[str, str] | None = None) -> 
     with _by_location_lock:
         tracker = _by_location.get(location)
         if tracker is None:
-            tracker = AccessTracker(settings.model_copy(update={"redis_url": location}))
+            update: dict[str, object] = {"redis_url": location}
+            if prefix is not None and "key_prefix" not in settings.model_fields_set:
+                update["key_prefix"] = prefix
+            tracker = AccessTracker(settings.model_copy(update=update))
             _by_location[location] = tracker
     if parity is not None:
         tracker.parity = parity
@@ -135,6 +141,7 @@ def _after_fork_in_child() -> None:
     for tracker in _by_location.values():
         tracker.stop()
         tracker._reset()
+        tracker.start()  # its backend counts on in this process: a flusher of its own
 
 
 def _flush_all() -> None:
