@@ -66,6 +66,9 @@ def quiet_stack(make_stack: StackFactory) -> Stack:
     return stack
 
 
+PASSES = 4  # at most: one clean pass ends it
+
+
 def run(stack: Stack, task: str, **kwargs: Any) -> dict[str, Any]:
     result = stack.caller().send_task(f"warming_tasks.{task}", kwargs=kwargs)
     return await_summary(result, 120, stack.cache_client())
@@ -114,13 +117,29 @@ def test_no_command_the_suite_sends_holds_redis_for_a_millisecond(
     # page can stall any command, the application's own too, for milliseconds.
     workload(stack, ctl, cache)
 
-    slow = measured(stack, ctl, cache)
-    if slow:
-        # The host can also stop this virtual machine's CPU for a millisecond or two
-        # (a 50 µs script logged at 2.4 ms, once in ten runs): such a stall lands on
-        # whatever command runs, once. A command that is slow itself is slow again.
+    # The host can also stop this virtual machine's CPU for a millisecond or two (a
+    # 50 µs script logged at 2.4 ms; seen once in ten runs, and on a noisy day in two
+    # passes running, each time on another command): such a stall lands on whatever
+    # command runs. A kind of command that is slow itself is slow in every pass, so
+    # a kind fails only when it was slow in each of up to four passes.
+    passes: list[list[dict[str, Any]]] = []
+    always: set[bytes] | None = None
+    for _ in range(PASSES):
         slow = measured(stack, ctl, cache)
-    assert slow == [], "\n".join(f"{e['us']} {e['command'][:90]!r}" for e in slow)
+        passes.append(slow)
+        kinds = {kind(entry) for entry in slow}
+        always = kinds if always is None else always & kinds
+        if not always:
+            break
+    assert not always, "\n\n".join(
+        "\n".join(f"{e['us']} {e['command'][:90]!r}" for e in slow) for slow in passes
+    )
+
+
+def kind(entry: dict[str, Any]) -> bytes:
+    """A command's kind: its name, and for a script its SHA (which script it is)."""
+    words = bytes(entry["command"]).split()
+    return b" ".join(words[:2] if words[:1] == [b"EVALSHA"] else words[:1])
 
 
 def measured(stack: Stack, ctl: redis.Redis, cache: redis.Redis) -> list[dict[str, Any]]:
