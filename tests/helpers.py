@@ -25,6 +25,8 @@ from warming_tasks.settings import load_settings
 from warming_tasks.store import CacheStore
 from warming_tasks.tracker import AccessTracker
 
+from .support.fault_sources import LOADING_KEY
+
 SUPPORT = Path(__file__).parent / "support"
 REPO = Path(__file__).parent.parent
 CATALOGUE = "fixture_sources:Catalogue"
@@ -389,3 +391,18 @@ def running_batches(
         reported, timeout, f"{count} batches reported running"
     )
     return found
+
+
+def preload_until_held(
+    stack: Stack, procs: Processes, ctl: redis.Redis, env: Mapping[str, str], held: list[list[str]]
+) -> tuple[CeleryProcess, Any, dict[int, tuple[str, list[str]]]]:
+    """A worker with two pool children starts a preload whose ``held`` batches the
+    fault source holds (``hold_keys``); once each child holds one, the worker, the
+    run's result and the running batches (``running_batches``)."""
+    worker = procs.worker(env, concurrency=2)
+    caller = stack.caller()
+    result = caller.send_task("warming_tasks.preload")
+    wait_until(lambda: ctl.llen(LOADING_KEY) == 2, 30, "both pool children in a held batch")
+    running = running_batches(caller, workers=1, count=2)
+    assert sorted(keys for _, keys in running.values()) == held
+    return worker, result, running

@@ -62,32 +62,19 @@ class Project:
     processes: list[CeleryProcess] = field(default_factory=list)
 
     def python(self, code: str, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-c", code, *args],
-            cwd=self.root,
-            env=self.env | extra,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return self.run([sys.executable, "-c", code, *args], extra)
 
     def manage(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=self.root,
-            env=self.env | extra,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return self.run([sys.executable, "manage.py", *args], extra)
 
     def command(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
         """``warming-tasks ARGS`` from the project's directory, no PYTHONPATH."""
-        script = Path(sys.executable).with_name("warming-tasks")
+        return self.run([str(Path(sys.executable).with_name("warming-tasks")), *args], extra)
+
+    def run(self, argv: list[str], extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        """``argv`` in the project's directory, with its environment and ``extra``."""
         return subprocess.run(
-            [str(script), *args],
+            argv,
             cwd=self.root,
             env=self.env | extra,
             capture_output=True,

@@ -25,10 +25,10 @@ from ..helpers import (
     StackFactory,
     await_summary,
     count_cached,
-    running_batches,
+    preload_until_held,
     wait_until,
 )
-from ..support.fault_sources import CONFIG_KEY, LOADING_KEY, RELEASE_KEY, value_for
+from ..support.fault_sources import CONFIG_KEY, RELEASE_KEY, value_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -95,14 +95,9 @@ def test_broker_restarted_mid_run(
     held = [KEYS[30:40], KEYS[40:50]]
     ctl.hset(CONFIG_KEY, mapping={"keys": len(KEYS), "hold_keys": "key:30,key:40"})
     env = stack.env(WARMING_BATCH_SIZE=BATCH)
-    worker = procs.worker(env, concurrency=2)
+    worker, result, running = preload_until_held(stack, procs, ctl, env, held)
     cache = stack.cache_client()
-    caller = stack.caller()
-    result = caller.send_task("warming_tasks.preload")
-    wait_until(lambda: ctl.llen(LOADING_KEY) == 2, 30, "both pool children in a held batch")
     assert count_cached(cache, KEYS) == 3 * BATCH
-    running = running_batches(caller, workers=1, count=2)
-    assert sorted(keys for _, keys in running.values()) == held
 
     # A restart, as systemd or compose does it: SIGTERM, then start. Not SIGKILL:
     # kombu's Redis transport pops a message (BRPOP) and records it as unacked in a

@@ -22,6 +22,7 @@ from ..helpers import (
     await_summary,
     count_cached,
     kill_family,
+    preload_until_held,
     running_batches,
     wait_until,
 )
@@ -74,14 +75,9 @@ def test_a_killed_pool_child_costs_one_redelivered_batch(
     # pool may take 5 s to notice it, so the visibility timeout is put out of reach
     # lest it hand the same message out a second time meanwhile.
     env = stack.env(WARMING_BATCH_SIZE=BATCH, FAULTS_VISIBILITY_TIMEOUT=60)
-    worker = procs.worker(env, concurrency=2)
+    worker, result, running = preload_until_held(stack, procs, ctl, env, held)
     cache = stack.cache_client()
-    caller = stack.caller()
-    result = caller.send_task("warming_tasks.preload")
-    wait_until(lambda: ctl.llen(LOADING_KEY) == 2, 30, "both pool children in a held batch")
     assert count_cached(cache, KEYS) == 2 * BATCH
-    running = running_batches(caller, workers=1, count=2)
-    assert sorted(keys for _, keys in running.values()) == held
     child = worker.children()[0]
     task_id, lost = running[child.pid]
     child.send_signal(signal.SIGKILL)
