@@ -26,7 +26,8 @@ def _commit() -> str:
             check=False,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "warming_tasks", "benchmarks"],
+            # Tracked files only: the result files themselves are new until committed.
+            ["git", "status", "--porcelain", "--untracked-files=no", "warming_tasks", "benchmarks"],
             cwd=root,
             capture_output=True,
             text=True,
