@@ -171,7 +171,7 @@ def run(  # noqa: PLR0913, PLR0917 - a run command's options
 
     if local:
         with local_worker(app, run_queue(app)):
-            _enqueue_and_follow(app, kind, kwargs, as_json, timeout)
+            _follow_to_summary(enqueue(app, kind, kwargs), kind, as_json, timeout)
         return
     broker = redact_url(str(app.conf.broker_url))
     queue = run_queue(app)
@@ -202,12 +202,6 @@ def run(  # noqa: PLR0913, PLR0917 - a run command's options
         out.print(json.dumps({"task_id": result.id}) if as_json else result.id)
         return
     _follow_to_summary(result, kind, as_json, timeout)
-
-
-def _enqueue_and_follow(
-    app: Any, kind: Kind, kwargs: dict[str, Any], as_json: bool, timeout: float
-) -> None:
-    _follow_to_summary(enqueue(app, kind, kwargs), kind, as_json, timeout)
 
 
 def _follow_to_summary(result: Any, kind: Kind, as_json: bool, timeout: float) -> None:
