@@ -40,12 +40,17 @@ def cache_location(module: str, alias: str) -> str | None:
     """The Redis URL of the cache ``alias``: the first of its ``LOCATION`` (Django's
     RedisCache writes to the first of several); None when it has none."""
     caches = getattr(_django_settings(module), "CACHES", {})
-    location = caches.get(alias, {}).get("LOCATION")
+    return first_location(caches.get(alias, {}).get("LOCATION"))
+
+
+def first_location(location: Any) -> str | None:
+    """The Redis a cache writes to first: Django's and django-redis' ``LOCATION``
+    (a string, comma- or semicolon-separated, or a list)."""
     if isinstance(location, str):
-        location = location.replace(";", ",").split(",")[0].strip()
-    elif isinstance(location, list | tuple) and location:
-        location = str(location[0])
-    return location or None
+        location = location.replace(";", ",").split(",")
+    if isinstance(location, list | tuple) and location:
+        return str(location[0]).strip() or None
+    return None
 
 
 def set_up() -> None:

@@ -26,6 +26,7 @@ from asgiref.sync import sync_to_async
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache
 
+from ..django_settings import first_location
 from ..ops.agreement import PROBE_KEY
 from ..tracker import counter_for
 from .queryset import QuerySetSource
@@ -42,7 +43,7 @@ class TrackingReads:
 
     def __init__(self, server: Any, params: Any) -> None:
         super().__init__(server, params)  # type: ignore[call-arg]
-        location = _first_location(server)
+        location = first_location(server)
         alias = _alias(server, params)
         named = {
             "probe": self.make_key(PROBE_KEY),  # type: ignore[attr-defined]
@@ -99,16 +100,6 @@ def _alias(server: Any, params: Any) -> str | None:
         rest = {k: v for k, v in conf.items() if k not in ("BACKEND", "LOCATION")}
         if conf.get("LOCATION") == server and rest == params:
             return str(alias)
-    return None
-
-
-def _first_location(server: Any) -> str | None:
-    """The Redis a cache writes to first: Django's and django-redis' ``LOCATION``
-    (a string, comma- or semicolon-separated, or a list)."""
-    if isinstance(server, str):
-        server = server.replace(";", ",").split(",")
-    if isinstance(server, list | tuple) and server:
-        return str(server[0]).strip() or None
     return None
 
 
