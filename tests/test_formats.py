@@ -221,6 +221,33 @@ def test_each_read_method_counts_once_and_returns_what_the_backend_does(
     assert reads(tracking, redis_server) == counted
 
 
+def test_aget_or_set_runs_a_callable_default_where_django_runs_it_and_counts_once(
+    redis_server: RedisProcess, cache: redis.Redis
+) -> None:
+    djangos = app_cache(DJANGO, redis_server, "default_thread", "k-django")
+    ours = app_cache(with_tracking(DJANGO), redis_server, "default_thread", "k-ours")
+    assert djangos == {"value": "made", "on_loop_thread": True}
+    assert ours == djangos
+    assert reads(with_tracking(DJANGO), redis_server) == {
+        "hits": 0,
+        "misses": 1,
+        "hit_ratio": 0.0,
+    }
+
+
+@pytest.mark.parametrize("extra", [2, -1], ids=["more-values", "fewer-values"])
+def test_get_many_returns_what_the_client_returned_when_keys_and_values_do_not_pair(
+    extra: int, redis_server: RedisProcess, cache: redis.Redis
+) -> None:
+    flasks = app_cache(FRAMEWORKS[2], redis_server, "uneven_many", str(extra))
+    ours = app_cache(with_tracking(FRAMEWORKS[2]), redis_server, "uneven_many", str(extra))
+    assert "raised" not in flasks
+    assert ours == flasks
+    paired = {2: {"hits": 1, "misses": 1}, -1: {"hits": 1, "misses": 0}}[extra]
+    counted = reads(with_tracking(FRAMEWORKS[2]), redis_server)
+    assert {k: counted[k] for k in ("hits", "misses")} == paired
+
+
 def test_a_value_the_framework_cannot_store_fails_alone(
     procs: Processes, redis_server: RedisProcess, client_app: Celery
 ) -> None:

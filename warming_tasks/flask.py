@@ -23,35 +23,44 @@ from .settings import redact_url
 from .tracker import counter_for
 
 
-class TrackingRedisCache(RedisCache):
-    """Flask-Caching's ``RedisCache``, counting the reads for predictive loads into
-    its own Redis (``CACHE_REDIS_URL``, or host, port and db) unless
+class TrackingReads:
+    """Mixin over a Flask-Caching Redis backend: count each key read, hit or miss,
+    into the Redis of this cache (``CACHE_REDIS_URL``, or host, port and db) unless
     ``WARMING_REDIS_URL`` says where every process counts."""
+
+    _write_client: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         location = _location(self._write_client)
-        prefix: str = self._get_prefix()  # cachelib: a string, or a callable of none
+        prefix: str = self._get_prefix()  # type: ignore[attr-defined]  # cachelib: a string, or a callable of none
         named = {"probe": f"{prefix}{PROBE_KEY}", "framework": "flask", "at": time.time()}
         backend = f"Flask-Caching {type(self).__name__} at {redact_url(location or '?')}"
         # Its counts go where workers with WARMING_KEY_PREFIX=CACHE_KEY_PREFIX read them.
         self._count = counter_for(location, (backend, json.dumps(named)), prefix)
 
     def get(self, key: str) -> Any:
-        value = super().get(key)
+        value = super().get(key)  # type: ignore[misc]
         self._count(key, value is not None)
         return value
 
     def get_many(self, *keys: str) -> list[Any]:
-        values: list[Any] = super().get_many(*keys)
-        for key, value in zip(keys, values, strict=True):
+        values: list[Any] = super().get_many(*keys)  # type: ignore[misc]
+        # What the client returned is returned as it is, even when it cannot be paired
+        # key for key (a client that answers with more or fewer values): what pairs is
+        # counted, and counting never raises into the application.
+        for key, value in zip(keys, values, strict=False):
             self._count(key, value is not None)
         return values
 
     def get_dict(self, *keys: str) -> dict[str, Any]:
         # cachelib's get_dict reads through get_many: counted there, once.
-        found: dict[str, Any] = super().get_dict(*keys)
+        found: dict[str, Any] = super().get_dict(*keys)  # type: ignore[misc]
         return found
+
+
+class TrackingRedisCache(TrackingReads, RedisCache):
+    """Flask-Caching's ``RedisCache``, counting the reads for predictive loads."""
 
 
 def _location(client: Any) -> str | None:

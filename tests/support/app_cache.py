@@ -4,6 +4,9 @@ through its real cache framework and prints what it got as JSON.
     python -m app_cache django|flask get KEY...    # {"values": {...}, "redis_keys": {...}}
     python -m app_cache django|flask set KEY VALUE TIMEOUT
     python -m app_cache django|flask delete KEY
+    python -m app_cache django|flask exercise          # every read method once
+    python -m app_cache django default_thread KEY     # where aget_or_set runs its default
+    python -m app_cache flask uneven_many EXTRA       # get_many over a client answering EXTRA more
 
 Django reads DJANGO_SETTINGS_MODULE (django_settings); Flask-Caching's RedisCache
 is configured from TEST_FLASK_URL and TEST_FLASK_PREFIX (default flask_cache_).
@@ -15,6 +18,7 @@ import asyncio
 import json
 import os
 import sys
+import threading
 from typing import Any
 
 import django
@@ -61,6 +65,49 @@ def _exercise(framework: str, cache: Any) -> dict[str, Any]:
     }
 
 
+def _default_runs_on_the_loop(cache: Any, key: str) -> dict[str, Any]:
+    """Where ``aget_or_set`` runs a callable default: on the event loop's thread, or
+    in a worker thread (where an ``await``-free default that touches loop-bound state
+    would break)."""
+
+    async def read() -> dict[str, Any]:
+        loop_thread = threading.get_ident()
+        ran_in: list[int] = []
+
+        def default() -> str:
+            ran_in.append(threading.get_ident())
+            return "made"
+
+        value = await cache.aget_or_set(key, default, 600)
+        return {"value": value, "on_loop_thread": ran_in == [loop_thread]}
+
+    return asyncio.run(read())
+
+
+class _UnevenClient:
+    """A read client whose ``MGET`` answers ``extra`` more values than keys asked
+    (fewer when negative), as Flask-Caching's own client-override test has one."""
+
+    def __init__(self, client: Any, extra: int) -> None:
+        self._client, self._extra = client, extra
+
+    def mget(self, *args: Any, **kwargs: Any) -> list[Any]:
+        values: list[Any] = self._client.mget(*args, **kwargs)
+        if self._extra < 0:
+            return values[: self._extra]
+        return values + [values[0]] * self._extra
+
+
+def _uneven_many(cache: Any, extra: int) -> Any:
+    backend = cache.cache
+    backend.set("k1", "v1", 600)
+    backend._read_client = _UnevenClient(backend._read_client, extra)
+    try:
+        return {"returned": backend.get_many("k1", "k2")}
+    except Exception as exc:  # what the application would see raised
+        return {"raised": f"{type(exc).__name__}: {exc}"}
+
+
 def main(framework: str, action: str, *args: str) -> None:
     cache, redis_key = _django() if framework == "django" else _flask()
     if action == "get":
@@ -81,6 +128,10 @@ def main(framework: str, action: str, *args: str) -> None:
         )
     elif action == "exercise":  # every read method a tracking backend counts, once each
         print(json.dumps(_exercise(framework, cache), default=repr))
+    elif action == "default_thread":
+        print(json.dumps(_default_runs_on_the_loop(cache, args[0])))
+    elif action == "uneven_many":
+        print(json.dumps(_uneven_many(cache, int(args[0]))))
     elif action == "set":
         key, value, timeout = args
         cache.set(key, value, timeout=int(timeout))

@@ -79,8 +79,10 @@ class RedisProcess:
         data_dir: Path | None = None,
         extra_args: list[str] | None = None,
         binary: str | None = None,
+        config: Path | None = None,
     ) -> None:
         self.binary = binary or server_binary()
+        self.config = config  # a configuration file, read before the arguments
         self.port = port or free_port()
         self._own_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="warming-redis-"))
@@ -101,6 +103,7 @@ class RedisProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [
             self.binary,
+            *([str(self.config)] if self.config else []),
             "--port",
             str(self.port),
             "--bind",

@@ -85,10 +85,16 @@ class TrackingReads:
     async def aget_or_set(
         self, key: Any, default: Any, timeout: Any = DEFAULT_TIMEOUT, version: Any = None
     ) -> Any:
-        # Django's own would read twice through get on a miss: count it once, as above.
-        return await sync_to_async(self.get_or_set, thread_sensitive=True)(
-            key, default, timeout=timeout, version=version
-        )
+        # Django's own, step for step, so a callable default runs on the event loop's
+        # thread as Django runs it; its second read is not counted (one read, once).
+        value = await self.aget(key, _MISSING, version=version)  # type: ignore[attr-defined]
+        if value is not _MISSING:
+            return value
+        if callable(default):
+            default = default()
+        await self.aadd(key, default, timeout=timeout, version=version)  # type: ignore[attr-defined]
+        uncounted = super().get  # type: ignore[misc]
+        return await sync_to_async(uncounted, thread_sensitive=True)(key, default, version)
 
 
 def _alias(server: Any, params: Any) -> str | None:
