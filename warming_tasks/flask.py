@@ -70,11 +70,13 @@ def _location(client: Any) -> str | None:
         found = client.connection_pool.connection_kwargs
     except AttributeError:
         return None
+    if not (found.get("host") or found.get("path")):
+        return None  # a Sentinel pool finds its master when it connects: no URL to name
     user = quote(found.get("username") or "", safe="")
     password = quote(found.get("password") or "", safe="")
     auth = f"{user}:{password}@" if password else ""
     if found.get("path"):
         return f"unix://{auth}{found['path']}?db={found.get('db', 0)}"
     scheme = "rediss" if "ssl" in str(client.connection_pool.connection_class).lower() else "redis"
-    host, port = found.get("host", "localhost"), found.get("port", 6379)
+    host, port = found["host"], found.get("port", 6379)
     return f"{scheme}://{auth}{host}:{port}/{found.get('db', 0)}"

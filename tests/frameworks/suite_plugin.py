@@ -35,12 +35,10 @@ def _swap_in_ours() -> None:
     elif _SUITE == "flask":
         from flask_caching import backends  # noqa: PLC0415
 
-        from warming_tasks.flask import TrackingReads, TrackingRedisCache  # noqa: PLC0415
+        from warming_tasks.flask import TrackingRedisCache  # noqa: PLC0415
 
+        # Only the class we ship: the Sentinel and Cluster caches stay Flask-Caching's.
         backends.RedisCache = _named_as(backends.RedisCache, TrackingRedisCache)  # type: ignore[misc,assignment]
-        for name in ("RedisSentinelCache", "RedisClusterCache"):
-            theirs = getattr(backends, name)
-            setattr(backends, name, _named_as(theirs, type(name, (TrackingReads, theirs), {})))
 
 
 def _named_as(theirs: type, ours: type) -> type:

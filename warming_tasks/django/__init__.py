@@ -43,7 +43,9 @@ class TrackingReads:
 
     def __init__(self, server: Any, params: Any) -> None:
         super().__init__(server, params)  # type: ignore[call-arg]
-        location = first_location(server)
+        # Behind Sentinel, LOCATION names a service, not a host: no URL to count into
+        # (the counts go where WARMING_REDIS_URL says).
+        location = None if _behind_sentinel(params) else first_location(server)
         alias = _alias(server, params)
         named = {
             "probe": self.make_key(PROBE_KEY),  # type: ignore[attr-defined]
@@ -95,6 +97,19 @@ class TrackingReads:
         await self.aadd(key, default, timeout=timeout, version=version)  # type: ignore[attr-defined]
         uncounted = super().get  # type: ignore[misc]
         return await sync_to_async(uncounted, thread_sensitive=True)(key, default, version)
+
+
+def _behind_sentinel(params: Any) -> bool:
+    """Whether django-redis reaches this cache through Sentinel."""
+    options = (params.get("OPTIONS") or {}) if isinstance(params, dict) else {}
+    if options.get("SENTINELS"):
+        return True
+    from django.conf import settings  # noqa: PLC0415
+
+    factory = options.get("CONNECTION_FACTORY") or getattr(
+        settings, "DJANGO_REDIS_CONNECTION_FACTORY", ""
+    )
+    return "Sentinel" in str(factory or "")
 
 
 def _alias(server: Any, params: Any) -> str | None:
