@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import redis
 
 from warming_tasks.cli.embedded import RedisProcess
 
-from .helpers import SUPPORT, CeleryProcess, worker
+from .helpers import SUPPORT, CeleryProcess, wait_until, worker
 
 pytestmark = pytest.mark.integration
 
@@ -50,6 +51,29 @@ django.setup()
 from django.core.cache import cache
 found = cache.get(sys.argv[1])
 print(json.dumps(None if found is None else [type(found).__name__, found.name, found.price]))
+"""
+
+# The application changing its data, with the models' keys rewarmed on save.
+CHANGES = """
+import django
+django.setup()
+from django.db import transaction
+from shop.models import Product
+from warming_tasks.django import rewarm_on_save
+rewarm_on_save(Product, key="product:{pk}")
+with transaction.atomic():
+    renamed = Product.objects.get(pk=5)
+    renamed.name = "renamed"
+    renamed.save()
+try:
+    with transaction.atomic():
+        kept = Product.objects.get(pk=6)
+        kept.name = "never committed"
+        kept.save()
+        raise RuntimeError("rolled back")
+except RuntimeError:
+    pass
+Product.objects.get(pk=7).delete()
 """
 
 
@@ -249,3 +273,33 @@ def test_check_says_when_the_application_names_keys_unlike_the_workers(project: 
     name = worker.command[worker.command.index("-n") + 1].removesuffix("%h")
     assert f"; the worker {name}" in line, "named by the worker that answered"
     assert line.endswith(" writes it at shop:1:warming:probe")
+
+
+def test_a_saved_model_is_rewarmed_after_commit_and_a_deleted_one_leaves_the_cache(
+    project: Project, cache: redis.Redis, redis_server: RedisProcess
+) -> None:
+    broker = redis_server.client(1)
+    worker = project.worker()
+    assert project.manage("warming", "preload").returncode == 0
+    assert read_back(project, "product:5") == ["Product", "product 5", 5]
+
+    done = project.python(CHANGES)
+    assert done.returncode == 0, done.stderr
+
+    wait_until(
+        lambda: read_back(project, "product:5") == ["Product", "renamed", 5],
+        30,
+        "Django's cache reads the renamed product",
+    )
+    assert read_back(project, "product:7") is None  # deleted through Django's cache
+    assert read_back(project, "product:6") == ["Product", "product 6", 6]
+    # One warm enqueued, for the committed save; none for the rolled-back one (the
+    # script enqueued all it would before it exited: nothing is left queued).
+    assert broker.llen("celery") == 0
+    assert len(re.findall(r"warming_tasks\.warm_keys\[[\w-]+\] received", worker.log())) == 1
+
+
+def read_back(project: Project, key: str) -> object:
+    done = project.python(READ_BACK, key)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

@@ -278,6 +278,7 @@ def test_summaries_carry_the_contract_fields() -> None:
     assert empty_summary(Kind.REFRESH, "r1", skipped="off") == {
         "kind": "refresh",
         "run_id": "r1",
+        "source": None,
         "checked": 0,
         "not_cached": 0,
         "refreshed": 0,
@@ -330,6 +331,7 @@ def test_bookkeeping_fields_stay_out_of_the_summary() -> None:
     assert set(summary) == {
         "kind",
         "run_id",
+        "source",
         "checked",
         "not_cached",
         "refreshed",

@@ -17,12 +17,17 @@ __all__ = [
     "add_beat_entries",
     "flush_access",
     "track_access",
+    "warm",
 ]
 
 
 def __getattr__(name: str) -> Any:
     # The Celery app is built only when asked for (``celery -A warming_tasks``), so
     # an application importing track_access does not get a second current_app.
+    if name == "warm":  # Celery is imported only when a warm is asked for
+        from .on_demand import warm  # noqa: PLC0415
+
+        return warm
     if name in ("app", "celery"):
         from .app import app  # noqa: PLC0415 - the app is built only when asked for
 

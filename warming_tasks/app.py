@@ -46,8 +46,8 @@ def config_module() -> dict[str, Any]:
     return {k: v for k, v in vars(module).items() if k.islower() and not k.startswith("_")}
 
 
-def make_app() -> Celery:
-    app = Celery("warming_tasks", include=["warming_tasks.tasks"])
+def make_app(set_as_current: bool = True) -> Celery:
+    app = Celery("warming_tasks", include=["warming_tasks.tasks"], set_as_current=set_as_current)
     app.config_from_object(DEFAULTS | config_module())
     return app
 

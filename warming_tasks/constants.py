@@ -26,6 +26,12 @@ BUDGET_KEY: Final = f"{TAG}:budget"  # the source budget: when its next key may 
 # backend): `check` compares it with the workers' naming.
 PARITY_KEY: Final = f"{TAG}:parity"
 STALE_KEY: Final = f"{TAG}:stale"  # keys kept past expiry: the expiry their grace counts from (ms)
+# + an application key: the id of the latest warm request that asked for it.
+PENDING_KEY_PREFIX: Final = f"{TAG}:pending:"
+# A warm request waiting longer than this is loaded, never coalesced away.
+WARM_PENDING_TTL_S: Final = 3600
+# Keys claimed per script call: each is a GET and maybe a DEL, far below 1 ms.
+PENDING_CLAIM_CHUNK: Final = 200
 
 RUN_HISTORY_LEN: Final = 100  # finished runs kept for `stats`
 RUN_STATE_TTL_S: Final = 7 * 86_400  # a run's progress record outlives any sane run

@@ -98,8 +98,13 @@ _META = frozenset(
         "dispatched_at",
         "cancel",
         "stalled",
+        "source",
     }
 )
+# The run record's ``source`` of a run over every source.
+ALL_SOURCES = "*"
+# A batch counts its source's share of the run under ``<source>|<count>`` too.
+BY_SOURCE = "|"
 # Every summary has these, 0 in a run that went its course: keys of batches that
 # stood down (paused, cancelled), batches that never reported before the run was
 # closed as stalled, and keys the guard left alone because the application wrote
@@ -108,10 +113,11 @@ ALWAYS_COUNTED = ("cancelled", "lost", "superseded")
 
 
 def empty_summary(
-    kind: Kind, run_id: str | None = None, skipped: str | None = None
+    kind: Kind, run_id: str | None = None, skipped: str | None = None, source: str | None = None
 ) -> dict[str, Any]:
-    """The summary of a run that had nothing to do, or did not run (``skipped``)."""
-    summary: dict[str, Any] = {"kind": kind.value, "run_id": run_id}
+    """The summary of a run (of the one source ``source``, or of all) that had
+    nothing to do, or did not run (``skipped``)."""
+    summary: dict[str, Any] = {"kind": kind.value, "run_id": run_id, "source": source}
     summary |= dict.fromkeys((*kind.fields, *ALWAYS_COUNTED), 0)
     summary |= {"batches": 0, "duration_s": 0.0}
     if skipped is not None:
@@ -132,9 +138,17 @@ def build_summary(
     it twice — a redelivered finish — gives the same summary.
     """
     summary = empty_summary(kind, run_id)
+    by_source: dict[str, dict[str, int]] = {}
     for name, value in state.items():
-        if name not in _META:
+        source, sep, count = name.partition(BY_SOURCE)
+        if sep:
+            by_source.setdefault(source, dict.fromkeys(kind.fields, 0))[count] = int(value)
+        elif name not in _META:
             summary[name] = int(value)
+    scope = state.get("source", ALL_SOURCES)
+    summary["source"] = None if scope == ALL_SOURCES else scope
+    if scope == ALL_SOURCES and by_source:
+        summary["by_source"] = by_source
     started = float(state.get("started_at", now_s))
     finished = float(state.get("finished_at", now_s))
     summary["batches"] = int(state.get("total", 0))

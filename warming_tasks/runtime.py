@@ -9,7 +9,8 @@ from functools import lru_cache
 
 from .formats import CacheFormat, load_format
 from .settings import get_settings
-from .source import DataSource, load_source
+from .source import DataSource
+from .sources import NamedSource, load_sources, pick
 from .store import CacheStore, connect
 from .warmer import Warmer
 
@@ -18,6 +19,7 @@ __all__ = [
     "get_own_store",
     "get_settings",
     "get_source",
+    "get_sources",
     "get_store",
     "get_warmer",
     "reset",
@@ -47,13 +49,34 @@ def get_own_store() -> CacheStore:
 
 
 @lru_cache(maxsize=1)
-def get_source() -> DataSource:
-    return load_source(get_settings().source)
+def get_sources() -> dict[str, NamedSource]:
+    """Every configured source by name, each with the settings its runs use."""
+    return load_sources(get_settings())
 
 
-@lru_cache(maxsize=1)
-def get_warmer() -> Warmer:
-    return Warmer(get_store(), get_source(), get_settings(), fmt=get_format())
+def get_source(name: str | None = None) -> DataSource:
+    """The source named ``name``; None: the first (the only one, for most)."""
+    return _named(name).source
+
+
+def _named(name: str | None) -> NamedSource:
+    sources = get_sources()
+    return pick(sources, name)[0]
+
+
+_warmers: dict[str, Warmer] = {}
+
+
+def get_warmer(name: str | None = None) -> Warmer:
+    """The warmer of the source ``name`` (None: the first), with that source's settings."""
+    named = _named(name)
+    warmer = _warmers.get(named.name)
+    if warmer is None:
+        warmer = Warmer(
+            get_store(), named.source, named.settings, fmt=get_format(), name=named.name
+        )
+        _warmers[named.name] = warmer
+    return warmer
 
 
 def reset() -> None:
@@ -63,5 +86,5 @@ def reset() -> None:
     get_format.cache_clear()
     get_store.cache_clear()
     get_own_store.cache_clear()
-    get_source.cache_clear()
-    get_warmer.cache_clear()
+    get_sources.cache_clear()
+    _warmers.clear()

@@ -11,13 +11,15 @@ from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import SettingsError
 
 ENV_PREFIX = "WARMING_"
 _SOURCE_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+SOURCE_NAME = re.compile(r"^[A-Za-z_][\w-]{0,63}$")
+DEFAULT_SOURCE = "default"  # the name of the one source WARMING_SOURCE names
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
 BUILT_IN_FORMATS = ("raw", "django", "cachelib")
 _QUERY_SECRET = re.compile(r"((?:^|&)password=)[^&]*", re.IGNORECASE)
@@ -43,6 +45,8 @@ class Settings(BaseSettings):
     redis_url: str = "redis://localhost:6379/0"
     redis_cluster: bool = False
     source: str | None = None
+    # Several named sources, "name=module:attribute,...": see ``source_specs``.
+    sources: str | None = None
     strategy: Strategy = Strategy.ALL
     refresh_interval: float = Field(60.0, gt=0, allow_inf_nan=False)
     refresh_threshold: int = Field(300, gt=0)
@@ -87,6 +91,29 @@ class Settings(BaseSettings):
             raise ValueError("expected 'module:attribute', for example 'myapp.cache:Source'")
         return value
 
+    @field_validator("sources")
+    @classmethod
+    def _sources(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_sources(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_way_to_name_sources(self) -> Settings:
+        if self.source and self.sources:
+            raise ValueError(
+                "WARMING_SOURCE and WARMING_SOURCES are both set: name every source in "
+                f"WARMING_SOURCES (e.g. {DEFAULT_SOURCE}={self.source},...)"
+            )
+        return self
+
+    def source_specs(self) -> dict[str, str]:
+        """Each source's name and ``module:attribute``: ``WARMING_SOURCES``, or
+        ``WARMING_SOURCE`` as the one source named ``default``."""
+        if self.sources:
+            return parse_sources(self.sources)
+        return {DEFAULT_SOURCE: self.source} if self.source else {}
+
     @field_validator("format")
     @classmethod
     def _format(cls, value: str) -> str:
@@ -128,12 +155,35 @@ class Settings(BaseSettings):
         return None
 
 
+def parse_sources(value: str) -> dict[str, str]:
+    """``name=module:attribute,...`` as a dict, in order; ValueError naming the bad part."""
+    found: dict[str, str] = {}
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        name, sep, spec = (p.strip() for p in part.partition("="))
+        if not sep or not SOURCE_NAME.match(name) or not _SOURCE_SPEC.match(spec):
+            raise ValueError(
+                f"{part!r} is not name=module:attribute (a name of letters, digits, _ and -)"
+            )
+        if name in found:
+            raise ValueError(f"the source {name!r} is named twice")
+        found[name] = spec
+    if not found:
+        raise ValueError(
+            "expected name=module:attribute,... for example 'products=shop.cache:Products'"
+        )
+    return found
+
+
 def env_name(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
 
 
 def _describe(error: Any, names: Mapping[str, str]) -> str:
-    field = str(error["loc"][0]) if error["loc"] else "?"
+    if not error["loc"]:  # a rule over several settings: its message names them
+        return str(error["msg"]).removeprefix("Value error, ")
+    field = str(error["loc"][0])
     value = error.get("input")
     if field == "redis_url" and isinstance(value, str):
         value = redact_url(value)

@@ -34,15 +34,16 @@ class DataSource(Protocol):
         ...
 
 
-def load_source(spec: str | None) -> DataSource:
-    """Build the source named ``module:attribute`` (an instance, class or factory)."""
+def load_source(spec: str | None, setting: str = "WARMING_SOURCE") -> DataSource:
+    """Build the source named ``module:attribute`` (an instance, class or factory);
+    ``setting`` is how an error names where the spec came from."""
     if not spec:
         raise SourceError("WARMING_SOURCE is not set: name your data source as 'module:attribute'")
     set_up_django()  # a Django source may import its models at the top of its module
-    target = load_object(spec, "WARMING_SOURCE", _looks_like_source, SourceError)
+    target = load_object(spec, setting, _looks_like_source, SourceError)
     missing = _missing_methods(target)
     if missing:
-        raise SourceError(f"WARMING_SOURCE={spec} is invalid: {type(target).__name__} {missing}")
+        raise SourceError(f"{setting}={spec} is invalid: {type(target).__name__} {missing}")
     return target  # type: ignore[no-any-return]
 
 

@@ -17,7 +17,7 @@ from .maths.batching import chunked
 from .maths.decay import access_weight, needs_rebase
 from .maths.expiry import KEY_MISSING, in_refresh_window, jittered_ttl
 from .retries import retry_span_s
-from .settings import Settings
+from .settings import DEFAULT_SOURCE, Settings
 from .source import DataSource, Loaded, load_batch
 from .store import CacheStore, Entry, Reply
 from .store.stale import EXTENDED
@@ -162,14 +162,17 @@ def read_floor(store: CacheStore, settings: Settings, now_s: float) -> float | N
 class Warmer:
     """Loads batches of keys from a source and writes them to the cache."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - what a warmer is made of, the last two by name
         self,
         store: CacheStore,
         source: DataSource,
         settings: Settings,
         rng: random.Random | None = None,
+        *,
         fmt: CacheFormat | None = None,
+        name: str = DEFAULT_SOURCE,
     ) -> None:
+        self.name = name  # the source's, for its own budget
         self.store = store
         self.source = source
         self.settings = settings
@@ -203,7 +206,7 @@ class Warmer:
         """Wait for ``keys`` of WARMING_SOURCE_RATE, a budget every worker shares, so a
         cold start cannot overload the database behind the source: the seconds waited."""
         rate = self.settings.source_rate
-        wait_s = self.store.reserve(keys, rate) if rate and keys else 0.0
+        wait_s = self.store.reserve(keys, rate, self.name) if rate and keys else 0.0
         if wait_s > 0:
             time.sleep(wait_s)
         return wait_s

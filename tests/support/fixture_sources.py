@@ -100,3 +100,40 @@ class BatchOnly:
 
 def broken_factory() -> Catalogue:
     raise RuntimeError("the database is not configured")
+
+
+class _Family:
+    """``<prefix>:0`` … ``<prefix>:N-1`` (N: the knob ``<prefix>_keys``, default
+    ``count``); a value carries the knob ``<prefix>_version`` so a test can change
+    the data; each ``load_many`` call is recorded (``LOADS_KEY``), with the knob
+    ``warm_sleep`` seconds spent in it (the application writes meanwhile)."""
+
+    prefix = ""
+    count = 0
+
+    def hot_keys(self) -> list[str]:
+        n = int(_config().get(f"{self.prefix}_keys", str(self.count)))
+        return [f"{self.prefix}:{i}" for i in range(n)]
+
+    def load_many(self, keys: Sequence[str]) -> Mapping[str, tuple[str, int]]:
+        conf = _config()
+        _record_loads(keys)
+        time.sleep(float(conf.get("warm_sleep", "0")))
+        version = conf.get(f"{self.prefix}_version", "1")
+        return {k: (f"{value_for(k)}:v{version}", 3600) for k in keys}
+
+
+class Products(_Family):
+    """The product family: its own keys, batch size and refresh interval."""
+
+    prefix, count = "product", 7
+    keys = "product:*"
+    batch_size = 3
+    refresh_interval = 2.0
+
+
+class Users(_Family):
+    prefix, count = "user", 5
+    keys = "user:*"
+    batch_size = 2
+    refresh_interval = 5.0

@@ -90,6 +90,13 @@ def cli() -> None:
 
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option(
+        "--source",
+        "source",
+        metavar="NAME",
+        default=None,
+        help="Run the source of this name alone (WARMING_SOURCES) [default: every source].",
+    )(func)
+    func = click.option(
         "--timeout",
         type=click.FloatRange(min=0.1),
         default=None,
@@ -119,19 +126,26 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     "[default: WARMING_PRELOAD_BY_POPULARITY].",
 )
 @run_options
-def preload(
-    by_popularity: bool | None, no_wait: bool, as_json: bool, timeout: float | None, local: bool
+def preload(  # noqa: PLR0913, PLR0917 - the command's options
+    by_popularity: bool | None,
+    no_wait: bool,
+    as_json: bool,
+    timeout: float | None,
+    local: bool,
+    source: str | None,
 ) -> None:
-    """Load every hot key of the source into the cache."""
+    """Load every hot key of the sources into the cache."""
     kwargs = {} if by_popularity is None else {"by_popularity": by_popularity}
-    run(Kind.PRELOAD, kwargs, no_wait, as_json, timeout, local)
+    run(Kind.PRELOAD, kwargs, no_wait, as_json, timeout, local, source)
 
 
 @cli.command()
 @run_options
-def refresh(no_wait: bool, as_json: bool, timeout: float | None, local: bool) -> None:
+def refresh(
+    no_wait: bool, as_json: bool, timeout: float | None, local: bool, source: str | None
+) -> None:
     """Reload the hot keys that expire within WARMING_REFRESH_THRESHOLD seconds."""
-    run(Kind.REFRESH, {}, no_wait, as_json, timeout, local)
+    run(Kind.REFRESH, {}, no_wait, as_json, timeout, local, source)
 
 
 @cli.command()
@@ -142,11 +156,17 @@ def refresh(no_wait: bool, as_json: bool, timeout: float | None, local: bool) ->
     help="How many top keys to consider [default: WARMING_PREDICTIVE_LIMIT].",
 )
 @run_options
-def predict(
-    limit: int | None, no_wait: bool, as_json: bool, timeout: float | None, local: bool
+def predict(  # noqa: PLR0913, PLR0917 - the command's options
+    limit: int | None,
+    no_wait: bool,
+    as_json: bool,
+    timeout: float | None,
+    local: bool,
+    source: str | None,
 ) -> None:
-    """Load the most-read keys that are not cached."""
-    run(Kind.PREDICTIVE, {"limit": limit} if limit else {}, no_wait, as_json, timeout, local)
+    """Load the most-read keys that are not cached, each by the source that claims it."""
+    kwargs = {"limit": limit} if limit else {}
+    run(Kind.PREDICTIVE, kwargs, no_wait, as_json, timeout, local, source)
 
 
 def run(  # noqa: PLR0913, PLR0917 - a run command's options
@@ -156,6 +176,7 @@ def run(  # noqa: PLR0913, PLR0917 - a run command's options
     as_json: bool,
     timeout: float | None,
     local: bool = False,
+    source: str | None = None,
 ) -> None:
     if local and no_wait:
         raise click.UsageError("--local runs in this process: it cannot --no-wait")
@@ -166,7 +187,13 @@ def run(  # noqa: PLR0913, PLR0917 - a run command's options
         timeout = max(DEFAULT_TIMEOUT_S, settings.run_stall_s + c.STALL_CHECK_MAX_S + 30)
     check_cache_url(settings)  # nothing is enqueued while a setting is wrong
     fmt = runtime.get_format()
-    runtime.get_source()  # the workers will need it: say now if it is wrong
+    sources = runtime.get_sources()  # the workers will need them: say now if one is wrong
+    if source is not None:
+        if source not in sources:
+            fail(
+                f"no source is named {source!r} (the sources are: {', '.join(sources)})", EXIT_USAGE
+            )
+        kwargs = kwargs | {"source": source}
     from ..app import app  # noqa: PLC0415 - the app only for commands that enqueue
 
     if local:

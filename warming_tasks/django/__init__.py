@@ -30,8 +30,15 @@ from ..django_settings import first_location
 from ..ops.agreement import PROBE_KEY
 from ..tracker import counter_for
 from .queryset import QuerySetSource
+from .rewarm import rewarm_on_save
 
-__all__ = ["QuerySetSource", "TrackingDjangoRedisCache", "TrackingReads", "TrackingRedisCache"]
+__all__ = [
+    "QuerySetSource",
+    "TrackingDjangoRedisCache",
+    "TrackingReads",
+    "TrackingRedisCache",
+    "rewarm_on_save",
+]
 
 _MISSING = object()
 

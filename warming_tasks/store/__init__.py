@@ -2,7 +2,8 @@
 Redis: cache writes and probes (``cache``), the frequency set (``frequency``),
 run records (``runs``), the refresh lock (``lock``), pause, cancel and the source
 budget (``control``), what the metrics read (``snapshot``), values kept past expiry
-while the source fails (``stale``), each script in ``lua/``; ``wire`` packs the
+while the source fails (``stale``), warm requests waiting (``pending``), each script
+in ``lua/``; ``wire`` packs the
 batch path's commands by hand."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from .client import Client, cluster_url, connect
 from .control import ControlCommands
 from .frequency import FrequencyCommands
 from .lock import LockCommands
+from .pending import PendingCommands
 from .runs import RunCommands, Warmed
 from .snapshot import Snapshot, SnapshotCommands
 from .stale import StaleCommands
@@ -37,6 +39,7 @@ class CacheStore(
     RunCommands,
     LockCommands,
     ControlCommands,
+    PendingCommands,
     SnapshotCommands,
 ):
     """The cache Redis as the suite sees it, with ``key_prefix`` applied to every key."""

@@ -8,6 +8,7 @@ import time
 from typing import Any, cast
 
 from .. import constants as c
+from ..settings import DEFAULT_SOURCE
 from .base import StoreBase, text
 
 PAUSED = "warming is paused"
@@ -50,7 +51,8 @@ class ControlCommands(StoreBase):
             return CANCELLED
         return PAUSED if paused else None
 
-    def reserve(self, keys: int, rate: float) -> float:
-        """Reserve ``keys`` from a budget of ``rate`` keys per second shared by every
-        worker; the seconds to wait before loading them."""
-        return float(self._run("budget", [self._own(c.BUDGET_KEY)], [keys, rate]))
+    def reserve(self, keys: int, rate: float, source: str = DEFAULT_SOURCE) -> float:
+        """Reserve ``keys`` from the budget of ``source``, ``rate`` keys per second
+        shared by every worker; the seconds to wait before loading them."""
+        key = c.BUDGET_KEY if source == DEFAULT_SOURCE else f"{c.BUDGET_KEY}:{source}"
+        return float(self._run("budget", [self._own(key)], [keys, rate]))

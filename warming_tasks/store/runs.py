@@ -11,6 +11,7 @@ from typing import Any, NamedTuple, cast
 from .. import constants as c
 from ..maths.accounting import KIND_SLOTS
 from .base import StoreBase, text
+from .lock import lock_key
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class RunCommands(StoreBase):
         args += shown
         keys = [
             *self._run_keys(run_id),
-            self._own(c.REFRESH_LOCK_KEY),
+            self._own(lock_key(lock_token)),
             self._own(c.OPEN_RUNS_KEY),
         ]
         complete, first = self._run("run_count", keys, args)

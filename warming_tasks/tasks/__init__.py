@@ -2,7 +2,8 @@
 
 They are shared tasks, so any app that includes this module (``include=
 ["warming_tasks.tasks"]``) registers them under the same names:
-``entry`` holds what callers enqueue, ``batch`` what a run fans out, ``fanout``
+``entry`` holds what callers enqueue, ``warm`` the warming of keys on demand,
+``batch`` what a run fans out, ``fanout``
 the streaming chord that joins them, ``stalled`` beat's closing of runs that stopped
 reporting, ``worker`` what each worker process builds and checks at start.
 """
@@ -19,6 +20,7 @@ from .batch import predictive_batch, preload_batch, refresh_batch
 from .entry import predictive_load, preload, refresh
 from .fanout import FINISH_TASK, finish
 from .stalled import close_stalled_runs
+from .warm import warm_keys
 
 __all__ = [
     "close_stalled_runs",
@@ -29,6 +31,7 @@ __all__ = [
     "preload_batch",
     "refresh",
     "refresh_batch",
+    "warm_keys",
 ]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from celery import Task, shared_task
 
 from ..errors import SourceUnavailable
-from ..kinds import Kind
+from ..kinds import BY_SOURCE, Kind
 from ..maths.throttle import Throttle
 from ..retries import MAX_RETRIES, REFUSED, TRANSIENT, backoff_s
 from ..runtime import get_store, get_warmer
@@ -33,10 +33,16 @@ _batch: dict[str, Any] = {
 
 @shared_task(name=Kind.PRELOAD.batch_task, **_batch)
 def preload_batch(  # noqa: PLR0913, PLR0917 - the batch message format
-    self: Task, run_id: str, index: int, keys: list[str], lock: str = "", outcome: Any = None
+    self: Task,
+    run_id: str,
+    index: int,
+    keys: list[str],
+    lock: str = "",
+    outcome: Any = None,
+    source: str | None = None,
 ) -> dict[str, int]:
-    """Load one batch of hot keys and write them."""
-    return _run_batch(self, Kind.PRELOAD, run_id, index, keys, lock, outcome)
+    """Load one batch of hot keys of ``source`` (None: the first) and write them."""
+    return _run_batch(self, Kind.PRELOAD, run_id, index, keys, lock, outcome, source)
 
 
 @shared_task(name=Kind.REFRESH.batch_task, **_batch)
@@ -48,22 +54,35 @@ def refresh_batch(  # noqa: PLR0913, PLR0917 - the batch message format
     lock: str = "",
     outcome: Any = None,
     kept: list[str] | None = None,
+    source: str | None = None,
 ) -> dict[str, int]:
     """Reload the keys of one batch that are close to expiry (``kept``: the keys
     its earlier tries kept past expiry while the source was down)."""
-    return _run_batch(self, Kind.REFRESH, run_id, index, keys, lock, outcome)
+    return _run_batch(self, Kind.REFRESH, run_id, index, keys, lock, outcome, source)
 
 
 @shared_task(name=Kind.PREDICTIVE.batch_task, **_batch)
 def predictive_batch(  # noqa: PLR0913, PLR0917 - the batch message format
-    self: Task, run_id: str, index: int, keys: list[str], lock: str = "", outcome: Any = None
+    self: Task,
+    run_id: str,
+    index: int,
+    keys: list[str],
+    lock: str = "",
+    outcome: Any = None,
+    source: str | None = None,
 ) -> dict[str, int]:
     """Load the keys of one ranked batch that are not cached."""
-    return _run_batch(self, Kind.PREDICTIVE, run_id, index, keys, lock, outcome)
+    return _run_batch(self, Kind.PREDICTIVE, run_id, index, keys, lock, outcome, source)
 
 
 def _warm(  # noqa: PLR0913, PLR0917 - a batch, and what its earlier tries left
-    kind: Kind, run_id: str, keys: list[str], lock: str, final: bool, kept: list[str]
+    kind: Kind,
+    run_id: str,
+    keys: list[str],
+    lock: str,
+    final: bool,
+    kept: list[str],
+    source: str | None,
 ) -> BatchResult:
     if get_store().stand_down(run_id):
         # Paused, cancelled, or closed as stalled: the source is not called, and
@@ -72,7 +91,7 @@ def _warm(  # noqa: PLR0913, PLR0917 - a batch, and what its earlier tries left
     if lock and not get_store().extend_lock(lock):
         # Another run holds the lock now: this run's remaining batches stand down.
         return BatchResult({"lock_lost": len(keys)})
-    warmer = get_warmer()
+    warmer = get_warmer(source)
     if warmer.pace(len(keys)) > 0 and get_store().stand_down(run_id):
         # Paused or cancelled while this batch waited for the source budget.
         return BatchResult({"cancelled": len(keys)})
@@ -96,6 +115,7 @@ def _run_batch(  # noqa: PLR0913, PLR0917 - the batch message format, and its ki
     keys: list[str],
     lock: str,
     outcome: dict[str, Any] | None,
+    source: str | None,
 ) -> dict[str, int]:
     retries = task.request.retries
     if outcome is not None:  # written on an earlier try; only its counting failed
@@ -103,7 +123,7 @@ def _run_batch(  # noqa: PLR0913, PLR0917 - the batch message format, and its ki
     else:
         try:
             kept = list((task.request.kwargs or {}).get("kept") or [])
-            result = _warm(kind, run_id, keys, lock, retries >= task.max_retries, kept)
+            result = _warm(kind, run_id, keys, lock, retries >= task.max_retries, kept, source)
         except REFUSED as exc:
             result = _failed(keys, f"the cache refused us: {type(exc).__name__}: {exc}")
         except TRANSIENT as exc:
@@ -120,17 +140,19 @@ def _run_batch(  # noqa: PLR0913, PLR0917 - the batch message format, and its ki
         _log_errors(kind, run_id, index, result)
     try:
         store = get_store()
-        counts = result.counts
         warmed = Warmed(
             kind.code,
             result.written,
             result.sample,
             result.written_at,
-            counts.get("failed", 0),
-            counts.get("superseded", 0),
-            counts.get("kept_stale", 0),
+            result.counts.get("failed", 0),
+            result.counts.get("superseded", 0),
+            result.counts.get("kept_stale", 0),
         )
-        if store.finish_batch(run_id, index, result.counts, result.errors, lock, warmed):
+        counts = result.counts
+        if source is not None:  # its source's share, for a run over several
+            counts = counts | {f"{source}{BY_SOURCE}{k}": v for k, v in counts.items()}
+        if store.finish_batch(run_id, index, counts, result.errors, lock, warmed):
             send_body(task, store, run_id)
     except REFUSED:
         raise
@@ -138,9 +160,8 @@ def _run_batch(  # noqa: PLR0913, PLR0917 - the batch message format, and its ki
         # Counting is idempotent and a re-run resends the body; keep the outcome so
         # a retry does not warm again (a refresh would then find nothing due).
         if retries < task.max_retries:
-            raise task.retry(
-                exc=exc, countdown=backoff_s(retries), kwargs={"outcome": result.as_outcome()}
-            ) from exc
+            kwargs = {**(task.request.kwargs or {}), "outcome": result.as_outcome()}
+            raise task.retry(exc=exc, countdown=backoff_s(retries), kwargs=kwargs) from exc
         raise
     return result.counts
 

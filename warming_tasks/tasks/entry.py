@@ -5,20 +5,25 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import Any
 
 from celery import Task, shared_task
 from celery.exceptions import Ignore
 
+from ..errors import SourceError
 from ..kinds import Kind, empty_summary
 from ..maths.popularity import popular_first
 from ..retries import AUTORETRY, TRANSIENT
-from ..runtime import get_source, get_store
+from ..runtime import get_sources, get_store
 from ..settings import get_settings
+from ..sources import NamedSource, pick, route
+from ..store import CacheStore
 from ..store.control import PAUSED
+from ..store.lock import lock_token
 from ..warmer import DueKeys, read_floor
-from .fanout import RunEntry, best_effort, dispatch
+from .fanout import Part, RunEntry, best_effort, dispatch
 
 # Dispatch is idempotent (batches are counted by index), so an entry task that
 # lost the cache or the broker mid-dispatch simply runs again under the same id.
@@ -35,72 +40,140 @@ _RUN_GOES_ON: tuple[type[BaseException], ...] = (Ignore, *TRANSIENT)
 
 
 @shared_task(name=Kind.PRELOAD.entry_task, **_entry)
-def preload(self: Task, by_popularity: bool | None = None) -> dict[str, Any]:
-    """Load every hot key of the source into the cache; with ``by_popularity``
-    (default ``WARMING_PRELOAD_BY_POPULARITY``) the most-read keys go first."""
+def preload(
+    self: Task, by_popularity: bool | None = None, source: str | None = None
+) -> dict[str, Any]:
+    """Load every hot key of ``source`` (None: of every source) into the cache; with
+    ``by_popularity`` (default ``WARMING_PRELOAD_BY_POPULARITY``) the most-read keys
+    go first."""
     run_id = _run_id(self)
+    sources = sources_for(source)
     if skipped := _skipped(Kind.PRELOAD):
-        return empty_summary(Kind.PRELOAD, run_id, skipped)
+        return empty_summary(Kind.PRELOAD, run_id, skipped, source)
     if by_popularity is None:
         by_popularity = get_settings().preload_by_popularity
     if not isinstance(by_popularity, bool):
         raise ValueError(f"by_popularity={by_popularity!r} is invalid: must be true or false")
 
-    def hot_keys() -> Iterable[str]:
-        source = get_source()
+    def hot_keys(named: NamedSource) -> Callable[[], Iterable[str]]:
         if by_popularity:
-            return popular_first(source.hot_keys, get_store().frequency_scores)
-        return source.hot_keys()
+            return lambda: popular_first(named.source.hot_keys, get_store().frequency_scores)
+        return named.source.hot_keys
 
-    return dispatch(self, Kind.PRELOAD, run_id, hot_keys)
+    parts = [Part(n.name, hot_keys(n), n.settings.batch_size) for n in sources]
+    return dispatch(self, Kind.PRELOAD, run_id, parts, source)
 
 
 @shared_task(name=Kind.REFRESH.entry_task, **_entry)
-def refresh(self: Task) -> dict[str, Any]:
-    """Reload the hot keys that are about to expire; one run at a time."""
+def refresh(self: Task, source: str | None = None) -> dict[str, Any]:
+    """Reload the hot keys of ``source`` (None: of every source) that are about to
+    expire; one run at a time per source."""
     run_id = _run_id(self)
+    sources = sources_for(source)
     if skipped := _skipped(Kind.REFRESH):
-        return empty_summary(Kind.REFRESH, run_id, skipped)
+        return empty_summary(Kind.REFRESH, run_id, skipped, source)
     store = get_store()
-    holder = store.acquire_lock(run_id)
-    if holder != run_id:
-        best_effort(store.count_skipped, Kind.REFRESH.value)
-        return empty_summary(Kind.REFRESH, run_id, f"a refresh run is in progress: {holder}")
-    settings = get_settings()
-    due = DueKeys(
-        store,
-        settings.refresh_threshold,
-        settings.batch_size,
-        lambda checked: best_effort(store.set_run_count, run_id, "checked", checked),
-        lambda: read_floor(store, settings, time.time()),
-    )
-    try:
-        return dispatch(
-            self, Kind.REFRESH, run_id, lambda: due(get_source().hot_keys()), lock=run_id, due=due
+    locks: list[str] = []
+    for named in sources:
+        token = lock_token(run_id, named.name)
+        holder = store.acquire_lock(token)
+        if holder != token:
+            for taken in locks:
+                store.release_lock(taken)
+            best_effort(store.count_skipped, Kind.REFRESH.value)
+            busy = f"a refresh run is in progress: {holder.rpartition('/')[2]}"
+            return empty_summary(Kind.REFRESH, run_id, busy, source)
+        locks.append(token)
+    dues: dict[str, DueKeys] = {}
+    parts = []
+    for named, token in zip(sources, locks, strict=True):
+        due = _due_keys(store, run_id, named, dues)
+        dues[named.name] = due
+        hot_keys = named.source.hot_keys
+        parts.append(
+            Part(named.name, partial(due, _Later(hot_keys)), named.settings.batch_size, token)
         )
+    try:
+        return dispatch(self, Kind.REFRESH, run_id, parts, source, dues)
     except _RUN_GOES_ON:
         raise
     except BaseException:
-        store.release_lock(run_id)
+        for token in locks:
+            store.release_lock(token)
         raise
 
 
+def _due_keys(
+    store: CacheStore, run_id: str, named: NamedSource, before: dict[str, DueKeys]
+) -> DueKeys:
+    """The due keys of ``named``, its progress counted after the sources ``before`` it."""
+    settings = named.settings
+
+    def progress(checked: int) -> None:
+        done = sum(due.checked for due in before.values())
+        best_effort(store.set_run_count, run_id, "checked", done + checked)
+
+    return DueKeys(
+        store,
+        settings.refresh_threshold,
+        settings.batch_size,
+        progress,
+        lambda: read_floor(store, settings, time.time()),
+    )
+
+
+class _Later:
+    """An iterable that asks the source for its keys only when iterated (the run's
+    record is open by then)."""
+
+    def __init__(self, hot_keys: Callable[[], Iterable[str]]) -> None:
+        self._hot_keys = hot_keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._hot_keys())
+
+
 @shared_task(name=Kind.PREDICTIVE.entry_task, **_entry)
-def predictive_load(self: Task, limit: int | None = None) -> dict[str, Any]:
-    """Load the most-read keys that are not cached, never overwriting the application."""
+def predictive_load(
+    self: Task, limit: int | None = None, source: str | None = None
+) -> dict[str, Any]:
+    """Load the most-read keys that are not cached, never overwriting the application;
+    each key by the first source whose ``keys`` claims it (``source``: that one alone)."""
     run_id = _run_id(self)
+    sources = sources_for(source)
     if skipped := _skipped(Kind.PREDICTIVE):
-        return empty_summary(Kind.PREDICTIVE, run_id, skipped)
+        return empty_summary(Kind.PREDICTIVE, run_id, skipped, source)
     if limit is None:
         limit = get_settings().predictive_limit
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ValueError(f"limit={limit!r} is invalid: must be a positive integer")
-    top = limit
+    routed: dict[str, list[str]] = {}
 
-    def ranked() -> list[str]:
-        return [key for key, _ in get_store().top_keys(top)]
+    def ranked(name: str) -> Callable[[], Iterable[str]]:
+        def keys() -> list[str]:
+            if not routed:  # ranked and routed once, when the first source's keys are asked
+                top = [key for key, _ in get_store().top_keys(limit)]
+                by_source, unrouted = route(top, sources)
+                routed.update(by_source)
+                best_effort(get_store().set_run_count, run_id, "unrouted", unrouted)
+            return routed.get(name, [])
 
-    return dispatch(self, Kind.PREDICTIVE, run_id, ranked)
+        return keys
+
+    parts = [Part(n.name, ranked(n.name), n.settings.batch_size) for n in sources]
+    return dispatch(self, Kind.PREDICTIVE, run_id, parts, source)
+
+
+def sources_for(name: str | None) -> list[NamedSource]:
+    """The sources a task's ``source`` argument names (None: every source)."""
+    if name is not None and not isinstance(name, str):
+        raise ValueError(f"source={name!r} is invalid: must be a source's name")
+    try:
+        return pick(get_sources(), name)
+    except SourceError as exc:
+        if name is None:
+            raise
+        raise ValueError(f"source={name!r} is invalid: {exc}") from None
 
 
 def _run_id(task: Task) -> str:

@@ -22,19 +22,18 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, cast
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple, cast
 
 from celery import Signature, Task, group
 from celery.exceptions import Ignore
 
 from .. import constants as c
-from ..kinds import ALWAYS_COUNTED, Kind, build_summary, outcome
+from ..kinds import ALL_SOURCES, ALWAYS_COUNTED, BY_SOURCE, Kind, build_summary, outcome
 from ..maths.batching import chunked
 from ..retries import TRANSIENT
 from ..routing import warming_queue
 from ..runtime import get_store
-from ..settings import get_settings
 from ..store import CacheStore
 from ..warmer import DueKeys
 
@@ -58,16 +57,27 @@ def queue_options() -> dict[str, str]:
     return {"queue": queue} if queue else {}
 
 
+class Part(NamedTuple):
+    """The keys of one source in a run, batched by that source's batch size, and the
+    refresh lock its batches keep (none for the other kinds)."""
+
+    source: str
+    keys: Callable[[], Iterable[str]]
+    batch_size: int
+    lock: str = ""
+
+
 def dispatch(  # noqa: PLR0913, PLR0917 - what a run is made of
     task: Task,
     kind: Kind,
     run_id: str,
-    keys: Callable[[], Iterable[str]],
-    lock: str = "",
-    due: DueKeys | None = None,
+    parts: Sequence[Part],
+    scope: str | None = None,
+    dues: Mapping[str, DueKeys] | None = None,
 ) -> dict[str, Any]:
-    """Send the run's batches; the summary at once if every batch already finished,
-    else ``Ignore`` (the last batch sends the body that returns it)."""
+    """Send the run's batches, source after source (``scope``: the one source the run
+    was asked for, None for all); the summary at once if every batch already
+    finished, else ``Ignore`` (the last batch sends the body that returns it)."""
     store = get_store()
     state = store.run_state(run_id)
     if "total" in state or "finished_at" in state:
@@ -84,16 +94,19 @@ def dispatch(  # noqa: PLR0913, PLR0917 - what a run is made of
         {
             "kind": kind.value,
             "started_at": time.time(),
-            "lock": lock,
+            "lock": ",".join(part.lock for part in parts if part.lock),
+            "source": scope or ALL_SOURCES,
             "finish": json.dumps(dict(body)),
         },
     )
     started = time.monotonic()
-    sent = _send_batches(task, kind, store, run_id, keys, lock)
-    if due is not None:
-        store.set_run_count(run_id, "checked", due.checked)
-        store.set_run_count(run_id, "not_cached", due.not_cached)
-        store.set_run_count(run_id, "skipped_unread", due.skipped_unread)
+    sent = _send_batches(task, kind, store, run_id, parts)
+    for name in ("checked", "not_cached", "skipped_unread"):
+        if dues is None:
+            break
+        store.set_run_count(run_id, name, sum(getattr(due, name) for due in dues.values()))
+        for source, due in dues.items():
+            store.set_run_count(run_id, f"{source}{BY_SOURCE}{name}", getattr(due, name))
     if store.finish_dispatch(run_id, sent):
         # Every batch finished before the count was known: no batch sent the body,
         # and this task's own return goes on to its links and chain.
@@ -108,35 +121,32 @@ def dispatch(  # noqa: PLR0913, PLR0917 - what a run is made of
     raise Ignore()
 
 
-def _send_batches(  # noqa: PLR0913, PLR0917 - what a run is made of
-    task: Task,
-    kind: Kind,
-    store: CacheStore,
-    run_id: str,
-    keys: Callable[[], Iterable[str]],
-    lock: str,
+def _send_batches(
+    task: Task, kind: Kind, store: CacheStore, run_id: str, parts: Sequence[Part]
 ) -> int:
     """Send the batches a group per window; how many were sent."""
     batch_task = task.app.tasks[kind.batch_task]
     route = queue_options()
     sent = 0
-    batches = enumerate(_batches(store, run_id, keys))
+    batches = enumerate(_batches(store, run_id, parts))
     with task.app.producer_or_acquire() as producer, _publish_batch(producer):
         for window in chunked(batches, c.DISPATCH_WINDOW):
             signatures = [
                 batch_task.signature(
-                    (run_id, index, batch, lock),
+                    (run_id, index, batch, part.lock),
+                    {"source": part.source},
                     argsrepr=f"(run={run_id}, batch={index}, keys={len(batch)})",
+                    kwargsrepr=f"{{'source': {part.source!r}}}",
                     **route,
                 )
-                for index, batch in window
+                for index, (part, batch) in window
             ]
             # Not added to the entry task's children: memory would grow with the
             # key count, for results nobody reads (the batches ignore theirs).
             group(signatures, app=task.app).apply_async(producer=producer, add_to_parent=False)
             sent += len(window)
             best_effort(store.note_dispatched, run_id, sent)
-            if lock:
+            for lock in {part.lock for _, (part, _) in window if part.lock}:
                 best_effort(store.extend_lock, lock)
     return sent
 
@@ -155,20 +165,24 @@ def _publish_batch(producer: Any) -> contextlib.AbstractContextManager[Any]:
 
 
 def _batches(
-    store: CacheStore, run_id: str, keys: Callable[[], Iterable[str]]
-) -> Iterator[list[str]]:
-    """The run's batches; a source that breaks ends them early, said in the summary."""
+    store: CacheStore, run_id: str, parts: Sequence[Part]
+) -> Iterator[tuple[Part, list[str]]]:
+    """The run's batches, source after source; a source that breaks ends the run's
+    batches early, said in the summary."""
     sent = 0
-    try:
-        for batch in chunked(keys(), get_settings().batch_size):
-            yield batch
-            sent += 1
-    except TRANSIENT:
-        raise  # the entry task retries: dispatch is idempotent
-    except Exception as exc:
-        reason = f"listing the keys failed after {sent} batches: {type(exc).__name__}: {exc}"
-        log.error("run %s: %s", run_id, reason)
-        store.note_dispatch_error(run_id, reason[:300])
+    for part in parts:
+        try:
+            for batch in chunked(part.keys(), part.batch_size):
+                yield part, batch
+                sent += 1
+        except TRANSIENT:
+            raise  # the entry task retries: dispatch is idempotent
+        except Exception as exc:
+            reason = f"listing the keys failed after {sent} batches: {type(exc).__name__}: {exc}"
+            if len(parts) > 1:
+                reason = f"source {part.source}: {reason}"
+            log.error("run %s: %s", run_id, reason)
+            store.note_dispatch_error(run_id, reason[:300])  # the other sources go on
 
 
 def best_effort(call: Callable[..., Any], *args: Any) -> None:
@@ -191,8 +205,8 @@ def finish(run_id: str) -> dict[str, Any]:
     kind = Kind.named(state.get("kind", Kind.PRELOAD.value))  # the record says what ran
     summary = build_summary(kind, run_id, state, store.run_errors(run_id), time.time())
     best_effort(store.close_run, run_id, summary, outcome(summary))
-    if state.get("lock"):
-        store.release_lock(state["lock"])
+    for lock in filter(None, state.get("lock", "").split(",")):
+        store.release_lock(lock)
     shown = (*kind.fields, *(name for name in ALWAYS_COUNTED if summary[name]), "batches")
     counts = " ".join(f"{name}={summary[name]}" for name in shown)
     log.info("%s run %s finished in %.2fs: %s", kind.value, run_id, summary["duration_s"], counts)
