@@ -31,6 +31,7 @@ from redis.cluster import RedisCluster
 
 from tests.cluster import RedisClusterProcess
 from warming_tasks.cli.embedded import RedisProcess
+from warming_tasks.sql import BATCH_SIZE as SQL_BATCH_SIZE
 
 from . import app_latency
 from . import workloads as w
@@ -327,12 +328,17 @@ def print_table(result: dict[str, Any]) -> None:
         print(f"{name:34} {s['median']:8,.0f} {low} {high}  {s['target']} ({mark})")
 
 
-def run_sql(rows: int, repeat: int, out: Path | None, batch_size: int | None) -> None:
+def run_sql(
+    rows: int, repeat: int, out: Path | None, batch_size: int | None, pre_ping: bool
+) -> None:
     with tempfile.TemporaryDirectory(prefix="warming-bench-") as tmp:
-        result = sql_report(rows, measure_sql(rows, repeat, Path(tmp), batch_size))
-    result["sql_batch_size"] = batch_size or 1000
+        figures = measure_sql(rows, repeat, Path(tmp), batch_size, pre_ping)
+        result = sql_report(rows, figures)
+    result["sql_batch_size"] = batch_size or SQL_BATCH_SIZE
+    result["sql_pre_ping"] = pre_ping
     result["repeat"] = repeat
-    written = save(result, f"sql-{rows}-batch{result['sql_batch_size']}", out)
+    what = f"sql-{rows}-batch{result['sql_batch_size']}{'' if pre_ping else '-no-pre-ping'}"
+    written = save(result, what, out)
     for name, s in result["sql_figures"].items():
         print(
             f"{name:28} median {s['median']:10,.0f}  min {s['min']:10,.0f}  max {s['max']:10,.0f}"
@@ -377,7 +383,13 @@ def main() -> None:
         "--batch-size",
         type=int,
         default=None,
-        help="with --sql: the worker's WARMING_BATCH_SIZE (default: the setting's default)",
+        help="with --sql: SQLSource's batch_size (default: the batch size it declares)",
+    )
+    parser.add_argument(
+        "--no-pre-ping",
+        dest="pre_ping",
+        action="store_false",
+        help="with --sql: SQLSource without pool_pre_ping (no round trip before each batch)",
     )
     args = parser.parse_args()
     if args.keys < 1000 or args.repeat < 2 or args.repeat % 2:
@@ -390,7 +402,7 @@ def main() -> None:
         print(f"\nwritten to {written}")
         return
     if args.sql:
-        run_sql(args.keys, args.repeat, args.out, args.batch_size)
+        run_sql(args.keys, args.repeat, args.out, args.batch_size, args.pre_ping)
         return
     if args.cluster:
         with tempfile.TemporaryDirectory(prefix="warming-bench-") as tmp:

@@ -35,7 +35,6 @@ import psycopg
 import redis
 
 from warming_tasks.cli.embedded import RedisProcess
-from warming_tasks.settings import Settings
 
 from . import workloads as w
 from .figures import spread
@@ -185,15 +184,21 @@ def _profile(
 
 
 def measure_sql(
-    rows: int, repeat: int, workdir: Path, batch_size: int | None = None
+    rows: int, repeat: int, workdir: Path, batch_size: int | None = None, pre_ping: bool = True
 ) -> dict[str, list[float]]:
+    """``batch_size``: SQLSource's (None: the one it declares); ``pre_ping``: its
+    pool's ``pool_pre_ping``. Everything else at the suite's defaults."""
     figures: dict[str, list[float]] = {"sql_script_rows_per_s": [], "sql_preload_rows_per_s": []}
-    size = str(batch_size or Settings.model_fields["batch_size"].default)
     with (
         database(rows) as url,
         RedisProcess(data_dir=workdir / "redis") as server,
         worker(
-            server, workdir, BENCH_SQL_URL=url, WARMING_SOURCE=SOURCE, WARMING_BATCH_SIZE=size
+            server,
+            workdir,
+            BENCH_SQL_URL=url,
+            WARMING_SOURCE=SOURCE,
+            BENCH_SQL_PRE_PING="1" if pre_ping else "0",
+            BENCH_SQL_BATCH_SIZE=str(batch_size or ""),  # empty: what the source declares
         ) as app,
         psycopg.connect(url) as conn,
     ):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from celery import Celery
 
-from warming_tasks.app import DEFAULTS
+from warming_tasks.celery_app import DEFAULTS
 from warming_tasks.cli.embedded import RedisProcess, worker_command
 
 ROOT = Path(__file__).resolve().parent.parent

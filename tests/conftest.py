@@ -22,7 +22,7 @@ import redis
 from celery import Celery
 
 from warming_tasks import runtime
-from warming_tasks.app import DEFAULTS
+from warming_tasks.celery_app import DEFAULTS
 from warming_tasks.cli.embedded import RedisProcess, free_port
 
 from .helpers import (

@@ -19,7 +19,7 @@ import redis
 from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeout
 
-from warming_tasks.app import DEFAULTS
+from warming_tasks.celery_app import DEFAULTS
 from warming_tasks.cli.embedded import RedisProcess
 from warming_tasks.settings import load_settings
 from warming_tasks.store import CacheStore

@@ -14,7 +14,7 @@ import redis
 from celery import Celery
 
 from warming_tasks import tracker
-from warming_tasks.app import DEFAULTS
+from warming_tasks.celery_app import DEFAULTS
 from warming_tasks.cli.embedded import RedisProcess
 from warming_tasks.settings import load_settings
 

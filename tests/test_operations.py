@@ -101,18 +101,20 @@ def test_one_scrape_counts_the_keys_every_worker_warmed(
     warmed = samples[("warming_keys_warmed_total", (("strategy", "preload"),))]
     assert warmed == summary["loaded"]
     assert samples[("warming_keys_failed_total", (("strategy", "preload"),))] == 0
-    assert samples[("warming_runs_total", (("kind", "preload"), ("outcome", "ok")))] == 1
-    finished = samples[("warming_last_run_finished_timestamp_seconds", (("kind", "preload"),))]
+    ran = (("kind", "preload"), ("outcome", "ok"), ("source", "all"))
+    assert samples[("warming_runs_total", ran)] == 1
+    preload = (("kind", "preload"), ("source", "all"))
+    finished = samples[("warming_last_run_finished_timestamp_seconds", preload)]
     assert finished == pytest.approx(summary["started_at"] + summary["duration_s"], abs=0.01)
     assert time.time() - 120 < finished <= time.time()
-    succeeded = samples[("warming_last_success_timestamp_seconds", (("kind", "preload"),))]
+    succeeded = samples[("warming_last_success_timestamp_seconds", preload)]
     assert succeeded == finished, "an ok run is the last success too"
-    duration = samples[("warming_run_duration_seconds", (("kind", "preload"),))]
+    duration = samples[("warming_run_duration_seconds", preload)]
     assert duration == pytest.approx(summary["duration_s"], abs=0.01)
     assert samples[("warming_paused", ())] == 0
     assert samples[("warming_cache_up", ())] == 1
     labels = {value for _, pairs in samples for _, value in pairs}
-    kinds_and_outcomes = {"preload", "refresh", "predictive", *OUTCOMES}
+    kinds_and_outcomes = {"preload", "refresh", "predictive", "all", *OUTCOMES}
     assert labels <= kinds_and_outcomes, "no label carries a key"
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from warming_tasks import runtime
 from warming_tasks.cli.embedded import RedisProcess, free_port
 from warming_tasks.errors import SourceError, SourceUnavailable
 from warming_tasks.source import DataSource, load_batch
@@ -122,6 +123,32 @@ def test_hot_keys_stream_every_row_and_a_batch_loads_values_and_ttls(
         "product:7": ("body of 7", 607),
         "product:2500": ("body of 2500", 3100),
     }, "a key without a row is missing, not failed"
+
+
+def test_a_batch_of_the_declared_size_loads_whole_on_every_database(
+    database: tuple[str, str],
+) -> None:
+    with products(*database) as source:
+        assert source.batch_size == 5000  # what it declares, WARMING_BATCH_SIZE unset
+        assert source.keys == "product:*"
+        keys = [f"product:{i}" for i in range(1, 2501)]
+        loaded = source.load_many(keys)
+    assert sorted(loaded) == sorted(keys), "an IN list of 2,500 keys, in queries of 1,000"
+
+
+def test_a_batch_size_the_user_set_wins_over_the_declared_one(
+    database: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WARMING_BATCH_SIZE", "700")
+    runtime.reset()
+    try:
+        with products(*database) as source:
+            assert source.batch_size is None  # the setting applies
+        with products(*database, batch_size=300) as source:
+            assert source.batch_size == 300
+    finally:
+        monkeypatch.delenv("WARMING_BATCH_SIZE")
+        runtime.reset()
 
 
 def test_a_row_becomes_the_object_the_application_caches(database: tuple[str, str]) -> None:

@@ -3,6 +3,7 @@ are loaded again now instead of at the next refresh or miss."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Iterable
@@ -25,7 +26,7 @@ WARM_TASK = "warming_tasks.warm_keys"
 def _sender() -> Celery:
     # The suite's configuration (celeryconfig, CELERY_* variables) without becoming
     # the application's current app.
-    from .app import make_app  # noqa: PLC0415 - Celery's app only when a warm is sent
+    from .celery_app import make_app  # noqa: PLC0415 - Celery's app only when a warm is sent
 
     return make_app(set_as_current=False)
 
@@ -40,19 +41,30 @@ def warm(
     loaded once, by the latest request (the others count it ``coalesced``).
     ``app``: the Celery app to send with (default: one configured like the
     workers' ``celery -A warming_tasks``)."""
-    wanted = [keys] if isinstance(keys, str) else list(keys)
+    wanted: list[object] = (
+        [keys] if isinstance(keys, str) else list(keys) if isinstance(keys, Iterable) else []
+    )
     bad = [key for key in wanted if not isinstance(key, str) or not key]
     if not wanted or bad:
         raise ValueError(f"keys={keys!r} is invalid: must be one or more non-empty strings")
+    names = [str(key) for key in wanted]
     request: str | None = uuid.uuid4().hex
     try:
-        get_own_store().note_pending(wanted, str(request))
+        get_own_store().note_pending(names, str(request))
     except TRANSIENT as exc:
         # The warm still goes: it loads its keys, only without coalescing.
-        log.warning("warming-tasks: warm requests for %d keys not marked: %s", len(wanted), exc)
+        log.warning("warming-tasks: warm requests for %d keys not marked: %s", len(names), exc)
         request = None
     options: dict[str, Any] = {}
     if queue := warming_queue():
         options["queue"] = queue
-    kwargs = {"keys": wanted, "source": source, "request": request}
-    return (app or _sender()).send_task(WARM_TASK, kwargs=kwargs, **options)
+    kwargs = {"keys": names, "source": source, "request": request}
+    try:
+        return (app or _sender()).send_task(WARM_TASK, kwargs=kwargs, **options)
+    except BaseException:
+        if request is not None:
+            # This request will not run: its marks must not make earlier requests
+            # that wait for these keys count them as coalesced into it.
+            with contextlib.suppress(*TRANSIENT):
+                get_own_store().drop_pending(names, request)
+        raise

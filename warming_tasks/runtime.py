@@ -73,7 +73,7 @@ def get_warmer(name: str | None = None) -> Warmer:
     warmer = _warmers.get(named.name)
     if warmer is None:
         warmer = Warmer(
-            get_store(), named.source, named.settings, fmt=get_format(), name=named.name
+            get_store(), named.source, named.settings, fmt=get_format(), budget=named.budget
         )
         _warmers[named.name] = warmer
     return warmer

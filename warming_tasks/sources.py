@@ -42,6 +42,9 @@ class NamedSource:
     source: DataSource
     settings: Settings
     keys: str = "*"
+    # The source budget it draws from: its own where it declares ``source_rate``,
+    # else the one WARMING_SOURCE_RATE sets for every source together.
+    budget: str = DEFAULT_SOURCE
 
     def claims(self, key: str) -> bool:
         return self.keys == "*" or fnmatch.fnmatchcase(key, self.keys)
@@ -81,7 +84,10 @@ def load_sources(settings: Settings) -> dict[str, NamedSource]:
         source = load_source(spec, setting)
         policy = declared_policy(name, spec, source)
         update = {f: v for f, v in policy.model_dump().items() if f != "keys" and v is not None}
-        found[name] = NamedSource(name, source, settings.model_copy(update=update), policy.keys)
+        budget = name if policy.source_rate is not None else DEFAULT_SOURCE
+        found[name] = NamedSource(
+            name, source, settings.model_copy(update=update), policy.keys, budget
+        )
     return found
 
 

@@ -170,9 +170,9 @@ class Warmer:
         rng: random.Random | None = None,
         *,
         fmt: CacheFormat | None = None,
-        name: str = DEFAULT_SOURCE,
+        budget: str = DEFAULT_SOURCE,
     ) -> None:
-        self.name = name  # the source's, for its own budget
+        self.budget = budget  # the source budget it draws from (``sources.NamedSource``)
         self.store = store
         self.source = source
         self.settings = settings
@@ -206,7 +206,7 @@ class Warmer:
         """Wait for ``keys`` of WARMING_SOURCE_RATE, a budget every worker shares, so a
         cold start cannot overload the database behind the source: the seconds waited."""
         rate = self.settings.source_rate
-        wait_s = self.store.reserve(keys, rate, self.name) if rate and keys else 0.0
+        wait_s = self.store.reserve(keys, rate, self.budget) if rate and keys else 0.0
         if wait_s > 0:
             time.sleep(wait_s)
         return wait_s

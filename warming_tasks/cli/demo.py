@@ -27,7 +27,7 @@ from celery import Celery
 from rich.console import Console
 
 from .. import tracker
-from ..app import DEFAULTS
+from ..celery_app import DEFAULTS
 from ..errors import SettingsError, WarmingError
 from ..kinds import Kind
 from ..ops.stats import collect

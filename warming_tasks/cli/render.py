@@ -73,7 +73,7 @@ def print_stats(data: dict[str, Any]) -> None:
     )
     print_strategies(data)
     runs = Table(title="recent runs")
-    for column in ("kind", "finished (UTC)", "duration s", "batches", "counts"):
+    for column in ("kind", "source", "finished (UTC)", "duration s", "batches", "counts"):
         runs.add_column(column, no_wrap=True)
     for run in data["recent_runs"]:
         counts = (*Kind.named(run["kind"]).fields, *(n for n in ALWAYS_COUNTED if run.get(n)))
@@ -81,21 +81,22 @@ def print_stats(data: dict[str, Any]) -> None:
         when = _clock(started + float(run.get("duration_s", 0)))
         runs.add_row(
             run["kind"],
+            run.get("source") or "all",
             when,
             f"{run['duration_s']:.2f}",
             str(run["batches"]),
             " ".join(f"{c}={run.get(c, 0)}" for c in counts),
         )
     out.print(runs)
-    lock = data["refresh_lock"]
-    out.print(
-        "refresh lock: "
-        + (
+    locks = data["refresh_locks"]
+    for name, lock in locks.items():
+        which = "refresh lock" if len(locks) == 1 else f"refresh lock of {name}"
+        state = (
             "free"
             if lock is None
             else f"held by run {lock['run_id']} for {lock['expires_in_s']:.0f} s more"
         )
-    )
+        out.print(f"{which}: {state}")
     paused = data["paused"]
     if paused:
         out.print(

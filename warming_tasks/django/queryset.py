@@ -42,6 +42,8 @@ class QuerySetSource:
         self.queryset, self.key, self.ttl, self.value = queryset, key, ttl, value
         self.fields = list(dict.fromkeys(fields))
         self._pattern = re.compile(_pattern(key))
+        # The keys it claims, for predictive loads and ``warm``: its key's shape.
+        self.keys = re.sub(r"\{[^}]*\}", "*", key)
 
     def hot_keys(self) -> Iterator[str]:
         rows = self.queryset.values_list(*self.fields).iterator(chunk_size=CHUNK)

@@ -4,6 +4,7 @@ deleted after a delete, once the transaction commits."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import caches
@@ -31,6 +32,19 @@ def cache_key(template: str, instance: Any) -> str:
     return template.format_map(_Fields(instance))
 
 
+def _quietly(what: str, call: Callable[..., Any], *args: Any) -> Callable[[], None]:
+    """``call(*args)``, logged instead of raised: the save it follows has committed,
+    and a cache that is briefly out of reach must not fail the request."""
+
+    def run() -> None:
+        try:
+            call(*args)
+        except Exception as exc:
+            log.warning("warming-tasks: could not %s after commit: %s", what, exc)
+
+    return run
+
+
 def rewarm_on_save(model: type, key: str = "product:{pk}", source: str | None = None) -> None:
     """After each save of ``model``, once its transaction commits, enqueue a warm of
     its key (``key``, formatted with the instance's attributes) from ``source``;
@@ -43,12 +57,12 @@ def rewarm_on_save(model: type, key: str = "product:{pk}", source: str | None = 
 
     def saved(sender: Any, instance: Any, using: str | None = None, **_: Any) -> None:
         name = cache_key(key, instance)
-        transaction.on_commit(lambda: warm([name], source), using=using, robust=True)
+        transaction.on_commit(_quietly(f"warm {name}", warm, [name], source), using=using)
 
     def deleted(sender: Any, instance: Any, using: str | None = None, **_: Any) -> None:
         name = cache_key(key, instance)
-        alias = get_settings().django_cache
-        transaction.on_commit(lambda: caches[alias].delete(name), using=using, robust=True)
+        delete = caches[get_settings().django_cache].delete
+        transaction.on_commit(_quietly(f"delete {name}", delete, name), using=using)
 
     post_save.connect(saved, sender=model, weak=False, dispatch_uid=f"warming:save:{label}")
     post_delete.connect(deleted, sender=model, weak=False, dispatch_uid=f"warming:delete:{label}")

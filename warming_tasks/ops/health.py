@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from celery import Celery
 
 from ..errors import WarmingError
-from ..runtime import get_format, get_own_store, get_settings, get_source
+from ..runtime import get_format, get_own_store, get_settings, get_sources
 from ..settings import Settings, redact_url
 from ..source import DataSource, load_batch
 from .agreement import CONTROL_COMMAND, PROBE_KEY
@@ -89,16 +89,30 @@ def _code_checks(settings: Settings) -> Iterator[Check]:
     # The format first: under Django it sets Django up, which a source that imports
     # its models at the top of its module needs before it is imported.
     yield _attempt(f"format {settings.format}", get_format)
-    if not settings.source:
+    specs = settings.source_specs()
+    if not specs:
         yield Check("source", "WARMING_SOURCE is not set: runs would fail")
         return
     try:
-        source = get_source()
+        sources = get_sources()
     except Exception as exc:
-        yield Check(f"source {settings.source}", _one_line(exc))
+        yield Check(f"source {_named(specs)}", _one_line(exc))
         return
-    yield Check(f"source {settings.source}")
-    yield Check("source TTLs", _short_ttls(source, settings.refresh_threshold))
+    for name, named in sources.items():
+        label = f"source {specs[name]}" if settings.source else f"source {name}={specs[name]}"
+        yield Check(label)
+        threshold = named.settings.refresh_threshold
+        yield Check(
+            f"{label.replace('source', 'TTLs of', 1)}", _short_ttls(named.source, threshold)
+        )
+
+
+def _named(specs: dict[str, str]) -> str:
+    return (
+        ", ".join(f"{n}={spec}" for n, spec in specs.items())
+        if len(specs) > 1
+        else next(iter(specs.values()))
+    )
 
 
 def _short_ttls(source: DataSource, threshold_s: int) -> str | None:

@@ -16,10 +16,13 @@ from prometheus_client.registry import Collector
 from ..kinds import Kind
 from ..maths.accounting import accounts
 from ..store import CacheStore, Snapshot
+from ..store.runs import SCOPE_MARK, scoped
 
 log = logging.getLogger(__name__)
 
 OUTCOMES = ("ok", "failed", "cancelled", "lost", "skipped")
+# The ``source`` label of runs that covered every source.
+ALL_LABEL = "all"
 
 
 class WarmingCollector(Collector):
@@ -85,29 +88,38 @@ def series(snap: Snapshot) -> Iterator[Metric]:
     yield from (warmed, failed, superseded, kept_stale, share)
 
     runs = CounterMetricFamily(
-        "warming_runs", "Runs that ended, per kind and outcome.", labels=["kind", "outcome"]
+        "warming_runs",
+        "Runs that ended, per kind, outcome and source (all: a run of every source).",
+        labels=["kind", "outcome", "source"],
     )
     duration = GaugeMetricFamily(
-        "warming_run_duration_seconds", "How long the last run of each kind took.", labels=["kind"]
+        "warming_run_duration_seconds",
+        "How long the last run of each kind and source took.",
+        labels=["kind", "source"],
     )
     finished = GaugeMetricFamily(
         "warming_last_run_finished_timestamp_seconds",
-        "When the last run of each kind ended (Unix time).",
-        labels=["kind"],
+        "When the last run of each kind and source ended (Unix time).",
+        labels=["kind", "source"],
     )
     succeeded = GaugeMetricFamily(
         "warming_last_success_timestamp_seconds",
-        "When the last run of each kind that warmed all it meant to ended (Unix time).",
-        labels=["kind"],
+        "When the last run of each kind and source that warmed all it meant to ended (Unix time).",
+        labels=["kind", "source"],
     )
-    for kind in Kind:
-        for outcome in OUTCOMES:
-            runs.add_metric([kind.value, outcome], snap.totals.get(f"runs:{kind}:{outcome}", 0))
-        if f"finished_at:{kind}" in snap.totals:
-            finished.add_metric([kind.value], snap.totals[f"finished_at:{kind}"])
-            duration.add_metric([kind.value], snap.totals[f"duration_s:{kind}"])
-        if f"succeeded_at:{kind}" in snap.totals:
-            succeeded.add_metric([kind.value], snap.totals[f"succeeded_at:{kind}"])
+    scopes = {None, *(f.rpartition(SCOPE_MARK)[2] for f in snap.totals if SCOPE_MARK in f)}
+    for source in sorted(scopes, key=lambda s: s or ""):
+        at, label = scoped(source), source or ALL_LABEL
+        for kind in Kind:
+            for outcome in OUTCOMES:
+                count = snap.totals.get(f"runs:{kind}:{outcome}{at}", 0)
+                if source is None or count:
+                    runs.add_metric([kind.value, outcome, label], count)
+            if f"finished_at:{kind}{at}" in snap.totals:
+                finished.add_metric([kind.value, label], snap.totals[f"finished_at:{kind}{at}"])
+                duration.add_metric([kind.value, label], snap.totals[f"duration_s:{kind}{at}"])
+            if f"succeeded_at:{kind}{at}" in snap.totals:
+                succeeded.add_metric([kind.value, label], snap.totals[f"succeeded_at:{kind}{at}"])
     yield from (runs, duration, finished, succeeded)
 
     hit_ratio = GaugeMetricFamily(

@@ -11,7 +11,7 @@ import sys
 from typing import NoReturn
 
 from ..errors import WarmingError
-from ..runtime import get_format, get_own_store, get_settings, get_source
+from ..runtime import get_format, get_own_store, get_settings, get_sources
 from ..settings import Settings, redact_url
 from ..store import cluster_url, connect
 from .checks import startup_warnings
@@ -47,9 +47,9 @@ def check_worker() -> None:
         check_cache_url(settings)
         # Here, before the pool forks, so Django's setup (for its format) is done once.
         get_format()
-        if settings.source:
+        if settings.source_specs():
             # Each pool child builds its own after fork (runtime.reset).
-            get_source()
+            get_sources()
     except WarmingError as exc:
         refuse(exc)
     log.info(
@@ -57,14 +57,14 @@ def check_worker() -> None:
         redact_url(settings.redis_url),
         settings.format,
         settings.strategy.value,
-        settings.source or "(unset)",
+        ", ".join(f"{n}={spec}" for n, spec in settings.source_specs().items()) or "(unset)",
     )
 
 
 def warn_operator() -> None:
     """Log, once the worker is up, what in the cache Redis' configuration puts data at risk."""
     settings = get_settings()
-    if not settings.source:
+    if not settings.source_specs():
         log.warning(
             "warming-tasks: WARMING_SOURCE is not set: every warming run this worker "
             "takes will fail until it is (name your data source as 'module:attribute')"

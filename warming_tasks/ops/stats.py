@@ -8,7 +8,7 @@ from typing import Any
 from ..maths.accounting import accounts, best
 from ..maths.decay import decayed_count
 from ..maths.tuning import CANDIDATES_S, START_S, Belief
-from ..settings import Settings, redact_url
+from ..settings import DEFAULT_SOURCE, Settings, redact_url
 from ..store import CacheStore
 from .checks import eviction_warning
 
@@ -29,8 +29,8 @@ def collect(store: CacheStore, settings: Settings, top: int, runs: int = 10) -> 
         {"key": key, "score": round(decayed_count(score, now, epoch or now, half_life), 3)}
         for key, score in store.top_keys(top)
     ]
-    holder = store.lock_holder()
-    lock = None if holder is None else {"run_id": holder[0], "expires_in_s": holder[1] / 1000}
+    locks = {name: _lock(store, name) for name in settings.source_specs() or [DEFAULT_SOURCE]}
+    held = [lock for lock in locks.values() if lock is not None]
     warning = eviction_warning(store)
     strategies = accounts(store.account_counters())
     hits, misses = store.reads()
@@ -51,11 +51,20 @@ def collect(store: CacheStore, settings: Settings, top: int, runs: int = 10) -> 
         "strategies": [row.as_dict() for row in strategies],
         "best_strategy": best(strategies),
         "recent_runs": recent,
-        "refresh_lock": lock,
+        # Each source's refresh lock; ``refresh_lock``: the first held, if any.
+        "refresh_lock": held[0] if held else None,
+        "refresh_locks": locks,
         "paused": store.paused(),
         "eviction_policy": store.config_value("maxmemory-policy"),
         "warnings": warnings,
     }
+
+
+def _lock(store: CacheStore, source: str) -> dict[str, Any] | None:
+    holder = store.lock_holder(source)
+    if holder is None:
+        return None
+    return {"run_id": holder[0].rpartition("/")[2], "expires_in_s": holder[1] / 1000}
 
 
 def reloads_everything(recent: list[dict[str, Any]], settings: Settings) -> str | None:

@@ -8,35 +8,34 @@ from ..settings import DEFAULT_SOURCE
 from .base import StoreBase, text
 
 
-def lock_token(run_id: str, source: str = DEFAULT_SOURCE) -> str:
-    """The token with which run ``run_id`` holds the refresh lock of ``source``."""
-    return run_id if source == DEFAULT_SOURCE else f"{source}/{run_id}"
-
-
-def lock_key(token: str) -> str:
-    """The lock a token is for: the default source's, or ``:<source>`` after it."""
-    source, sep, _ = token.rpartition("/")
-    return f"{c.REFRESH_LOCK_KEY}:{source}" if sep else c.REFRESH_LOCK_KEY
+def lock_key(source: str = DEFAULT_SOURCE) -> str:
+    """The refresh lock of ``source`` (the one source of ``WARMING_SOURCE`` keeps the
+    key it always had)."""
+    return c.REFRESH_LOCK_KEY if source == DEFAULT_SOURCE else f"{c.REFRESH_LOCK_KEY}:{source}"
 
 
 class LockCommands(StoreBase):
-    """Take, keep and release a source's refresh lock (the token says which)."""
+    """Take, keep and release a source's refresh lock with a run's token."""
 
-    def acquire_lock(self, token: str, ttl_s: float = c.REFRESH_LOCK_TTL_S) -> str:
-        """Take the refresh lock for ``token``; returns the holder's token."""
-        key = self._own(lock_key(token))
+    def acquire_lock(
+        self, token: str, source: str = DEFAULT_SOURCE, ttl_s: float = c.REFRESH_LOCK_TTL_S
+    ) -> str:
+        """Take the refresh lock of ``source`` for ``token``; returns the holder's token."""
+        key = self._own(lock_key(source))
         return text(self._run("lock_take", [key], [token, int(ttl_s * 1000)]))
 
-    def extend_lock(self, token: str, ttl_s: float = c.REFRESH_LOCK_TTL_S) -> bool:
+    def extend_lock(
+        self, token: str, source: str = DEFAULT_SOURCE, ttl_s: float = c.REFRESH_LOCK_TTL_S
+    ) -> bool:
         """Keep (or take back, if it expired) the lock for ``token``; False if another holds it."""
-        return self.acquire_lock(token, ttl_s) == token
+        return self.acquire_lock(token, source, ttl_s) == token
 
-    def release_lock(self, token: str) -> bool:
-        return bool(self._run("lock_release", [self._own(lock_key(token))], [token]))
+    def release_lock(self, token: str, source: str = DEFAULT_SOURCE) -> bool:
+        return bool(self._run("lock_release", [self._own(lock_key(source))], [token]))
 
     def lock_holder(self, source: str = DEFAULT_SOURCE) -> tuple[str, int] | None:
         """The token holding the refresh lock of ``source`` and its ms left, or None."""
-        key = self._own(lock_key(lock_token("", source)))
+        key = self._own(lock_key(source))
         pipe = self.client.pipeline()
         pipe.get(key)
         pipe.pttl(key)

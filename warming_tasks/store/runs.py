@@ -10,6 +10,7 @@ from typing import Any, NamedTuple, cast
 
 from .. import constants as c
 from ..maths.accounting import KIND_SLOTS
+from ..settings import DEFAULT_SOURCE
 from .base import StoreBase, text
 from .lock import lock_key
 
@@ -31,6 +32,15 @@ class Warmed(NamedTuple):
 
 
 _NOTHING_WARMED = Warmed()
+
+
+# A run's totals carry ``@<source>`` when it ran one source alone; none when it ran all.
+SCOPE_MARK = "@"
+
+
+def scoped(source: str | None) -> str:
+    """The suffix of a run's totals fields for ``source`` (None: every source)."""
+    return "" if source is None else f"{SCOPE_MARK}{source}"
 
 
 class RunCommands(StoreBase):
@@ -81,6 +91,7 @@ class RunCommands(StoreBase):
         errors: Iterable[Mapping[str, str]],
         lock_token: str = "",
         warmed: Warmed = _NOTHING_WARMED,
+        source: str = DEFAULT_SOURCE,
     ) -> bool:
         """Count a batch into its run once; True when the whole run has finished.
 
@@ -104,7 +115,7 @@ class RunCommands(StoreBase):
         args += shown
         keys = [
             *self._run_keys(run_id),
-            self._own(lock_key(lock_token)),
+            self._own(lock_key(source)),
             self._own(c.OPEN_RUNS_KEY),
         ]
         complete, first = self._run("run_count", keys, args)
@@ -163,28 +174,31 @@ class RunCommands(StoreBase):
         if not self.client.hsetnx(run_key, "recorded", 1):
             return False
         kind = summary["kind"]
+        at = scoped(summary.get("source"))
         pipe = self.client.pipeline()
         pipe.lpush(self._own(c.RUNS_KEY), json.dumps(summary, ensure_ascii=False))
         pipe.ltrim(self._own(c.RUNS_KEY), 0, c.RUN_HISTORY_LEN - 1)
         pipe.zrem(self._own(c.OPEN_RUNS_KEY), run_id)
         totals = self._own(c.RUN_TOTALS_KEY)
-        pipe.hincrby(totals, f"runs:{kind}:{outcome}", 1)
+        pipe.hincrby(totals, f"runs:{kind}:{outcome}{at}", 1)
         finished_at = summary["started_at"] + summary["duration_s"]
         pipe.hset(
             totals,
             mapping={
-                f"finished_at:{kind}": finished_at,
-                f"duration_s:{kind}": summary["duration_s"],
+                f"finished_at:{kind}{at}": finished_at,
+                f"duration_s:{kind}{at}": summary["duration_s"],
             },
         )
         if outcome == "ok":  # the age of the last success is what an alert wants
-            pipe.hset(totals, f"succeeded_at:{kind}", finished_at)
+            pipe.hset(totals, f"succeeded_at:{kind}{at}", finished_at)
         pipe.execute()
         return True
 
-    def count_skipped(self, kind: str) -> None:
-        """A run that did not run (paused, switched off, overlapping), for the totals."""
-        self.client.hincrby(self._own(c.RUN_TOTALS_KEY), f"runs:{kind}:skipped", 1)
+    def count_skipped(self, kind: str, source: str | None = None) -> None:
+        """A run (of ``source``, or of all) that did not run (paused, switched off,
+        overlapping), for the totals."""
+        field = f"runs:{kind}:skipped{scoped(source)}"
+        self.client.hincrby(self._own(c.RUN_TOTALS_KEY), field, 1)
 
     def run_totals(self) -> dict[str, float]:
         """``runs:<kind>:<outcome>`` counts, and each kind's last ``finished_at`` and

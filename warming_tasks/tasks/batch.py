@@ -12,6 +12,7 @@ from ..kinds import BY_SOURCE, Kind
 from ..maths.throttle import Throttle
 from ..retries import MAX_RETRIES, REFUSED, TRANSIENT, backoff_s
 from ..runtime import get_store, get_warmer
+from ..settings import DEFAULT_SOURCE
 from ..store import Warmed
 from ..warmer import BatchResult, StaleKept
 from .fanout import send_body
@@ -88,7 +89,7 @@ def _warm(  # noqa: PLR0913, PLR0917 - a batch, and what its earlier tries left
         # Paused, cancelled, or closed as stalled: the source is not called, and
         # the keys count as cancelled (nowhere, for a closed run).
         return BatchResult({"cancelled": len(keys)})
-    if lock and not get_store().extend_lock(lock):
+    if lock and not get_store().extend_lock(lock, source or DEFAULT_SOURCE):
         # Another run holds the lock now: this run's remaining batches stand down.
         return BatchResult({"lock_lost": len(keys)})
     warmer = get_warmer(source)
@@ -152,7 +153,8 @@ def _run_batch(  # noqa: PLR0913, PLR0917 - the batch message format, and its ki
         counts = result.counts
         if source is not None:  # its source's share, for a run over several
             counts = counts | {f"{source}{BY_SOURCE}{k}": v for k, v in counts.items()}
-        if store.finish_batch(run_id, index, counts, result.errors, lock, warmed):
+        named = source or DEFAULT_SOURCE
+        if store.finish_batch(run_id, index, counts, result.errors, lock, warmed, named):
             send_body(task, store, run_id)
     except REFUSED:
         raise

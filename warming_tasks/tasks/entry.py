@@ -21,7 +21,6 @@ from ..settings import get_settings
 from ..sources import NamedSource, pick, route
 from ..store import CacheStore
 from ..store.control import PAUSED
-from ..store.lock import lock_token
 from ..warmer import DueKeys, read_floor
 from .fanout import Part, RunEntry, best_effort, dispatch
 
@@ -48,7 +47,7 @@ def preload(
     go first."""
     run_id = _run_id(self)
     sources = sources_for(source)
-    if skipped := _skipped(Kind.PRELOAD):
+    if skipped := _skipped(Kind.PRELOAD, source):
         return empty_summary(Kind.PRELOAD, run_id, skipped, source)
     if by_popularity is None:
         by_popularity = get_settings().preload_by_popularity
@@ -70,47 +69,49 @@ def refresh(self: Task, source: str | None = None) -> dict[str, Any]:
     expire; one run at a time per source."""
     run_id = _run_id(self)
     sources = sources_for(source)
-    if skipped := _skipped(Kind.REFRESH):
+    if skipped := _skipped(Kind.REFRESH, source):
         return empty_summary(Kind.REFRESH, run_id, skipped, source)
     store = get_store()
-    locks: list[str] = []
+    state = store.run_state(run_id)
+    if "total" in state or "finished_at" in state:
+        # A redelivered entry whose run was sent: dispatch says what it returns,
+        # without taking the locks again (the run's batches hold them).
+        return dispatch(self, Kind.REFRESH, run_id, [], source)
+    taken: list[NamedSource] = []
     for named in sources:
-        token = lock_token(run_id, named.name)
-        holder = store.acquire_lock(token)
-        if holder != token:
-            for taken in locks:
-                store.release_lock(taken)
-            best_effort(store.count_skipped, Kind.REFRESH.value)
-            busy = f"a refresh run is in progress: {holder.rpartition('/')[2]}"
+        holder = store.acquire_lock(run_id, named.name)
+        if holder != run_id:
+            for other in taken:
+                store.release_lock(run_id, other.name)
+            best_effort(store.count_skipped, Kind.REFRESH.value, source)
+            busy = f"a refresh run is in progress: {holder}"
             return empty_summary(Kind.REFRESH, run_id, busy, source)
-        locks.append(token)
+        taken.append(named)
     dues: dict[str, DueKeys] = {}
     parts = []
-    for named, token in zip(sources, locks, strict=True):
-        due = _due_keys(store, run_id, named, dues)
+    for named in sources:
+        due = _due_keys(store, run_id, named, list(dues.values()))
         dues[named.name] = due
         hot_keys = named.source.hot_keys
         parts.append(
-            Part(named.name, partial(due, _Later(hot_keys)), named.settings.batch_size, token)
+            Part(named.name, partial(due, _Later(hot_keys)), named.settings.batch_size, run_id)
         )
     try:
         return dispatch(self, Kind.REFRESH, run_id, parts, source, dues)
     except _RUN_GOES_ON:
         raise
     except BaseException:
-        for token in locks:
-            store.release_lock(token)
+        for named in sources:
+            store.release_lock(run_id, named.name)
         raise
 
 
-def _due_keys(
-    store: CacheStore, run_id: str, named: NamedSource, before: dict[str, DueKeys]
-) -> DueKeys:
+def _due_keys(store: CacheStore, run_id: str, named: NamedSource, before: list[DueKeys]) -> DueKeys:
     """The due keys of ``named``, its progress counted after the sources ``before`` it."""
     settings = named.settings
 
     def progress(checked: int) -> None:
-        done = sum(due.checked for due in before.values())
+        done = sum(due.checked for due in before)
         best_effort(store.set_run_count, run_id, "checked", done + checked)
 
     return DueKeys(
@@ -141,7 +142,7 @@ def predictive_load(
     each key by the first source whose ``keys`` claims it (``source``: that one alone)."""
     run_id = _run_id(self)
     sources = sources_for(source)
-    if skipped := _skipped(Kind.PREDICTIVE):
+    if skipped := _skipped(Kind.PREDICTIVE, source):
         return empty_summary(Kind.PREDICTIVE, run_id, skipped, source)
     if limit is None:
         limit = get_settings().predictive_limit
@@ -153,7 +154,9 @@ def predictive_load(
         def keys() -> list[str]:
             if not routed:  # ranked and routed once, when the first source's keys are asked
                 top = [key for key, _ in get_store().top_keys(limit)]
-                by_source, unrouted = route(top, sources)
+                # Each key to the first source that claims it among all of them; a run
+                # of one source loads its share, and what no source claims is unrouted.
+                by_source, unrouted = route(top, get_sources().values())
                 routed.update(by_source)
                 best_effort(get_store().set_run_count, run_id, "unrouted", unrouted)
             return routed.get(name, [])
@@ -180,8 +183,8 @@ def _run_id(task: Task) -> str:
     return str(task.request.id or uuid.uuid4())
 
 
-def _skipped(kind: Kind) -> str | None:
+def _skipped(kind: Kind, source: str | None) -> str | None:
     reason = get_settings().allows(kind.strategy) or (PAUSED if get_store().paused() else None)
     if reason:
-        best_effort(get_store().count_skipped, kind.value)
+        best_effort(get_store().count_skipped, kind.value, source)
     return reason

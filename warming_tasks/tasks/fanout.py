@@ -34,6 +34,7 @@ from ..maths.batching import chunked
 from ..retries import TRANSIENT
 from ..routing import warming_queue
 from ..runtime import get_store
+from ..settings import DEFAULT_SOURCE
 from ..store import CacheStore
 from ..warmer import DueKeys
 
@@ -94,7 +95,7 @@ def dispatch(  # noqa: PLR0913, PLR0917 - what a run is made of
         {
             "kind": kind.value,
             "started_at": time.time(),
-            "lock": ",".join(part.lock for part in parts if part.lock),
+            "lock": json.dumps({part.source: part.lock for part in parts if part.lock}),
             "source": scope or ALL_SOURCES,
             "finish": json.dumps(dict(body)),
         },
@@ -134,9 +135,8 @@ def _send_batches(
             signatures = [
                 batch_task.signature(
                     (run_id, index, batch, part.lock),
-                    {"source": part.source},
+                    _source_kwargs(part.source),
                     argsrepr=f"(run={run_id}, batch={index}, keys={len(batch)})",
-                    kwargsrepr=f"{{'source': {part.source!r}}}",
                     **route,
                 )
                 for index, (part, batch) in window
@@ -146,9 +146,17 @@ def _send_batches(
             group(signatures, app=task.app).apply_async(producer=producer, add_to_parent=False)
             sent += len(window)
             best_effort(store.note_dispatched, run_id, sent)
-            for lock in {part.lock for _, (part, _) in window if part.lock}:
-                best_effort(store.extend_lock, lock)
+            for part in parts:  # every lock of the run, a later source's too
+                if part.lock:
+                    best_effort(store.extend_lock, part.lock, part.source)
     return sent
+
+
+def _source_kwargs(source: str) -> dict[str, str]:
+    """A batch's source, where there are named sources: the one source of
+    ``WARMING_SOURCE`` sends batches as it always did (a worker not yet upgraded
+    takes them), and counts no share of its own."""
+    return {} if source == DEFAULT_SOURCE else {"source": source}
 
 
 def _publish_batch(producer: Any) -> contextlib.AbstractContextManager[Any]:
@@ -185,6 +193,17 @@ def _batches(
             store.note_dispatch_error(run_id, reason[:300])  # the other sources go on
 
 
+def run_locks(field: str) -> dict[str, str]:
+    """A run record's ``lock`` field: each source's lock token (an older record holds
+    the default source's token alone)."""
+    if not field:
+        return {}
+    if field.startswith("{"):
+        locks: dict[str, str] = json.loads(field)
+        return locks
+    return {DEFAULT_SOURCE: field}
+
+
 def best_effort(call: Callable[..., Any], *args: Any) -> None:
     try:
         call(*args)
@@ -205,8 +224,8 @@ def finish(run_id: str) -> dict[str, Any]:
     kind = Kind.named(state.get("kind", Kind.PRELOAD.value))  # the record says what ran
     summary = build_summary(kind, run_id, state, store.run_errors(run_id), time.time())
     best_effort(store.close_run, run_id, summary, outcome(summary))
-    for lock in filter(None, state.get("lock", "").split(",")):
-        store.release_lock(lock)
+    for source, lock in run_locks(state.get("lock", "")).items():
+        store.release_lock(lock, source)
     shown = (*kind.fields, *(name for name in ALWAYS_COUNTED if summary[name]), "batches")
     counts = " ".join(f"{name}={summary[name]}" for name in shown)
     log.info("%s run %s finished in %.2fs: %s", kind.value, run_id, summary["duration_s"], counts)

@@ -45,7 +45,10 @@ def warm_keys(
         claimed = store.claim_pending(wanted, request)
         wanted = [key for key, mine in zip(wanted, claimed, strict=True) if mine]
     summary["coalesced"] = len(keys) - len(wanted)
-    routed, summary["unrouted"] = route(wanted, sources)
+    if source is None:
+        routed, summary["unrouted"] = route(wanted, sources)
+    else:  # the keys asked of this source are its to load, whatever its glob
+        routed = {source: wanted}
     errors: list[dict[str, str]] = []
     for name, named_keys in routed.items():
         warmer = get_warmer(name)
