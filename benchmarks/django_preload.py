@@ -84,7 +84,9 @@ def loop(rows: int) -> int:
     return written
 
 
-def measure(rows: int, repeat: int, workdir: Path) -> dict[str, list[float]]:
+def measure(
+    rows: int, repeat: int, workdir: Path, batch_size: int | None = None
+) -> dict[str, list[float]]:
     figures: dict[str, list[float]] = {"loop_rows_per_s": [], "preload_rows_per_s": []}
     with shop_database(rows) as name, RedisProcess(data_dir=workdir / "redis") as server:
         env = {"DJANGO_SETTINGS_MODULE": SETTINGS, "BENCH_DJANGO_DB": name}
@@ -103,6 +105,7 @@ def measure(rows: int, repeat: int, workdir: Path) -> dict[str, list[float]]:
             DJANGO_SETTINGS_MODULE=SETTINGS,
             BENCH_DJANGO_DB=name,
             BENCH_DJANGO_CACHE=server.url(0),
+            BENCH_DJANGO_BATCH_SIZE=str(batch_size or ""),  # empty: what the source declares
         ) as app:
             # Warm-up, both sides alike: imports, connections, the table in cache.
             loop(rows)
@@ -134,11 +137,17 @@ def main() -> int:
     )
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=4, help="even: each side first as often")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="QuerySetSource's batch_size (default: the batch size it declares)",
+    )
     args = parser.parse_args()
     if args.rows < 1000 or args.repeat < 2 or args.repeat % 2:
         parser.error("--rows must be at least 1000 and --repeat even")
     with tempfile.TemporaryDirectory(prefix="warming-django-") as tmp:
-        figures = measure(args.rows, args.repeat, Path(tmp))
+        figures = measure(args.rows, args.repeat, Path(tmp), args.batch_size)
     pairs = [
         p / loop_
         for p, loop_ in zip(figures["preload_rows_per_s"], figures["loop_rows_per_s"], strict=True)
@@ -147,6 +156,7 @@ def main() -> int:
     result: dict[str, Any] = {
         "rows": args.rows,
         "repeat": args.repeat,
+        "batch_size": args.batch_size,  # None: the one QuerySetSource declares
         "figures": {name: spread(values) for name, values in figures.items()},
         "django_preload_vs_loop": ratio
         | {"target": f">= {TARGET}", "meets": ratio["median"] >= TARGET},
@@ -157,7 +167,8 @@ def main() -> int:
         f"{'django_preload_vs_loop':24} {ratio['median']:12.2f}  "
         f"({ratio['min']:.2f}-{ratio['max']:.2f}, target >= {TARGET})"
     )
-    print(f"written to {save(result, f'django-preload-{args.rows}')}")
+    size = f"-batch{args.batch_size}" if args.batch_size else ""
+    print(f"written to {save(result, f'django-preload-{args.rows}{size}')}")
     return 0
 
 

@@ -30,6 +30,7 @@ class QuerySetSource:
         key: str = "{pk}",
         ttl: int = 3600,
         value: Callable[[Any], Any] | None = None,
+        batch_size: int | None = None,
     ) -> None:
         fields = [name for _, name, _, _ in string.Formatter().parse(key) if name is not None]
         if not fields or any(not name.isidentifier() for name in fields):
@@ -42,8 +43,11 @@ class QuerySetSource:
         self.queryset, self.key, self.ttl, self.value = queryset, key, ttl, value
         self.fields = list(dict.fromkeys(fields))
         self._pattern = re.compile(_pattern(key))
-        # The keys it claims, for predictive loads and ``warm``: its key's shape.
+        # What it declares for its runs (``warming_tasks.sources``): the keys it
+        # claims, for predictive loads and ``warm`` (its key's shape), and, where
+        # given, its batch size.
         self.keys = re.sub(r"\{[^}]*\}", "*", key)
+        self.batch_size = batch_size
 
     def hot_keys(self) -> Iterator[str]:
         rows = self.queryset.values_list(*self.fields).iterator(chunk_size=CHUNK)

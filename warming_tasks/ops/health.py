@@ -98,13 +98,12 @@ def _code_checks(settings: Settings) -> Iterator[Check]:
     except Exception as exc:
         yield Check(f"source {_named(specs)}", _one_line(exc))
         return
+    one = bool(settings.source)  # WARMING_SOURCE: the one source, named as it was set
     for name, named in sources.items():
-        label = f"source {specs[name]}" if settings.source else f"source {name}={specs[name]}"
-        yield Check(label)
+        yield Check(f"source {specs[name]}" if one else f"source {name}={specs[name]}")
         threshold = named.settings.refresh_threshold
-        yield Check(
-            f"{label.replace('source', 'TTLs of', 1)}", _short_ttls(named.source, threshold)
-        )
+        label = "source TTLs" if one else f"source {name} TTLs"
+        yield Check(label, _short_ttls(named.source, threshold))
 
 
 def _named(specs: dict[str, str]) -> str:
