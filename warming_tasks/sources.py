@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import SourceError
+from .errors import SourceError, WarmingError
 from .settings import DEFAULT_SOURCE, Settings
 from .source import DataSource, load_source
 
@@ -48,6 +48,18 @@ class NamedSource:
 
     def claims(self, key: str) -> bool:
         return self.keys == "*" or fnmatch.fnmatchcase(key, self.keys)
+
+
+def suggested_batch_size(size: int) -> int | None:
+    """``size``, the batch size a built-in source declares, unless the user chose
+    one with ``WARMING_BATCH_SIZE``: then None, and the setting applies."""
+    from .settings import get_settings  # noqa: PLC0415 - read when a source is built
+
+    try:
+        chosen = "batch_size" in get_settings().model_fields_set
+    except WarmingError:
+        chosen = False  # bad settings are reported at start-up, in one line
+    return None if chosen else size
 
 
 def declared_policy(name: str, spec: str, source: Any) -> Policy:

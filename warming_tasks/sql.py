@@ -45,8 +45,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
-from .errors import SourceError, SourceRefused, SourceUnavailable, WarmingError
+from .errors import SourceError, SourceRefused, SourceUnavailable
 from .settings import redact_url
+from .sources import suggested_batch_size
 
 # ``IN :keys`` (with or without parentheses) takes a list expanded per key;
 # anything else (PostgreSQL's ``= ANY(:keys)``) takes it as one array.
@@ -55,7 +56,7 @@ _PARENS = re.compile(r"\bIN\s*\(\s*:keys\s*\)", re.IGNORECASE)
 _TTL = 2  # the column that holds the TTL, unless ttl= is given
 # A query per 5,000 keys: against PostgreSQL, a preload at 1,000 keys a batch spends
 # its time in per-query round trips and task overhead (`python -m benchmarks --sql`:
-# 1.23x the hand-written script at 1,000, 1.51x at 5,000; 2026-12-06).
+# 1.18x the hand-written script at 1,000, 1.45x at 5,000; 2026-12-06).
 BATCH_SIZE = 5000
 IN_LIST_KEYS = 1000
 
@@ -97,7 +98,7 @@ class SQLSource:
         self.stream_rows = stream_rows
         # What this source declares for its runs (see ``warming_tasks.sources``): its
         # batch size, and the keys it claims for predictive loads and ``warm``.
-        self.batch_size = batch_size if batch_size is not None else _suggested_batch_size()
+        self.batch_size = batch_size if batch_size is not None else suggested_batch_size(BATCH_SIZE)
         self.keys = f"{prefix}*"
         # A pooled connection the database closed meanwhile (a restart, MySQL's
         # wait_timeout) is replaced before use instead of failing a batch.
@@ -159,17 +160,6 @@ class SQLSource:
                 continue  # no TTL, or one already past: nothing worth caching
             found[f"{prefix}{row[0]}"] = (self.value(row) if self.value else row[1], int(ttl))
         return found
-
-
-def _suggested_batch_size() -> int | None:
-    """``BATCH_SIZE``, unless ``WARMING_BATCH_SIZE`` is set: a size the user chose wins."""
-    from .runtime import get_settings  # noqa: PLC0415 - settings are the runtime's
-
-    try:
-        chosen = "batch_size" in get_settings().model_fields_set
-    except WarmingError:
-        chosen = False  # bad settings are reported at start-up, in one line
-    return None if chosen else BATCH_SIZE
 
 
 def _batch_query(sql: str) -> TextClause:
