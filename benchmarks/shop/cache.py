@@ -12,5 +12,5 @@ products = QuerySetSource(
     Product.objects.order_by("pk"),
     key="product:{pk}",
     ttl=3600,
-    **({"batch_size": int(_size)} if _size else {}),
+    batch_size=int(_size) if _size else None,
 )
