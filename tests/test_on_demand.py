@@ -11,6 +11,7 @@ from warming_tasks.on_demand import _sender
 
 
 def test_the_warm_sender_never_becomes_the_applications_current_app() -> None:
+    before = current_app._get_current_object()
     users = Celery("users-app", broker="memory://", set_as_current=True)
     try:
         sender = _sender()
@@ -18,6 +19,7 @@ def test_the_warm_sender_never_becomes_the_applications_current_app() -> None:
         assert current_app.main == "users-app"
     finally:
         users.close()
+        before.set_current()
 
 
 @pytest.mark.parametrize("keys", [[], [""], ["ok", 3], None])

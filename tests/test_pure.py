@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import re
 from collections.abc import Sequence
 
 import pytest
@@ -530,3 +531,24 @@ def test_metrics_come_from_the_records_and_name_no_key() -> None:
     assert samples[("warming_tracked_keys", ())] == 12
     assert samples[("warming_runs_open", ())] == 1
     assert samples[("warming_paused", ())] == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("products", "WARMING_SOURCES=products is invalid: 'products' is not name=module"),
+        ("a=m:A,a=m:B", "WARMING_SOURCES=a=m:A,a=m:B is invalid: the source 'a' is named twice"),
+        ("default=m:A", "is the name of WARMING_SOURCE's one source: choose another"),
+    ],
+)
+def test_bad_source_lists_are_one_line_naming_the_setting(value: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        load_settings(sources=value)
+
+
+def test_sources_are_named_in_order_and_one_source_is_default() -> None:
+    specs = load_settings(sources=" products=shop.cache:P , users=shop.cache:U").source_specs()
+    assert specs == {"products": "shop.cache:P", "users": "shop.cache:U"}
+    assert load_settings(source="shop.cache:P").source_specs() == {"default": "shop.cache:P"}
+    with pytest.raises(SettingsError, match="WARMING_SOURCE and WARMING_SOURCES are both set"):
+        load_settings(source="shop.cache:P", sources="a=shop.cache:P")

@@ -43,6 +43,8 @@ def test_preload_loads_every_hot_key_in_batches(client_app: Celery, cache: redis
     assert summary["batches"] == 6
     assert summary["duration_s"] > 0
     assert "errors" not in summary
+    # One WARMING_SOURCE: the summary of a run as it always was, no share per source.
+    assert (summary["source"], "by_source" in summary) == (None, False)
     for i in (0, 99, 100, 499):
         assert cache.get(f"key:{i}") == value_for(f"key:{i}").encode()
     ttls = [cache.ttl(f"key:{i}") for i in range(500)]
@@ -95,6 +97,7 @@ def test_refresh_reloads_only_expiring_keys(client_app: Celery, cache: redis.Red
     summary = run(client_app, "refresh")
     assert (summary["checked"], summary["refreshed"], summary["failed"]) == (30, 10, 0)
     assert summary["not_cached"] == 9, "key:21 to key:29: checked, not in the cache"
+    assert "by_source" not in summary
     for i in range(10):
         assert cache.get(f"key:{i}") == value_for(f"key:{i}").encode()
         assert cache.ttl(f"key:{i}") > 3000

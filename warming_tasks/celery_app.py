@@ -23,7 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "result_expires": 86_400,
     "task_acks_late": True,
     "task_reject_on_worker_lost": True,
-    # A batch holds a thousand keys: a prefetched one would wait behind a slow one.
+    # A batch holds thousands of keys: a prefetched one would wait behind a slow one.
     "worker_prefetch_multiplier": 1,
     "broker_connection_retry_on_startup": True,
     "task_routes": ("warming_tasks.routing.route",),

@@ -103,7 +103,7 @@ class Settings(BaseSettings):
         if self.source and self.sources:
             raise ValueError(
                 "WARMING_SOURCE and WARMING_SOURCES are both set: name every source in "
-                f"WARMING_SOURCES (e.g. {DEFAULT_SOURCE}={self.source},...)"
+                f"WARMING_SOURCES (e.g. main={self.source},...) and unset WARMING_SOURCE"
             )
         return self
 
@@ -168,6 +168,10 @@ def parse_sources(value: str) -> dict[str, str]:
             )
         if name in found:
             raise ValueError(f"the source {name!r} is named twice")
+        if name == DEFAULT_SOURCE:
+            raise ValueError(
+                f"{DEFAULT_SOURCE!r} is the name of WARMING_SOURCE's one source: choose another"
+            )
         found[name] = spec
     if not found:
         raise ValueError(

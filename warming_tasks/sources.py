@@ -50,16 +50,26 @@ class NamedSource:
         return self.keys == "*" or fnmatch.fnmatchcase(key, self.keys)
 
 
+# A batch waits for its share of a source budget before it loads: at most this long,
+# so that its run's lock (300 s) and the stall closer (600 s) never see it idle.
+BUDGET_WAIT_S = 60
+
+
 def suggested_batch_size(size: int) -> int | None:
     """``size``, the batch size a built-in source declares, unless the user chose
-    one with ``WARMING_BATCH_SIZE``: then None, and the setting applies."""
+    one with ``WARMING_BATCH_SIZE`` (then None: the setting applies); under a
+    ``WARMING_SOURCE_RATE``, no more keys than the budget gives in a minute."""
     from .settings import get_settings  # noqa: PLC0415 - read when a source is built
 
     try:
-        chosen = "batch_size" in get_settings().model_fields_set
+        settings = get_settings()
     except WarmingError:
-        chosen = False  # bad settings are reported at start-up, in one line
-    return None if chosen else size
+        return size  # bad settings are reported at start-up, in one line
+    if "batch_size" in settings.model_fields_set:
+        return None
+    if settings.source_rate:
+        return max(1, min(size, int(settings.source_rate * BUDGET_WAIT_S)))
+    return size
 
 
 def declared_policy(name: str, spec: str, source: Any) -> Policy:

@@ -14,6 +14,7 @@ CHUNK = 2000  # rows the listing reads per round trip (Django's iterator chunk s
 
 
 BATCH_SIZE = 5000
+IN_LIST_PARAMETERS = 1000
 
 
 class QuerySetSource:
@@ -62,8 +63,15 @@ class QuerySetSource:
 
     def load_many(self, keys: Sequence[str]) -> Mapping[str, tuple[Any, int]]:
         wanted = [w for w in map(self._values, keys) if w is not None]
-        if not wanted:
-            return {}
+        # At most IN_LIST_PARAMETERS a query (Oracle's IN list, SQL Server's
+        # parameters): a batch of 5,000 keys is a few queries.
+        step = max(1, IN_LIST_PARAMETERS // len(self.fields))
+        found: dict[str, tuple[Any, int]] = {}
+        for start in range(0, len(wanted), step):
+            found.update(self._query(wanted[start : start + step]))
+        return found
+
+    def _query(self, wanted: Sequence[dict[str, Any]]) -> dict[str, tuple[Any, int]]:
         rows = self.queryset.all()
         # A sliced queryset (the top N by some order) chooses the hot keys; the rows
         # of a batch are then looked up by key, whatever the slice.

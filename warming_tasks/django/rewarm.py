@@ -45,6 +45,10 @@ def _quietly(what: str, call: Callable[..., Any], *args: Any) -> Callable[[], No
     return run
 
 
+def _delete(name: str) -> None:
+    caches[get_settings().django_cache].delete(name)
+
+
 def rewarm_on_save(model: type, key: str = "product:{pk}", source: str | None = None) -> None:
     """After each save of ``model``, once its transaction commits, enqueue a warm of
     its key (``key``, formatted with the instance's attributes) from ``source``;
@@ -61,8 +65,7 @@ def rewarm_on_save(model: type, key: str = "product:{pk}", source: str | None = 
 
     def deleted(sender: Any, instance: Any, using: str | None = None, **_: Any) -> None:
         name = cache_key(key, instance)
-        delete = caches[get_settings().django_cache].delete
-        transaction.on_commit(_quietly(f"delete {name}", delete, name), using=using)
+        transaction.on_commit(_quietly(f"delete {name}", _delete, name), using=using)
 
     post_save.connect(saved, sender=model, weak=False, dispatch_uid=f"warming:save:{label}")
     post_delete.connect(deleted, sender=model, weak=False, dispatch_uid=f"warming:delete:{label}")

@@ -64,7 +64,7 @@ def _lock(store: CacheStore, source: str) -> dict[str, Any] | None:
     holder = store.lock_holder(source)
     if holder is None:
         return None
-    return {"run_id": holder[0].rpartition("/")[2], "expires_in_s": holder[1] / 1000}
+    return {"run_id": holder[0], "expires_in_s": holder[1] / 1000}
 
 
 def reloads_everything(recent: list[dict[str, Any]], settings: Settings) -> str | None:

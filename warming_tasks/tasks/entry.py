@@ -158,7 +158,8 @@ def predictive_load(
                 # of one source loads its share, and what no source claims is unrouted.
                 by_source, unrouted = route(top, get_sources().values())
                 routed.update(by_source)
-                best_effort(get_store().set_run_count, run_id, "unrouted", unrouted)
+                if unrouted or get_settings().sources:
+                    best_effort(get_store().set_run_count, run_id, "unrouted", unrouted)
             return routed.get(name, [])
 
         return keys

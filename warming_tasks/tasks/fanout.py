@@ -90,23 +90,26 @@ def dispatch(  # noqa: PLR0913, PLR0917 - what a run is made of
             return finish(run_id)
         raise Ignore()
     body = task.replace(task.app.signature(FINISH_TASK, args=(run_id,), **queue_options()))
-    store.start_run(
-        run_id,
-        {
-            "kind": kind.value,
-            "started_at": time.time(),
-            "lock": json.dumps({part.source: part.lock for part in parts if part.lock}),
-            "source": scope or ALL_SOURCES,
-            "finish": json.dumps(dict(body)),
-        },
-    )
+    # Named sources (WARMING_SOURCES) are written in the record; the one source of
+    # WARMING_SOURCE keeps the record it always had (a worker not yet upgraded reads it).
+    named = any(part.source != DEFAULT_SOURCE for part in parts)
+    locks = {part.source: part.lock for part in parts if part.lock}
+    fields: dict[str, str | float] = {
+        "kind": kind.value,
+        "started_at": time.time(),
+        "lock": json.dumps(locks) if named else locks.get(DEFAULT_SOURCE, ""),
+        "finish": json.dumps(dict(body)),
+    }
+    if named:
+        fields["source"] = scope or ALL_SOURCES
+    store.start_run(run_id, fields)
     started = time.monotonic()
     sent = _send_batches(task, kind, store, run_id, parts)
     for name in ("checked", "not_cached", "skipped_unread"):
         if dues is None:
             break
         store.set_run_count(run_id, name, sum(getattr(due, name) for due in dues.values()))
-        for source, due in dues.items():
+        for source, due in dues.items() if named else ():
             store.set_run_count(run_id, f"{source}{BY_SOURCE}{name}", getattr(due, name))
     if store.finish_dispatch(run_id, sent):
         # Every batch finished before the count was known: no batch sent the body,
