@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from warming_tasks.cli.embedded import RedisProcess
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seeds", default=",".join(map(str, TUNING_SEEDS + HELD_OUT_SEEDS)), help="seeds"
     )
+    parser.add_argument("--out", type=Path, default=None, help="default: a dated result file")
     args = parser.parse_args(argv)
     wanted = {f for f in args.families.split(",") if f}
     chosen = [f for f in families() if not wanted or f.name in wanted]
@@ -127,10 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     result |= {"summary": summarise(rows), "table": rows}
     result["run_s"] = round(time.perf_counter() - started, 1)
-    written = save(result, "held-out", None)
+    written = save(result, "held-out", args.out)
     for name, part in result["summary"].items():
         low = part["min_vs_hindsight_best"]
         gain = part["min_gain_over_counts_points"]
+        if low is None or gain is None:
+            continue  # no trace of these seeds in this run
         print(f"{name:28} min_vs_hindsight_best {low:.4f}  min gain over counts {gain:+.2f} pt")
         for family, cells in part["by_family_and_n"].items():
             shown = "  ".join(f"N={n}:{v:.3f}" for n, v in cells.items())

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import pytest
 
 from warming_tasks.beat import PREDICTIVE_ENTRY, REFRESH_ENTRY, STALLED_ENTRY, beat_entries
+from warming_tasks.cli.render import describe_half_life
 from warming_tasks.errors import EncodeError, SettingsError
 from warming_tasks.formats import encode_value
 from warming_tasks.formats.raw import RawFormat
@@ -21,7 +22,9 @@ from warming_tasks.maths.decay import access_weight, decayed_count, needs_rebase
 from warming_tasks.maths.expiry import in_refresh_window, jittered_ttl
 from warming_tasks.maths.popularity import popular_first
 from warming_tasks.maths.throttle import Throttle
+from warming_tasks.maths.tuning import CANDIDATES_S, Belief
 from warming_tasks.ops.metrics import series
+from warming_tasks.ops.stats import auto_state
 from warming_tasks.settings import Strategy, load_settings, redact_url
 from warming_tasks.source import check_entry
 from warming_tasks.store import Snapshot
@@ -552,3 +555,28 @@ def test_sources_are_named_in_order_and_one_source_is_default() -> None:
     assert load_settings(source="shop.cache:P").source_specs() == {"default": "shop.cache:P"}
     with pytest.raises(SettingsError, match="WARMING_SOURCE and WARMING_SOURCES are both set"):
         load_settings(source="shop.cache:P", sources="a=shop.cache:P")
+
+
+def test_stats_says_auto_has_no_evidence_yet_instead_of_a_row_of_zeros() -> None:
+    before = auto_state(load_settings(), None)
+    line = describe_half_life(before)
+    assert line == (
+        "half-life auto: 1920 s, the one it starts with: 0 of the 200 sampled reads it "
+        "needs before it chooses (track the application's reads: track_access or a "
+        "tracking cache backend)"
+    )
+    assert "%" not in line
+    thin = Belief(1920.0, 1_700_000_000.0, 57.0, (10.0,) * len(CANDIDATES_S))
+    assert "57 of the 200 sampled reads" in describe_half_life(auto_state(load_settings(), thin))
+
+
+def test_stats_says_what_auto_chose_and_which_candidate_held_most() -> None:
+    hits = (300.0, 500.0, 620.0, 600.0, 580.0, 560.0)
+    belief = Belief(240.0, 1_700_000_000.0, 1000.0, hits)
+    line = describe_half_life(auto_state(load_settings(), belief))
+    assert line.startswith(
+        "half-life auto: 240 s since 2023-11-14 22:13:20 UTC (a read counts half after 4 min); "
+        "of the last 1,000 sampled reads, a warm set ranked with each candidate half-life "
+        "would have held: 30 s 30.0%, 85 s 50.0%, 240 s 62.0%"
+    )
+    assert line.endswith("(best 240 s)")

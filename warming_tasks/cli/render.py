@@ -123,17 +123,35 @@ def print_settings(rows: list[dict[str, Any]]) -> None:
 
 
 def describe_half_life(state: dict[str, Any]) -> str:
-    """One line on how the half-life is chosen and what auto believes."""
+    """One line on how the half-life is chosen and what auto believes, in words a
+    user can act on: before there is evidence, that there is none yet."""
     if state["mode"] == "fixed":
         return f"half-life fixed at {state['seconds']:g} s (WARMING_DECAY_HALF_LIFE)"
-    if state["since"] is None:
-        return f"half-life auto: {state['seconds']:g} s until reads are flushed"
+    reads, needed = state["evidence_reads"], state["evidence_needed"]
+    if state["since"] is None or reads < needed:
+        return (
+            f"half-life auto: {state['seconds']:g} s, the one it starts with: "
+            f"{reads:,.0f} of the {needed:,.0f} sampled reads it needs before it chooses "
+            "(track the application's reads: track_access or a tracking cache backend)"
+        )
     since = dt.datetime.fromtimestamp(state["since"], dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-    ratios = ", ".join(
-        f"{h} s {'-' if r is None else f'{r:.1%}'}"
-        for h, r in state["hit_ratio_by_candidate"].items()
-    )
+    ratios = state["hit_ratio_by_candidate"]
+    best = max(ratios, key=lambda h: ratios[h] or 0.0)
+    shown = ", ".join(f"{h} s {'-' if r is None else f'{r:.1%}'}" for h, r in ratios.items())
     return (
-        f"half-life auto: {state['seconds']:g} s since {since} UTC; share of "
-        f"{state['evidence_reads']:,.0f} sampled reads each candidate's top N held: {ratios}"
+        f"half-life auto: {state['seconds']:g} s since {since} UTC (a read counts half "
+        f"after {_duration(state['seconds'])}); of the last {reads:,.0f} sampled reads, a "
+        f"warm set ranked with each candidate half-life would have held: {shown} "
+        f"(best {best} s)"
     )
+
+
+_MINUTE_S, _HOUR_S = 60, 3600
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 2 * _MINUTE_S:
+        return f"{seconds:g} s"
+    if seconds < 2 * _HOUR_S:
+        return f"{seconds / _MINUTE_S:.0f} min"
+    return f"{seconds / _HOUR_S:.1f} h"

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..maths.accounting import accounts, best
 from ..maths.decay import decayed_count
-from ..maths.tuning import CANDIDATES_S, START_S, Belief
+from ..maths.tuning import CANDIDATES_S, MIN_EVIDENCE, START_S, Belief
 from ..settings import DEFAULT_SOURCE, Settings, redact_url
 from ..store import CacheStore
 from .checks import eviction_warning
@@ -95,6 +95,7 @@ def auto_state(settings: Settings, belief: Belief | None) -> dict[str, Any]:
             "seconds": START_S,
             "since": None,
             "evidence_reads": 0,
+            "evidence_needed": MIN_EVIDENCE,
             "hit_ratio_by_candidate": dict.fromkeys((f"{h:g}" for h in CANDIDATES_S), None),
         }
     return {
@@ -102,6 +103,7 @@ def auto_state(settings: Settings, belief: Belief | None) -> dict[str, Any]:
         "seconds": belief.half_life_s,
         "since": belief.since_s,
         "evidence_reads": round(belief.reads, 1),
+        "evidence_needed": MIN_EVIDENCE,
         # What each candidate's top N would have hit of the reads that followed.
         "hit_ratio_by_candidate": {
             f"{h:g}": None if r is None else round(r, 4) for h, r in belief.hit_ratios().items()
