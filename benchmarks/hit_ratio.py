@@ -189,6 +189,21 @@ def generate(cfg: Config, kind: Kind, exponent: float) -> Trace:
                 mapping[rank] = new_id
             event = next(pending, None)
         start = stop
+    new_key = key_name(cfg.keys) if kind == "new_key" else None
+    return timed_trace(cfg, name, kind, exponent, accesses, ideal, new_key)
+
+
+def timed_trace(  # noqa: PLR0913, PLR0917 - a trace's parts
+    cfg: Config,
+    name: str,
+    kind: Kind,
+    exponent: float,
+    accesses: list[str],
+    ideal: list[str],
+    new_key: str | None = None,
+) -> Trace:
+    """``accesses`` at ``cfg.rate_per_s`` from ``START_S``, split into training and the
+    test window."""
     return Trace(
         name=name,
         kind=kind,
@@ -198,7 +213,7 @@ def generate(cfg: Config, kind: Kind, exponent: float) -> Trace:
         ideal=ideal,
         training_at=[START_S + i / cfg.rate_per_s for i in range(cfg.training_accesses)],
         training_end=START_S + cfg.training_accesses / cfg.rate_per_s,
-        new_key=key_name(cfg.keys) if kind == "new_key" else None,
+        new_key=new_key,
     )
 
 

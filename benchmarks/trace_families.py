@@ -24,7 +24,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from .hit_ratio import START_S, Config, Trace, key_name
+from .hit_ratio import Config, Trace, key_name, timed_trace
 
 FAMILIES: dict[str, tuple[float, ...]] = {
     "zipf": (0.7, 1.0, 1.3),
@@ -91,16 +91,8 @@ def make(cfg: Config, family: Family, seed: int) -> Trace:
             accesses.append(key_name(other[rank]))
         else:
             accesses.append(key_name(mapping[rank]))
-    return Trace(
-        name=f"{family.label} seed={seed}",
-        kind="file",  # the families are scored apart from the harness' own kinds
-        exponent=exponent,
-        training=accesses[: cfg.training_accesses],
-        test=accesses[cfg.training_accesses :],
-        ideal=ideal,
-        training_at=[START_S + i / cfg.rate_per_s for i in range(cfg.training_accesses)],
-        training_end=START_S + cfg.training_accesses / cfg.rate_per_s,
-    )
+    # Kind "file": the families are scored apart from the harness' own kinds.
+    return timed_trace(cfg, f"{family.label} seed={seed}", "file", exponent, accesses, ideal)
 
 
 def _schedule(cfg: Config, family: Family, rng: random.Random) -> dict[int, list[tuple[str, int]]]:
