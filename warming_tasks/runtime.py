@@ -9,7 +9,6 @@ from functools import lru_cache
 
 from .formats import CacheFormat, load_format
 from .settings import get_settings
-from .source import DataSource
 from .sources import NamedSource, load_sources, pick
 from .store import CacheStore, connect
 from .warmer import Warmer
@@ -18,7 +17,6 @@ __all__ = [
     "get_format",
     "get_own_store",
     "get_settings",
-    "get_source",
     "get_sources",
     "get_store",
     "get_warmer",
@@ -54,14 +52,9 @@ def get_sources() -> dict[str, NamedSource]:
     return load_sources(get_settings())
 
 
-def get_source(name: str | None = None) -> DataSource:
-    """The source named ``name``; None: the first (the only one, for most)."""
-    return _named(name).source
-
-
 def _named(name: str | None) -> NamedSource:
-    sources = get_sources()
-    return pick(sources, name)[0]
+    """The source named ``name``; None: the first (the only one, for most)."""
+    return pick(get_sources(), name)[0]
 
 
 _warmers: dict[str, Warmer] = {}

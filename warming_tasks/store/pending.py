@@ -34,7 +34,5 @@ class PendingCommands(StoreBase):
 
     def drop_pending(self, keys: Sequence[str], request: str) -> None:
         """Unmark ``keys`` where ``request`` is still the latest to ask for them (a
-        request that could not be sent)."""
-        for start in range(0, len(keys), c.PENDING_CLAIM_CHUNK):
-            chunk = keys[start : start + c.PENDING_CLAIM_CHUNK]
-            self._run("claim_pending", [self._marker(k) for k in chunk], [request])
+        request that could not be sent): claiming them removes exactly those marks."""
+        self.claim_pending(keys, request)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from functools import partial
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from celery import Task, shared_task
@@ -92,10 +91,7 @@ def refresh(self: Task, source: str | None = None) -> dict[str, Any]:
     for named in sources:
         due = _due_keys(store, run_id, named, list(dues.values()))
         dues[named.name] = due
-        hot_keys = named.source.hot_keys
-        parts.append(
-            Part(named.name, partial(due, _Later(hot_keys)), named.settings.batch_size, run_id)
-        )
+        parts.append(Part(named.name, _due_stream(due, named), named.settings.batch_size, run_id))
     try:
         return dispatch(self, Kind.REFRESH, run_id, parts, source, dues)
     except _RUN_GOES_ON:
@@ -123,15 +119,10 @@ def _due_keys(store: CacheStore, run_id: str, named: NamedSource, before: list[D
     )
 
 
-class _Later:
-    """An iterable that asks the source for its keys only when iterated (the run's
-    record is open by then)."""
-
-    def __init__(self, hot_keys: Callable[[], Iterable[str]]) -> None:
-        self._hot_keys = hot_keys
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._hot_keys())
+def _due_stream(due: DueKeys, named: NamedSource) -> Callable[[], Iterable[str]]:
+    """The due keys of ``named``'s hot keys, listed only when dispatch asks for them
+    (the run's record is open by then)."""
+    return lambda: due(named.source.hot_keys())
 
 
 @shared_task(name=Kind.PREDICTIVE.entry_task, **_entry)
