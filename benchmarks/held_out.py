@@ -57,7 +57,11 @@ def one_trace(family: Family, seed: int) -> list[dict[str, Any]]:
         tuned = {
             n: decayed_ranking(cfg, trace, server, "auto", timings, limit=n) for n in cfg.sizes
         }
-        default = decayed_ranking(cfg, trace, server, "auto", timings, limit=DEFAULT_LIMIT)
+        # The default limit, the warm set read by predictive loads of limit=N.
+        default = {
+            n: decayed_ranking(cfg, trace, server, "auto", timings, limit=DEFAULT_LIMIT, loads=n)
+            for n in cfg.sizes
+        }
     counts = counts_ranking(trace.training, max(cfg.sizes))
     test, total = Counter(trace.test), len(trace.test)
     rows = []
@@ -76,8 +80,8 @@ def one_trace(family: Family, seed: int) -> list[dict[str, Any]]:
                 "hindsight_half_life_s": best,
                 "auto_limit_n": hit_ratio(test, total, tuned[n].keys, n),
                 "auto_limit_n_half_life_s": tuned[n].half_life_s,
-                "auto_default": hit_ratio(test, total, default.keys, n),
-                "auto_default_half_life_s": default.half_life_s,
+                "auto_default": hit_ratio(test, total, default[n].keys, n),
+                "auto_default_half_life_s": default[n].half_life_s,
             }
         )
     return rows

@@ -53,6 +53,8 @@ from warming_tasks.tracker import AccessTracker
 from .results import save
 
 START_S = 1_700_000_000.0  # simulated wall-clock time of the first access
+# How often a replay with predictive loads runs one (WARMING_PREDICTIVE_INTERVAL).
+LOAD_EVERY_S = 300.0
 Kind = Literal["stationary", "drift", "new_key", "file"]
 
 # The goals of auto, the default.
@@ -283,9 +285,12 @@ def decayed_ranking(  # noqa: PLR0913 - one replay: what, where, how, for which 
     timings: Timings,
     *,
     limit: int = 1000,
+    loads: int | None = None,
 ) -> Ranked:
     """Replay training through a real AccessTracker into Redis; the real top keys
-    (with ``auto``, for ``predictive_load(limit)``: auto's evidence is about that N)."""
+    (with ``auto``, for ``predictive_load(limit)``: auto's evidence is about that N).
+    ``loads``: the N a predictive load reads every ``LOAD_EVERY_S`` of the trace,
+    which ``auto`` tunes for once the first has run (the setting's N until then)."""
     client = server.client()
     try:
         client.flushdb()
@@ -302,12 +307,17 @@ def decayed_ranking(  # noqa: PLR0913 - one replay: what, where, how, for which 
         delivered = flushes = 0
         started = time.perf_counter()
         next_flush = clock.now + cfg.flush_every_s
+        next_load = clock.now + LOAD_EVERY_S
+        store = CacheStore(client)
         for key, t in zip(trace.training, at, strict=True):
             while t >= next_flush:
                 clock.now = next_flush
                 delivered += tracker.flush()
                 flushes += 1
                 next_flush += cfg.flush_every_s
+                if loads is not None and clock.now >= next_load:
+                    store.note_warm_set(loads)  # what predictive_load(limit=loads) tells auto
+                    next_load += LOAD_EVERY_S
             clock.now = t
             tracker.track(key)
         clock.now = trace.training_end
@@ -323,7 +333,6 @@ def decayed_ranking(  # noqa: PLR0913 - one replay: what, where, how, for which 
         timings.flushes += flushes
         label = half_life if isinstance(half_life, str) else f"{half_life:g}"
         timings.per_half_life_s[label] = timings.per_half_life_s.get(label, 0.0) + elapsed
-        store = CacheStore(client)
         belief = store.belief()
         return Ranked(
             keys=[key for key, _ in store.top_keys(max(cfg.sizes))],

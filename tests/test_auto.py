@@ -140,6 +140,31 @@ def test_predictive_load_warms_exactly_what_stats_top_shows(
     assert all(cache.get(k) == value_for(k).encode() for k in top)
 
 
+def test_auto_tunes_for_the_warm_set_predictive_loads_read(
+    replay: Replay, redis_server: RedisProcess, cache: redis.Redis
+) -> None:
+    """Every sampled key of 400 ranks in a top 1,000: each candidate held every read
+    but those of the first flush (judged against empty sets). After a predictive
+    load of 40, the new evidence is about a top 40, which holds fewer of the reads
+    (tuned for 1,000 still, the ratios would climb towards 1), and stats says
+    which N auto tunes for."""
+    rng = random.Random(3)
+    ranked = [f"key:{i}" for i in range(400)]
+    replay.read(zipf_reads(rng, ranked, 20_000), per_s=50)
+    before = stats(celery_env(redis_server), top=1)["half_life"]
+    assert before["tuned_for_top"] == 1000
+    assert all(r > 0.8 for r in before["hit_ratio_by_candidate"].values()), before
+
+    cache.hset(CONFIG_KEY, mapping={"hot_keys": "400", "ttl": "3600"})
+    done = cli("predict", "--limit", "40", "--json", env=celery_env(redis_server))
+    assert done.returncode == 0, done.stderr
+    replay.read(zipf_reads(rng, ranked, 40_000), per_s=50)
+    after = stats(celery_env(redis_server), top=1)["half_life"]
+    assert after["tuned_for_top"] == 40
+    for h, ratio in after["hit_ratio_by_candidate"].items():
+        assert ratio < before["hit_ratio_by_candidate"][h] - 0.05, (before, after)
+
+
 def test_a_numeric_half_life_keeps_one_fixed_ranking(
     monkeypatch: pytest.MonkeyPatch, redis_server: RedisProcess, cache: redis.Redis
 ) -> None:

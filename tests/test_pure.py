@@ -576,7 +576,10 @@ def test_stats_says_what_auto_chose_and_which_candidate_held_most() -> None:
     line = describe_half_life(auto_state(load_settings(), belief))
     assert line.startswith(
         "half-life auto: 240 s since 2023-11-14 22:13:20 UTC (a read counts half after 4 min); "
-        "of the last 1,000 sampled reads, a warm set ranked with each candidate half-life "
-        "would have held: 30 s 30.0%, 85 s 50.0%, 240 s 62.0%"
+        "of the last 1,000 sampled reads, a top-1,000 warm set ranked with each candidate "
+        "half-life would have held: 30 s 30.0%, 85 s 50.0%, 240 s 62.0%"
     )
     assert line.endswith("(best 240 s)")
+    # After a predictive load of 40, the evidence is about a top 40.
+    read = Belief(240.0, 1_700_000_000.0, 1000.0, hits, warm_set=40)
+    assert "a top-40 warm set" in describe_half_life(auto_state(load_settings(), read))

@@ -141,8 +141,8 @@ def describe_half_life(state: dict[str, Any]) -> str:
     return (
         f"half-life auto: {state['seconds']:g} s since {since} UTC (a read counts half "
         f"after {_duration(state['seconds'])}); of the last {reads:,.0f} sampled reads, a "
-        f"warm set ranked with each candidate half-life would have held: {shown} "
-        f"(best {best} s)"
+        f"top-{state['tuned_for_top']:,} warm set ranked with each candidate half-life "
+        f"would have held: {shown} (best {best} s)"
     )
 
 

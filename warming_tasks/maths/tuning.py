@@ -58,6 +58,7 @@ class Belief:
     reads: float  # sampled reads the evidence is made of (decayed)
     hits: tuple[float, ...]  # per candidate, of those reads
     born_s: float = 0.0  # when the candidates' sets started
+    warm_set: int | None = None  # the last predictive load's N, that the hits are of
 
     def hit_ratios(self) -> dict[float, float | None]:
         return {

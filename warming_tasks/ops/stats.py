@@ -96,6 +96,7 @@ def auto_state(settings: Settings, belief: Belief | None) -> dict[str, Any]:
             "since": None,
             "evidence_reads": 0,
             "evidence_needed": MIN_EVIDENCE,
+            "tuned_for_top": settings.predictive_limit,
             "hit_ratio_by_candidate": dict.fromkeys((f"{h:g}" for h in CANDIDATES_S), None),
         }
     return {
@@ -104,6 +105,8 @@ def auto_state(settings: Settings, belief: Belief | None) -> dict[str, Any]:
         "since": belief.since_s,
         "evidence_reads": round(belief.reads, 1),
         "evidence_needed": MIN_EVIDENCE,
+        # The N the hits are counted for: the warm set predictive loads read.
+        "tuned_for_top": belief.warm_set or settings.predictive_limit,
         # What each candidate's top N would have hit of the reads that followed.
         "hit_ratio_by_candidate": {
             f"{h:g}": None if r is None else round(r, 4) for h, r in belief.hit_ratios().items()

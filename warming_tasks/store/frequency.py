@@ -18,6 +18,7 @@ from ..maths.tuning import (
     SNAPSHOT_S,
     START_S,
     Belief,
+    sample_rank_limit,
 )
 from .base import StoreBase, text
 
@@ -108,13 +109,14 @@ class FrequencyCommands(StoreBase):
 
     def belief(self) -> Belief | None:
         """What auto holds now, None before its first flush."""
-        fields = ["h", "since", "born", "reads"]
+        fields = ["read_n", "h", "since", "born", "reads"]
         fields += [f"hits:{i}" for i in range(1, len(CANDIDATES_S) + 1)]
-        raw = cast(list[bytes | None], self.client.hmget(self._own(c.AUTO_KEY), fields))
+        read_n, *raw = cast(list[bytes | None], self.client.hmget(self._own(c.AUTO_KEY), fields))
         if raw[0] is None:
             return None
         h, since, born, reads, *hits = (0.0 if v is None else float(v) for v in raw)
-        return Belief(h, since, reads, tuple(hits), born)
+        warm_set = None if read_n is None else int(read_n)
+        return Belief(h, since, reads, tuple(hits), born, warm_set)
 
     def add_accesses(self, flush: Flush) -> Ranking | Applied:
         """Add a flush's reads; what applying them says (auto: its belief now, and
@@ -238,6 +240,13 @@ class FrequencyCommands(StoreBase):
         args = [text(mode), c.RESCALE_STEP, "", "", 0, "", ""]
         while int(self._run("rescale", keys, args)) == _STEPPED:
             pass
+
+    def note_warm_set(self, limit: int) -> None:
+        """Tell ``auto`` the size of the warm set a predictive load reads, so its
+        evidence is about that N and not only ``WARMING_PREDICTIVE_LIMIT``'s."""
+        self.client.hset(
+            self._own(c.AUTO_KEY), mapping={"read_n": limit, "warm_top": sample_rank_limit(limit)}
+        )
 
     def top_keys(self, limit: int) -> list[tuple[str, float]]:
         """The ``limit`` highest-scored members, highest first, a page per command."""

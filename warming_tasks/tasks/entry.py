@@ -145,6 +145,8 @@ def predictive_load(
         def keys() -> list[str]:
             if not routed:  # ranked and routed once, when the first source's keys are asked
                 top = [key for key, _ in get_store().top_keys(limit)]
+                if get_settings().auto_half_life:
+                    best_effort(get_store().note_warm_set, limit)
                 # Each key to the first source that claims it among all of them; a run
                 # of one source loads its share, and what no source claims is unrouted.
                 by_source, unrouted = route(top, get_sources().values())

@@ -11,7 +11,8 @@
 -- unread, ARGV[7]: most of them swept, ARGV[8]: slots (a sample scores
 -- expiry_s * slots + kind code), ARGV[9]: candidates (0: a fixed half-life),
 -- ARGV[10]: the candidates' epoch the client holds, ARGV[11]: the sample rank that
--- stands for the top N, ARGV[12]: now (s), ARGV[13]: the evidence's half-life (s),
+-- stands for the top N of WARMING_PREDICTIVE_LIMIT (the last predictive load's N,
+-- in auto's state as warm_top, comes first), ARGV[12]: now (s), ARGV[13]: the evidence's half-life (s),
 -- ARGV[14]: most members of a sample set, ARGV[15]: member/reads pairs that follow,
 -- then one score per read per candidate, the seconds between snapshots of the
 -- candidates' sets (0: none), the pairs, and the 1-based numbers of the pairs
@@ -70,7 +71,8 @@ for i = pairs_at, last, 2 do
 end
 local result = {1}
 if candidates > 0 then
-  local top = tonumber(ARGV[11])
+  -- Tuned for the warm set that is read: the last predictive load's, else the setting's.
+  local top = tonumber(redis.call('HGET', KEYS[5], 'warm_top') or ARGV[11])
   local hits, reads = {}, 0
   for c = 1, candidates do hits[c] = 0 end
   -- Every sampled read is ranked before any of them is added: the ranking
