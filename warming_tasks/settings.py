@@ -42,39 +42,136 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, validate_default=True
     )
 
-    redis_url: str = "redis://localhost:6379/0"
-    redis_cluster: bool = False
-    source: str | None = None
+    # Each description is the settings reference (docs/reference/settings.md is
+    # generated from them; a test fails when the two differ).
+    redis_url: str = Field(
+        "redis://localhost:6379/0",
+        description="the cache Redis (`redis://`, `rediss://`, `unix://`)",
+    )
+    redis_cluster: bool = Field(
+        False, description="the cache is a Redis Cluster (the URL names any node)"
+    )
+    source: str | None = Field(
+        None,
+        description="`module:attribute` of the data source (the one source named `default`); "
+        "this or `WARMING_SOURCES` is needed to warm",
+    )
     # Several named sources, "name=module:attribute,...": see ``source_specs``.
-    sources: str | None = None
-    strategy: Strategy = Strategy.ALL
-    refresh_interval: float = Field(60.0, gt=0, allow_inf_nan=False)
-    refresh_threshold: int = Field(300, gt=0)
-    batch_size: int = Field(1000, ge=1, le=100_000)
-    enable_prediction: bool = True
-    predictive_limit: int = Field(1000, ge=1)
-    predictive_interval: float = Field(0.0, ge=0, allow_inf_nan=False)
-    key_prefix: str = ""
-    preload_by_popularity: bool = False
-    ttl_jitter: float = Field(0.1, ge=0, lt=1, allow_inf_nan=False)
+    sources: str | None = Field(
+        None,
+        description="several named sources, `name=module:attribute,…`, each with the policy "
+        "it declares (see [Sources](../sources.md#many-key-families-and-warming-on-demand))",
+    )
+    strategy: Strategy = Field(
+        Strategy.ALL,
+        description="which strategies run: `none`, `preload`, `background_refresh`, "
+        "`predictive`, `all`; the others' tasks return `skipped`",
+    )
+    refresh_interval: float = Field(
+        60.0, gt=0, allow_inf_nan=False, description="seconds between beat-scheduled refresh runs"
+    )
+    refresh_threshold: int = Field(
+        300, gt=0, description="refresh keys with fewer seconds than this left"
+    )
+    batch_size: int = Field(
+        1000, ge=1, le=100_000, description="keys per batch task (1 to 100,000)"
+    )
+    enable_prediction: bool = Field(True, description="record accesses and allow predictive loads")
+    predictive_limit: int = Field(
+        1000,
+        ge=1,
+        description="how many top keys a predictive load considers (a load's `limit` "
+        "argument overrides it, and `auto` tunes for the last load's)",
+    )
+    predictive_interval: float = Field(
+        0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="seconds between beat-scheduled predictive loads (0: not scheduled)",
+    )
+    queue: str | None = Field(
+        None,
+        pattern=r"^[\w.:-]{1,200}$",
+        description="the Celery queue every warming task is sent to (workers consume it "
+        "with `-Q`); none: Celery's default queue, `celery`",
+    )
+    key_prefix: str = Field(
+        "",
+        description="prefix put before every key written, the suite's own keys included "
+        "(under `django` the cache's `KEY_PREFIX` names the cache's keys)",
+    )
+    format: str = Field(
+        "raw",
+        description="how keys and values are written: `raw`, `django`, `cachelib`, or "
+        "`module:attribute` of a format object",
+    )
+    django_cache: str = Field(
+        "default",
+        min_length=1,
+        description="with `WARMING_FORMAT=django`: the alias in Django's `CACHES` whose "
+        "format is written",
+    )
+    preload_by_popularity: bool = Field(
+        False,
+        description="preload the most-read keys first (lists the hot keys twice; "
+        "`--by-popularity`/`--source-order` override it per run)",
+    )
+    ttl_jitter: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        allow_inf_nan=False,
+        description="an entry's TTL is drawn from `[ttl * (1 - j), ttl]` so a batch does not "
+        "expire in one instant",
+    )
     # "auto": the tracker keeps choosing it (``maths/tuning``); a number fixes it.
-    decay_half_life: float | Literal["auto"] = "auto"
-    # Refresh skips due keys the application has not read for this long (0: never).
-    refresh_unread_after: float = Field(3600.0, ge=0, allow_inf_nan=False)
-    tracker_max_keys: int = Field(100_000, ge=1)
-    flush_interval: float = Field(5.0, gt=0, allow_inf_nan=False)
-    max_value_bytes: int = Field(1_048_576, ge=1)
-    # Keys per second that every worker together may load from the source (0: no limit).
-    source_rate: float = Field(0.0, ge=0, allow_inf_nan=False)
-    # A run with no progress for this long is closed, its missing batches `lost`:
-    # five times the longest a batch can take through its retries (about 2 min).
-    run_stall_s: float = Field(600.0, ge=1, allow_inf_nan=False)
-    # Seconds a refresh may keep serving a value past its expiry while the source
-    # cannot reload it (0: never).
-    stale_if_error: float = Field(0.0, ge=0, allow_inf_nan=False)
-    queue: str | None = Field(None, pattern=r"^[\w.:-]{1,200}$")
-    format: str = "raw"
-    django_cache: str = Field("default", min_length=1)
+    decay_half_life: float | Literal["auto"] = Field(
+        "auto",
+        description="`auto`: the tracker keeps choosing how fast popularity is forgotten, "
+        "from how well each candidate half-life's ranking predicted the reads that followed "
+        "(see [Does it help?](../effectiveness.md)); or a number of seconds (at least 1) "
+        "after which an access weighs half, fixed",
+    )
+    refresh_unread_after: float = Field(
+        3600.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="where reads are tracked, refresh skips due keys whose decayed reads "
+        "weigh less than one read this many seconds ago (`skipped_unread`); 0: refresh "
+        "every due key",
+    )
+    tracker_max_keys: int = Field(100_000, ge=1, description="most keys kept in the frequency set")
+    flush_interval: float = Field(
+        5.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="seconds between background flushes of buffered accesses",
+    )
+    max_value_bytes: int = Field(
+        1_048_576, ge=1, description="a larger value fails its key instead of being written"
+    )
+    source_rate: float = Field(
+        0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="keys per second that every worker together may load from the source "
+        "(see [The source budget](../operations.md#the-source-budget)); 0: no limit",
+    )
+    # Five times the longest a batch can take through its retries (about 2 min).
+    run_stall_s: float = Field(
+        600.0,
+        ge=1,
+        allow_inf_nan=False,
+        description="a run with no progress for this long is closed, its unreported "
+        "batches `lost` (see [Runs always report](../operations.md#runs-always-report-lost))",
+    )
+    stale_if_error: float = Field(
+        0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="seconds a cached value may be served past its expiry while the source "
+        "cannot reload it (see [Guarantees](../guarantees.md)); 0: never",
+    )
 
     @field_validator("redis_url")
     @classmethod
