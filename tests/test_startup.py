@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import process_env
+from warming_tasks.cli.embedded import RedisProcess
+
+from .helpers import celery_env, process_env
 
 CLOSED_BROKER = "redis://127.0.0.1:1/1"
 
@@ -53,3 +55,44 @@ def test_bad_settings_stop_the_process_with_one_line(
     assert errors[0].startswith(f"warming-tasks: {line}")
     assert "Traceback" not in done.stderr + done.stdout
     assert "s3cret" not in done.stderr + done.stdout
+
+
+@pytest.mark.integration
+def test_the_worker_finds_the_projects_source_in_the_directory_it_runs_in(
+    tmp_path: Path, redis_server: RedisProcess
+) -> None:
+    """`celery -A warming_tasks worker` from the project's directory, as the docs say,
+    without PYTHONPATH: Celery's own script puts that directory on the path only
+    while it imports the app, and the source is imported after."""
+    (tmp_path / "shop_source.py").write_text(
+        "class Products:\n"
+        "    def hot_keys(self):\n"
+        "        return ['product:1']\n"
+        "    def load_many(self, keys):\n"
+        "        return {k: ('v', 60) for k in keys}\n"
+    )
+    script = Path(sys.executable).with_name("celery")
+    env = process_env({**celery_env(redis_server), "WARMING_SOURCE": "shop_source:Products"})
+    env.pop("PYTHONPATH", None)
+    worker = subprocess.Popen(
+        [str(script), "-A", "warming_tasks", "worker", "-P", "solo", "-l", "info"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert worker.stderr is not None
+    try:
+        seen = []
+        for line in worker.stderr:
+            seen.append(line)
+            if "ready." in line:
+                break
+        assert worker.poll() is None, "".join(seen)
+        assert "ready." in seen[-1]
+        assert not [line for line in seen if line.startswith("warming-tasks:")], seen
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        worker.stderr.close()

@@ -7,6 +7,7 @@ tasks); ``app`` adds an earlier settings check for ``celery -A warming_tasks``.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import NoReturn
 
@@ -25,7 +26,16 @@ def refuse(exc: WarmingError) -> NoReturn:
     raise SystemExit(2)
 
 
+def find_project_modules() -> None:
+    """Find the project's own modules (the source, the Django settings) from the
+    directory the process runs in, as ``python -m`` does: Celery puts it on the
+    path only while it imports the app, and the source is imported after."""
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
 def check_settings() -> None:
+    find_project_modules()
     try:
         get_settings()
     except WarmingError as exc:
@@ -42,6 +52,7 @@ def check_cache_url(settings: Settings) -> None:
 
 def check_worker() -> None:
     """Settings, the cache URL and the source must be usable before a worker starts."""
+    find_project_modules()
     try:
         settings = get_settings()
         check_cache_url(settings)
