@@ -16,6 +16,7 @@ from .maths.accounting import sample
 from .maths.batching import chunked
 from .maths.decay import access_weight, needs_rebase
 from .maths.expiry import KEY_MISSING, in_refresh_window, jittered_ttl
+from .records import Count
 from .retries import retry_span_s
 from .settings import DEFAULT_SOURCE, Settings
 from .source import DataSource, Loaded, load_batch
@@ -111,6 +112,14 @@ class DueKeys:
         self.checked = 0
         self.not_cached = 0  # checked, and not in the cache: nothing to refresh
         self.skipped_unread = 0
+
+    def counts(self) -> dict[Count, int]:
+        """What the probe counted so far, for the run's record."""
+        return {
+            Count.CHECKED: self.checked,
+            Count.NOT_CACHED: self.not_cached,
+            Count.SKIPPED_UNREAD: self.skipped_unread,
+        }
 
     def __call__(self, keys: Iterable[str]) -> Iterator[str]:
         for number, chunk in enumerate(chunked(keys, self.chunk), start=1):

@@ -1,4 +1,5 @@
-"""Run records: a run's counts, its finished batches, its error sample, the history."""
+"""Run records: a run's counts, its finished batches, its error sample, the history
+and the totals (every field named in ``records``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,17 @@ from typing import Any, NamedTuple, cast
 
 from .. import constants as c
 from ..maths.accounting import KIND_SLOTS
+from ..records import (
+    Count,
+    Meta,
+    Outcome,
+    RunKeys,
+    RunRecord,
+    Total,
+    TotalsField,
+    count_field,
+    run_keys,
+)
 from ..settings import DEFAULT_SOURCE
 from .base import StoreBase, text
 from .lock import lock_key
@@ -34,45 +46,38 @@ class Warmed(NamedTuple):
 _NOTHING_WARMED = Warmed()
 
 
-# A run's totals carry ``@<source>`` when it ran one source alone; none when it ran all.
-SCOPE_MARK = "@"
-
-
-def scoped(source: str | None) -> str:
-    """The suffix of a run's totals fields for ``source`` (None: every source)."""
-    return "" if source is None else f"{SCOPE_MARK}{source}"
-
-
 class RunCommands(StoreBase):
     """How a run's batches count themselves in, and how a finished run is recorded."""
 
-    def _run_keys(self, run_id: str) -> list[str]:
-        base = self._own(f"{c.RUN_KEY_PREFIX}{run_id}")
-        return [base, f"{base}:done", f"{base}:errors"]
+    def _keys(self, run_id: str) -> RunKeys:
+        return RunKeys(*map(self._own, run_keys(run_id)))
 
     def start_run(self, run_id: str, fields: Mapping[str, str | int | float]) -> None:
         """Open a run's record; re-opening a redelivered run keeps its counts."""
-        run_key = self._run_keys(run_id)[0]
+        record = self._keys(run_id).record
         pipe = self.client.pipeline()
         for name, value in fields.items():
-            pipe.hsetnx(run_key, name, value)
-        pipe.expire(run_key, c.RUN_STATE_TTL_S)
+            pipe.hsetnx(record, name, value)
+        pipe.expire(record, c.RUN_STATE_TTL_S)
         pipe.zadd(self._own(c.OPEN_RUNS_KEY), {run_id: time.time()})
         pipe.execute()
 
     def note_dispatched(self, run_id: str, batches: int) -> None:
         """Dispatch got this far: progress, as a batch's report is."""
         pipe = self.client.pipeline(transaction=False)
-        pipe.hset(self._run_keys(run_id)[0], "dispatched", batches)
+        pipe.hset(self._keys(run_id).record, Meta.DISPATCHED, batches)
         pipe.zadd(self._own(c.OPEN_RUNS_KEY), {run_id: time.time()}, xx=True)
         pipe.execute()
 
-    def set_run_count(self, run_id: str, name: str, value: int) -> None:
-        """Set a count the dispatcher owns (batches add to theirs with HINCRBY)."""
-        self.client.hset(self._run_keys(run_id)[0], name, value)
+    def set_run_count(
+        self, run_id: str, count: Count, value: int, source: str | None = None
+    ) -> None:
+        """Set a count the dispatcher owns, the run's or ``source``'s share of it
+        (batches add to theirs with HINCRBY)."""
+        self.client.hset(self._keys(run_id).record, count_field(count, source), value)
 
     def note_dispatch_error(self, run_id: str, reason: str) -> None:
-        self.client.hset(self._run_keys(run_id)[0], "dispatch_error", reason)
+        self.client.hset(self._keys(run_id).record, Meta.DISPATCH_ERROR, reason)
 
     def finish_dispatch(self, run_id: str, batches: int) -> bool:
         """Record the run's batch count; True if all of them had already finished.
@@ -80,8 +85,8 @@ class RunCommands(StoreBase):
         The first complete dispatch fixes the count: a redelivered dispatcher
         cannot change it.
         """
-        keys = self._run_keys(run_id)[:2]
-        return bool(self._run("dispatch_done", keys, [batches, time.time()]))
+        keys = self._keys(run_id)
+        return bool(self._run("dispatch_done", [keys.record, keys.done], [batches, time.time()]))
 
     def finish_batch(  # noqa: PLR0913, PLR0917 - a batch outcome has these parts
         self,
@@ -113,11 +118,7 @@ class RunCommands(StoreBase):
         for name, value in counts.items():
             args += [name, value]
         args += shown
-        keys = [
-            *self._run_keys(run_id),
-            self._own(lock_key(source)),
-            self._own(c.OPEN_RUNS_KEY),
-        ]
+        keys = [*self._keys(run_id), self._own(lock_key(source)), self._own(c.OPEN_RUNS_KEY)]
         complete, first = self._run("run_count", keys, args)
         if first:
             # A sample for statistics: it must never keep a counted batch from
@@ -150,59 +151,64 @@ class RunCommands(StoreBase):
 
     def note_body_sent(self, run_id: str) -> None:
         """The run's body is on its way: no redelivered batch sends it again."""
-        self.client.hset(self._run_keys(run_id)[0], "body_sent", 1)
+        self.client.hset(self._keys(run_id).record, Meta.BODY_SENT, 1)
 
     def run_state(self, run_id: str) -> dict[str, str]:
-        run_key, done_key, _ = self._run_keys(run_id)
+        """The run's record as it is in Redis, and how many batches finished."""
+        keys = self._keys(run_id)
         pipe = self.client.pipeline()
-        pipe.hgetall(run_key)
-        pipe.zcard(done_key)
+        pipe.hgetall(keys.record)
+        pipe.zcard(keys.done)
         raw, done = pipe.execute()
         state = {text(k): text(v) for k, v in raw.items()}
         if state:
-            state["batches_done"] = str(done)
+            state[Meta.BATCHES_DONE.value] = str(done)
         return state
 
+    def run_record(self, run_id: str) -> RunRecord:
+        return RunRecord.parse(self.run_state(run_id))
+
     def run_errors(self, run_id: str) -> list[dict[str, str]]:
-        rows = self.client.lrange(self._run_keys(run_id)[2], 0, c.ERROR_SAMPLE_LEN - 1)
+        rows = self.client.lrange(self._keys(run_id).errors, 0, c.ERROR_SAMPLE_LEN - 1)
         return [json.loads(r) for r in cast(list[bytes], rows)]
 
-    def close_run(self, run_id: str, summary: Mapping[str, Any], outcome: str) -> bool:
+    def close_run(self, run_id: str, summary: Mapping[str, Any], outcome: Outcome) -> bool:
         """Add a finished run to the history and the totals once; False if it was
         already there."""
-        run_key = self._run_keys(run_id)[0]
-        if not self.client.hsetnx(run_key, "recorded", 1):
+        if not self.client.hsetnx(self._keys(run_id).record, Meta.RECORDED, 1):
             return False
-        kind = summary["kind"]
-        at = scoped(summary.get("source"))
+        kind, source = summary["kind"], summary.get("source")
+
+        def field(total: Total, outcome: Outcome | None = None) -> str:
+            return str(TotalsField(total, kind, outcome, source))
+
         pipe = self.client.pipeline()
         pipe.lpush(self._own(c.RUNS_KEY), json.dumps(summary, ensure_ascii=False))
         pipe.ltrim(self._own(c.RUNS_KEY), 0, c.RUN_HISTORY_LEN - 1)
         pipe.zrem(self._own(c.OPEN_RUNS_KEY), run_id)
         totals = self._own(c.RUN_TOTALS_KEY)
-        pipe.hincrby(totals, f"runs:{kind}:{outcome}{at}", 1)
+        pipe.hincrby(totals, field(Total.RUNS, outcome), 1)
         finished_at = summary["started_at"] + summary["duration_s"]
         pipe.hset(
             totals,
             mapping={
-                f"finished_at:{kind}{at}": finished_at,
-                f"duration_s:{kind}{at}": summary["duration_s"],
+                field(Total.FINISHED_AT): finished_at,
+                field(Total.DURATION_S): summary["duration_s"],
             },
         )
-        if outcome == "ok":  # the age of the last success is what an alert wants
-            pipe.hset(totals, f"succeeded_at:{kind}{at}", finished_at)
+        if outcome == Outcome.OK:  # the age of the last success is what an alert wants
+            pipe.hset(totals, field(Total.SUCCEEDED_AT), finished_at)
         pipe.execute()
         return True
 
     def count_skipped(self, kind: str, source: str | None = None) -> None:
         """A run (of ``source``, or of all) that did not run (paused, switched off,
         overlapping), for the totals."""
-        field = f"runs:{kind}:skipped{scoped(source)}"
-        self.client.hincrby(self._own(c.RUN_TOTALS_KEY), field, 1)
+        skipped = TotalsField(Total.RUNS, kind, Outcome.SKIPPED, source)
+        self.client.hincrby(self._own(c.RUN_TOTALS_KEY), str(skipped), 1)
 
     def run_totals(self) -> dict[str, float]:
-        """``runs:<kind>:<outcome>`` counts, and each kind's last ``finished_at`` and
-        ``duration_s``."""
+        """The run totals as stored (``records.TotalsField`` reads their names)."""
         raw = cast(dict[bytes, bytes], self.client.hgetall(self._own(c.RUN_TOTALS_KEY)))
         return {text(k): float(v) for k, v in raw.items()}
 
@@ -214,8 +220,8 @@ class RunCommands(StoreBase):
     def close_stalled(self, run_id: str, since_s: float) -> bool:
         """Close a run with no progress since ``since_s``, its unreported batches
         ``lost``; True when the caller must send its body."""
-        run_key, done_key, _ = self._run_keys(run_id)
-        keys = [run_key, done_key, self._own(c.OPEN_RUNS_KEY)]
+        run = self._keys(run_id)
+        keys = [run.record, run.done, self._own(c.OPEN_RUNS_KEY)]
         return bool(self._run("close_stalled", keys, [run_id, time.time(), since_s]))
 
     def recent_runs(self, limit: int = 10) -> list[dict[str, Any]]:

@@ -8,8 +8,9 @@ from typing import Any
 from celery import Task, shared_task
 
 from ..errors import SourceUnavailable
-from ..kinds import BY_SOURCE, Kind
+from ..kinds import Kind
 from ..maths.throttle import Throttle
+from ..records import count_field
 from ..retries import MAX_RETRIES, REFUSED, TRANSIENT, backoff_s
 from ..runtime import get_store, get_warmer
 from ..settings import DEFAULT_SOURCE
@@ -152,7 +153,7 @@ def _run_batch(  # noqa: PLR0913, PLR0917 - the batch message format, and its ki
         )
         counts = result.counts
         if source is not None:  # its source's share, for a run over several
-            counts = counts | {f"{source}{BY_SOURCE}{k}": v for k, v in counts.items()}
+            counts = counts | {count_field(k, source): v for k, v in counts.items()}
         named = source or DEFAULT_SOURCE
         if store.finish_batch(run_id, index, counts, result.errors, lock, warmed, named):
             send_body(task, store, run_id)
