@@ -1,15 +1,22 @@
-"""The run protocol's schema (``warming_tasks.records``), checked without a server:
-names built and parsed back, counts told from meta fields."""
+"""The run protocol's schema (``warming_tasks.records``) and the packers of the Lua
+scripts that take many arguments, checked without a server: names built and
+parsed back, counts told from meta fields, and each packer's order against what
+its script's header says."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
+from itertools import takewhile
+from typing import Any
 
 import pytest
 
 from warming_tasks import constants as c
 from warming_tasks.kinds import Kind, build_summary
+from warming_tasks.maths.accounting import KIND_SLOTS
+from warming_tasks.maths.tuning import CANDIDATES_S, EVAL_HALF_LIFE_S, SNAPSHOT_S
 from warming_tasks.records import (
     ALL_SOURCES,
     BodyBy,
@@ -26,7 +33,11 @@ from warming_tasks.records import (
     run_keys,
 )
 from warming_tasks.settings import DEFAULT_SOURCE
+from warming_tasks.store import Warmed
 from warming_tasks.store.base import script_text
+from warming_tasks.store.frequency import Flush, Rescale, half_life_text, sample_key
+from warming_tasks.store.lock import lock_key
+from warming_tasks.store.runs import Account, RunCount
 
 ODD_SOURCES = ["users", "a@b", "x:y|z", "@", "ünïcode name", ""]
 
@@ -196,3 +207,181 @@ def test_the_run_scripts_name_only_fields_the_schema_knows(script: str) -> None:
             named |= set(re.findall(r"'([a-z_]+)'", code))
     assert named, "the script touches the run's record"
     assert named <= known, f"{script}.lua names fields records.py does not: {named - known}"
+
+
+def header(script: str) -> dict[str, str]:
+    """What the script's leading comment says of each ``KEYS[n]`` and ``ARGV[n]``."""
+    lines = takewhile(lambda line: line.startswith("--"), script_text(script).splitlines())
+    text = " ".join(line.removeprefix("--").strip() for line in lines)
+    marks = list(re.finditer(r"\b(KEYS|ARGV)\[(\d+)\]:", text))
+    ends = [m.start() for m in marks[1:]] + [len(text)]
+    return {
+        f"{m[1]}[{m[2]}]": text[m.end() : end].strip() for m, end in zip(marks, ends, strict=True)
+    }
+
+
+def check_against_header(
+    script: str, keys: Sequence[str], argv: Sequence[Any], expected: dict[str, tuple[str, Any]]
+) -> None:
+    """Every position the header documents is in ``expected`` (what the header says
+    there, and the value the packer put there), and the packer put it there."""
+    said = header(script)
+    assert set(said) == set(expected), f"{script}.lua documents {sorted(said)}"
+    for position, (words, value) in expected.items():
+        assert words in said[position], f"{script}.lua {position}: {said[position]!r}"
+        packed = keys if position.startswith("KEYS") else argv
+        index = int(position.split("[")[1].rstrip("]")) - 1
+        assert packed[index] == value, f"{script}.lua {position} ({words})"
+
+
+def test_run_count_is_packed_as_its_header_says() -> None:
+    call = RunCount(
+        run_id="R",
+        index=7,
+        counts={Count.LOADED: 3, count_field(Count.FAILED, "users"): 1},
+        errors=['{"key": "k", "reason": "boom"}'],
+        now=12.5,
+        lock_token="T",
+        source="users",
+    )
+    keys, argv = call.key_names(), call.argv()
+    record, done, errors = run_keys("R")
+    check_against_header(
+        "run_count",
+        keys,
+        argv,
+        {
+            "KEYS[1]": ("run hash", record),
+            "KEYS[2]": ("finished batch indexes", done),
+            "KEYS[3]": ("error sample", errors),
+            "KEYS[4]": ("refresh lock", lock_key("users")),
+            "KEYS[5]": ("open runs", c.OPEN_RUNS_KEY),
+            "ARGV[1]": ("batch index", 7),
+            "ARGV[2]": ("lock token", "T"),
+            "ARGV[3]": ("lock ttl ms", c.REFRESH_LOCK_TTL_S * 1000),
+            "ARGV[4]": ("run record ttl", c.RUN_STATE_TTL_S),
+            "ARGV[5]": ("error sample length", c.ERROR_SAMPLE_LEN),
+            "ARGV[6]": ("now", 12.5),
+            "ARGV[7]": ("run id", "R"),
+            "ARGV[8]": ("number of counts", 2),
+        },
+    )
+    assert len(keys) == 5
+    assert argv[8:] == ["loaded", 3, "users|failed", 1, '{"key": "k", "reason": "boom"}']
+
+
+def test_account_is_packed_as_its_header_says() -> None:
+    warmed = Warmed(2, 5, [("a", 60), ("b", 90)], 9.0, failed=1, superseded=3, kept_stale=4)
+    call = Account(warmed, now=10.0)
+    keys, argv = call.key_names(), call.argv()
+    check_against_header(
+        "account",
+        keys,
+        argv,
+        {
+            "KEYS[1]": ("warmed-key samples", c.WARMED_KEY),
+            "KEYS[2]": ("accounting counters", c.ACCOUNT_KEY),
+            "ARGV[1]": ("kind code", 2),
+            "ARGV[2]": ("keys the batch warmed", 5),
+            "ARGV[3]": ("most samples kept", c.WARMED_MAX_KEYS),
+            "ARGV[4]": ("when they were written", 9.0),
+            "ARGV[5]": ("now", 10.0),
+            "ARGV[6]": ("slots", KIND_SLOTS),
+            "ARGV[7]": ("keys the batch failed", 1),
+            "ARGV[8]": ("newer values", 3),
+            "ARGV[9]": ("kept past", 4),
+        },
+    )
+    assert argv[9:] == ["a", 60, "b", 90]
+    assert Account(Warmed(0, 1), now=10.0).argv()[3] == 10.0, "written now, unless it says"
+
+
+def test_the_limits_a_packer_sends_are_read_when_it_packs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(c, "WARMED_MAX_KEYS", 2)
+    monkeypatch.setattr(c, "ERROR_SAMPLE_LEN", 3)
+    monkeypatch.setattr(c, "RESCALE_STEP", 4)
+    assert Account(Warmed(0, 1), now=1.0).argv()[2] == 2
+    assert RunCount("R", 0, {}, [], 1.0).argv()[4] == 3
+    assert Rescale("freq", []).argv()[1] == 4
+
+
+@pytest.mark.parametrize("auto", [False, True])
+def test_flush_is_packed_as_its_header_says(auto: bool) -> None:
+    flush = Flush(
+        epoch=100,
+        half_life_s=1800.0,
+        per_read=1.5,
+        max_keys=1000,
+        read_since=50.0,
+        sweep_before=40.0,
+        now=60.0,
+        reads=[("a", 2.0), ("b", 1.0)],
+    )
+    if auto:
+        flush.sample_epoch = 90
+        flush.sample_per_read = tuple(float(i) for i in range(len(CANDIDATES_S)))
+        flush.sampled = [2]
+        flush.sample_top, flush.sample_max_keys = 11, 22
+    keys, argv = flush.key_names(), flush.argv()
+    candidates = len(CANDIDATES_S) if auto else 0
+    check_against_header(
+        "flush",
+        keys,
+        argv,
+        {
+            "KEYS[1]": ("frequency set", c.FREQUENCY_KEY),
+            "KEYS[2]": ("its epoch", c.EPOCH_KEY),
+            "KEYS[3]": ("warmed-key samples", c.WARMED_KEY),
+            "KEYS[4]": ("accounting counters", c.ACCOUNT_KEY),
+            "KEYS[5]": ("auto's state", c.AUTO_KEY),
+            "KEYS[6]": ("rescale in flight", c.RESCALE_KEY),
+            "ARGV[1]": ("epoch the client holds", 100),
+            "ARGV[2]": ("half-life it holds", half_life_text(1800.0)),
+            "ARGV[3]": ("score per read", repr(1.5)),
+            "ARGV[4]": ("most members kept", 1000),
+            "ARGV[5]": ("earliest time", 50.0),
+            "ARGV[6]": ("count as unread", 40.0),
+            "ARGV[7]": ("most of them swept", c.WARMED_SWEEP_PER_CALL),
+            "ARGV[8]": ("slots", KIND_SLOTS),
+            "ARGV[9]": ("candidates", candidates),
+            "ARGV[10]": ("candidates' epoch", 90 if auto else ""),
+            "ARGV[11]": ("stands for the top N", 11 if auto else 0),
+            "ARGV[12]": ("now", 60.0),
+            "ARGV[13]": ("evidence's half-life", EVAL_HALF_LIFE_S),
+            "ARGV[14]": ("most members of a sample set", 22 if auto else 0),
+            "ARGV[15]": ("member/reads pairs", 2),
+        },
+    )
+    tail = argv[15:]
+    per_read = [repr(float(i)) for i in range(candidates)]
+    assert tail[:candidates] == per_read, "then one score per read per candidate"
+    assert tail[candidates] == (SNAPSHOT_S if auto else 0), "then the seconds between snapshots"
+    assert tail[candidates + 1 :] == ["a", 2.0, "b", 1.0, *([2] if auto else [])]
+    sets = [sample_key(h) for h in CANDIDATES_S] if auto else []
+    assert keys[6:] == [*sets, *(f"{key}:snapshot" for key in sets)]
+
+
+def test_rescale_is_packed_as_its_header_says() -> None:
+    call = Rescale("freq", ["s1", "s2"], 10, 20, 30.0, "h1", "h2", [0.5, 0.25])
+    keys, argv = call.key_names(), call.argv()
+    check_against_header(
+        "rescale",
+        keys,
+        argv,
+        {
+            "KEYS[1]": ("the job", c.RESCALE_KEY),
+            "KEYS[2]": ("frequency set's epoch", c.EPOCH_KEY),
+            "KEYS[3]": ("auto's state", c.AUTO_KEY),
+            "ARGV[1]": ("'freq' or 'samples'", "freq"),
+            "ARGV[2]": ("members per step", c.RESCALE_STEP),
+            "ARGV[3]": ("epoch the caller holds", 10),
+            "ARGV[4]": ("new epoch", 20),
+            "ARGV[5]": ("now", 30.0),
+            "ARGV[6]": ("half-life held", "h1"),
+            "ARGV[7]": ("half-life wanted", "h2"),
+        },
+    )
+    assert keys[3:] == ["s1", "s2"], "then the sets to scale"
+    assert argv[7:] == [repr(0.5), repr(0.25)], "then a factor per set"
+    # Carrying on a stored job: start arguments that match no epoch, as always sent.
+    assert Rescale("samples", ["s"]).argv() == ["samples", c.RESCALE_STEP, "", "", 0, "", ""]

@@ -7,7 +7,8 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple, cast
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple, cast
 
 from .. import constants as c
 from ..maths.accounting import KIND_SLOTS
@@ -29,21 +30,77 @@ from .lock import lock_key
 log = logging.getLogger(__name__)
 
 
-# What a batch warmed, for accounting: kind code, keys written, a sample of
-# (key, ttl_s), when they were written (s), and keys that failed.
 class Warmed(NamedTuple):
     """What a batch did to the cache, for the accounting of each strategy."""
 
     code: int = 0  # the kind's code (maths.accounting.KIND_SLOTS)
     written: int = 0
     sample: Sequence[tuple[str | bytes, int]] = ()  # of the keys written: (key, ttl_s)
-    written_at: float = 0.0
+    written_at: float = 0.0  # when they were written (s)
     failed: int = 0
     superseded: int = 0  # left alone: the application wrote them while they loaded
     kept_stale: int = 0  # kept past expiry while the source failed
 
 
 _NOTHING_WARMED = Warmed()
+
+
+@dataclass(frozen=True)
+class RunCount:
+    """run_count.lua: count one finished batch into its run."""
+
+    script: ClassVar[str] = "run_count"
+    run_id: str
+    index: int
+    counts: Mapping[str, int]  # Count fields, and a source's share (count_field)
+    errors: Sequence[str]  # the batch's error sample, JSON each
+    now: float
+    lock_token: str = ""  # the refresh lock the batch keeps ('' for none)
+    source: str = DEFAULT_SOURCE  # whose refresh lock that is
+
+    def key_names(self) -> list[str]:
+        return [*run_keys(self.run_id), lock_key(self.source), c.OPEN_RUNS_KEY]
+
+    def argv(self) -> list[Any]:
+        fixed = [
+            self.index,
+            self.lock_token,
+            c.REFRESH_LOCK_TTL_S * 1000,
+            c.RUN_STATE_TTL_S,
+            c.ERROR_SAMPLE_LEN,
+            self.now,
+            self.run_id,
+            len(self.counts),
+        ]
+        pairs = [part for pair in self.counts.items() for part in pair]
+        return [*fixed, *pairs, *self.errors]
+
+
+@dataclass(frozen=True)
+class Account:
+    """account.lua: record the sample of keys one batch warmed."""
+
+    script: ClassVar[str] = "account"
+    warmed: Warmed
+    now: float
+
+    def key_names(self) -> list[str]:
+        return [c.WARMED_KEY, c.ACCOUNT_KEY]
+
+    def argv(self) -> list[Any]:
+        w = self.warmed
+        fixed = [
+            w.code,
+            w.written,
+            c.WARMED_MAX_KEYS,
+            w.written_at or self.now,
+            self.now,
+            KIND_SLOTS,
+            w.failed,
+            w.superseded,
+            w.kept_stale,
+        ]
+        return [*fixed, *(part for pair in w.sample for part in pair)]
 
 
 class RunCommands(StoreBase):
@@ -105,21 +162,8 @@ class RunCommands(StoreBase):
         """
         shown = [json.dumps(e, ensure_ascii=False) for e in errors][: c.ERROR_SAMPLE_LEN]
         now = time.time()
-        args: list[Any] = [
-            index,
-            lock_token,
-            c.REFRESH_LOCK_TTL_S * 1000,
-            c.RUN_STATE_TTL_S,
-            c.ERROR_SAMPLE_LEN,
-            now,
-            run_id,
-            len(counts),
-        ]
-        for name, value in counts.items():
-            args += [name, value]
-        args += shown
-        keys = [*self._keys(run_id), self._own(lock_key(source)), self._own(c.OPEN_RUNS_KEY)]
-        complete, first = self._run("run_count", keys, args)
+        call = RunCount(run_id, index, counts, shown, now, lock_token=lock_token, source=source)
+        complete, first = self._call(call)
         if first:
             # A sample for statistics: it must never keep a counted batch from
             # sending the run's body (a full cache refuses it; a lost reply skips it).
@@ -132,22 +176,9 @@ class RunCommands(StoreBase):
         return bool(complete)
 
     def _account(self, warmed: Warmed, now: float) -> None:
-        if not any((warmed.written, warmed.sample, *warmed[4:])):
-            return
-        args: list[Any] = [
-            warmed.code,
-            warmed.written,
-            c.WARMED_MAX_KEYS,
-            warmed.written_at or now,
-            now,
-            KIND_SLOTS,
-            warmed.failed,
-            warmed.superseded,
-            warmed.kept_stale,
-        ]
-        for key, ttl_s in warmed.sample:
-            args += [key, ttl_s]
-        self._run("account", [self._own(c.WARMED_KEY), self._own(c.ACCOUNT_KEY)], args)
+        counted = (warmed.written, warmed.failed, warmed.superseded, warmed.kept_stale)
+        if any(counted) or warmed.sample:
+            self._call(Account(warmed, now))
 
     def note_body_sent(self, run_id: str) -> None:
         """The run's body is on its way: no redelivered batch sends it again."""
