@@ -38,6 +38,7 @@ from warming_tasks.store.base import script_text
 from warming_tasks.store.frequency import Flush, Rescale, half_life_text, sample_key
 from warming_tasks.store.lock import lock_key
 from warming_tasks.store.runs import Account, RunCount
+from warming_tasks.warmer import BatchResult, RetryOutcome
 
 ODD_SOURCES = ["users", "a@b", "x:y|z", "@", "ünïcode name", ""]
 
@@ -385,3 +386,38 @@ def test_rescale_is_packed_as_its_header_says() -> None:
     assert argv[7:] == [repr(0.5), repr(0.25)], "then a factor per set"
     # Carrying on a stored job: start arguments that match no epoch, as always sent.
     assert Rescale("samples", ["s"]).argv() == ["samples", c.RESCALE_STEP, "", "", 0, "", ""]
+
+
+def test_a_batch_result_gives_its_accounting_by_name() -> None:
+    counts: dict[str, int] = {
+        Count.LOADED: 5,
+        Count.FAILED: 2,
+        Count.SUPERSEDED: 1,
+        Count.KEPT_STALE: 3,
+    }
+    result = BatchResult(counts, written=5, sample=[("a", 60)], written_at=9.0)
+    assert result.warmed(Kind.REFRESH.code) == Warmed(
+        code=1, written=5, sample=[("a", 60)], written_at=9.0, failed=2, superseded=1, kept_stale=3
+    )
+    assert BatchResult({}).warmed(0) == Warmed(sample=[])
+
+
+def test_a_batch_result_crosses_the_wire_as_the_same_named_object() -> None:
+    """What a retry carries is JSON by name, as workers of every version send and
+    read it: the same bytes as before its type had a name."""
+    result = BatchResult(
+        {Count.LOADED: 5},
+        errors=[{"key": "k", "reason": "boom"}],
+        written=5,
+        sample=[("a", 60)],
+        written_at=9.0,
+    )
+    sent = json.dumps(result.as_outcome())
+    assert sent == (
+        '{"counts": {"loaded": 5}, "errors": [{"key": "k", "reason": "boom"}], '
+        '"written": 5, "sample": [["a", 60]], "written_at": 9.0}'
+    )
+    assert BatchResult.from_outcome(json.loads(sent)) == result
+    # An older worker's outcome had only the counts and the errors.
+    older: RetryOutcome = {"counts": {"failed": 1}, "errors": []}
+    assert BatchResult.from_outcome(older) == BatchResult({"failed": 1})
