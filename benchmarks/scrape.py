@@ -24,7 +24,9 @@ from prometheus_client import start_http_server
 
 from warming_tasks import constants as c
 from warming_tasks.cli.embedded import RedisProcess, free_port
+from warming_tasks.kinds import Kind
 from warming_tasks.ops.metrics import registry_for
+from warming_tasks.records import Outcome, Total, TotalsField
 from warming_tasks.store import CacheStore
 
 from .figures import spread
@@ -45,11 +47,12 @@ def fill(client: Any, keys: int) -> None:
             for k in range(3)
         },
     )
-    client.hset(
-        c.RUN_TOTALS_KEY,
-        mapping={f"runs:{kind}:ok": 10 for kind in ("preload", "refresh", "predictive")}
-        | {"finished_at:refresh": time.time(), "duration_s:refresh": 1.5},
-    )
+    ran = {str(TotalsField(Total.RUNS, kind.value, Outcome.OK)): 10 for kind in Kind}
+    last = {
+        str(TotalsField(Total.FINISHED_AT, Kind.REFRESH.value)): time.time(),
+        str(TotalsField(Total.DURATION_S, Kind.REFRESH.value)): 1.5,
+    }
+    client.hset(c.RUN_TOTALS_KEY, mapping=ran | last)
     client.hset(c.READS_KEY, mapping={"hits": 900, "misses": 100})
 
 

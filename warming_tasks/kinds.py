@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
+from .records import Count, Outcome, RunRecord
 from .settings import Strategy
 
 
@@ -16,9 +17,9 @@ class Kind(StrEnum):
     entry_task: str  # what callers enqueue
     batch_task: str  # what the entry task fans out
     strategy: Strategy  # the setting that switches it off
-    fields: tuple[str, ...]  # the counts its summary always has
-    progress_fields: tuple[str, ...]  # the counts that say how many keys it dealt with so far
-    considered: tuple[str, ...]  # the counts that add up to the keys it set out to warm
+    fields: tuple[Count, ...]  # the counts its summary always has
+    progress_fields: tuple[Count, ...]  # the counts that say how many keys it dealt with so far
+    considered: tuple[Count, ...]  # the counts that add up to the keys it set out to warm
     code: int  # its tag in the accounting of warmed keys (maths.accounting.KIND_SLOTS)
 
     def __new__(  # noqa: PLR0913, PLR0917 - one argument per fact of the table
@@ -27,9 +28,9 @@ class Kind(StrEnum):
         entry_task: str,
         batch_task: str,
         strategy: Strategy,
-        fields: tuple[str, ...],
-        progress_fields: tuple[str, ...],
-        considered: tuple[str, ...],
+        fields: tuple[Count, ...],
+        progress_fields: tuple[Count, ...],
+        considered: tuple[Count, ...],
         code: int,
     ) -> Kind:
         member = str.__new__(cls, name)
@@ -44,9 +45,9 @@ class Kind(StrEnum):
         "warming_tasks.preload",
         "warming_tasks.preload_batch",
         Strategy.PRELOAD,
-        ("loaded", "missing", "failed"),
-        ("loaded", "missing", "failed", "superseded", "cancelled"),
-        ("loaded", "missing", "failed", "superseded", "cancelled"),
+        (Count.LOADED, Count.MISSING, Count.FAILED),
+        (Count.LOADED, Count.MISSING, Count.FAILED, Count.SUPERSEDED, Count.CANCELLED),
+        (Count.LOADED, Count.MISSING, Count.FAILED, Count.SUPERSEDED, Count.CANCELLED),
         0,
     )
     REFRESH = (
@@ -54,9 +55,16 @@ class Kind(StrEnum):
         "warming_tasks.refresh",
         "warming_tasks.refresh_batch",
         Strategy.BACKGROUND_REFRESH,
-        ("checked", "not_cached", "refreshed", "failed", "skipped_unread", "kept_stale"),
-        ("checked",),
-        ("due",),
+        (
+            Count.CHECKED,
+            Count.NOT_CACHED,
+            Count.REFRESHED,
+            Count.FAILED,
+            Count.SKIPPED_UNREAD,
+            Count.KEPT_STALE,
+        ),
+        (Count.CHECKED,),
+        (Count.DUE,),
         1,
     )
     PREDICTIVE = (
@@ -64,9 +72,9 @@ class Kind(StrEnum):
         "warming_tasks.predictive_load",
         "warming_tasks.predictive_batch",
         Strategy.PREDICTIVE,
-        ("candidates", "loaded", "failed"),
-        ("candidates", "already_cached", "failed", "cancelled"),
-        ("candidates",),
+        (Count.CANDIDATES, Count.LOADED, Count.FAILED),
+        (Count.CANDIDATES, Count.ALREADY_CACHED, Count.FAILED, Count.CANCELLED),
+        (Count.CANDIDATES,),
         2,
     )
 
@@ -79,37 +87,11 @@ class Kind(StrEnum):
         raise ValueError(f"no kind of run is named {name!r}")
 
 
-# Fields of the run record that are not counts.
-_META = frozenset(
-    {
-        "kind",
-        "started_at",
-        "finished_at",
-        "lock",
-        "finish",
-        "body_by",
-        "body_sent",
-        "total",
-        "dispatched",
-        "batches_done",
-        "dispatch_error",
-        "counted",
-        "recorded",
-        "dispatched_at",
-        "cancel",
-        "stalled",
-        "source",
-    }
-)
-# The run record's ``source`` of a run over every source.
-ALL_SOURCES = "*"
-# A batch counts its source's share of the run under ``<source>|<count>`` too.
-BY_SOURCE = "|"
 # Every summary has these, 0 in a run that went its course: keys of batches that
 # stood down (paused, cancelled), batches that never reported before the run was
 # closed as stalled, and keys the guard left alone because the application wrote
 # them while the batch loaded them.
-ALWAYS_COUNTED = ("cancelled", "lost", "superseded")
+ALWAYS_COUNTED = (Count.CANCELLED, Count.LOST, Count.SUPERSEDED)
 
 
 def empty_summary(
@@ -118,7 +100,7 @@ def empty_summary(
     """The summary of a run (of the one source ``source``, or of all) that had
     nothing to do, or did not run (``skipped``)."""
     summary: dict[str, Any] = {"kind": kind.value, "run_id": run_id, "source": source}
-    summary |= dict.fromkeys((*kind.fields, *ALWAYS_COUNTED), 0)
+    summary |= dict.fromkeys(_names((*kind.fields, *ALWAYS_COUNTED)), 0)
     summary |= {"batches": 0, "duration_s": 0.0}
     if skipped is not None:
         summary["skipped"] = skipped
@@ -128,54 +110,59 @@ def empty_summary(
 def build_summary(
     kind: Kind,
     run_id: str,
-    state: Mapping[str, str],
+    state: RunRecord | Mapping[str, str],
     errors: Sequence[Mapping[str, str]],
     now_s: float,
 ) -> dict[str, Any]:
-    """The summary of a finished run from its record in Redis.
+    """The summary of a finished run from its record in Redis (as read, or parsed).
 
     It depends on the record alone (``finished_at`` is stamped once), so building
     it twice — a redelivered finish — gives the same summary.
     """
-    summary = empty_summary(kind, run_id)
-    by_source: dict[str, dict[str, int]] = {}
-    for name, value in state.items():
-        source, sep, count = name.partition(BY_SOURCE)
-        if sep:
-            by_source.setdefault(source, dict.fromkeys(kind.fields, 0))[count] = int(value)
-        elif name not in _META:
-            summary[name] = int(value)
-    scope = state.get("source", ALL_SOURCES)
-    summary["source"] = None if scope == ALL_SOURCES else scope
-    if scope == ALL_SOURCES and by_source:
-        summary["by_source"] = by_source
-    started = float(state.get("started_at", now_s))
-    finished = float(state.get("finished_at", now_s))
-    summary["batches"] = int(state.get("total", 0))
+    record = state if isinstance(state, RunRecord) else RunRecord.parse(state)
+    summary = empty_summary(kind, run_id, source=record.scope)
+    summary |= _named(record.counts)
+    if record.scope is None and record.by_source:
+        summary["by_source"] = {
+            source: dict.fromkeys(_names(kind.fields), 0) | _named(counts)
+            for source, counts in record.by_source.items()
+        }
+    started = now_s if record.started_at is None else record.started_at
+    finished = now_s if record.finished_at is None else record.finished_at
+    summary["batches"] = record.total or 0
     summary["duration_s"] = round(max(0.0, finished - started), 3)
     summary["started_at"] = started
-    if "dispatched_at" in state:
-        summary["dispatch_s"] = round(max(0.0, float(state["dispatched_at"]) - started), 3)
+    if record.dispatched_at is not None:
+        summary["dispatch_s"] = round(max(0.0, record.dispatched_at - started), 3)
     if errors:
         summary["errors"] = list(errors)
-    if "dispatch_error" in state:
-        summary["dispatch_error"] = state["dispatch_error"]
-    if "stalled" in state:
+    if record.dispatch_error is not None:
+        summary["dispatch_error"] = record.dispatch_error
+    if record.stalled_at is not None:
         summary["stalled"] = True
-    if "cancel" in state:
-        summary["cancelled_at"] = float(state["cancel"])
+    if record.cancelled_at is not None:
+        summary["cancelled_at"] = record.cancelled_at
     return summary
 
 
-def outcome(summary: Mapping[str, Any]) -> str:
+def _names(counts: Sequence[Count]) -> list[str]:
+    """Counts as a summary names them: plain text, as JSON gives them back."""
+    return [count.value for count in counts]
+
+
+def _named(counts: Mapping[Count, int]) -> dict[str, int]:
+    return {count.value: value for count, value in counts.items()}
+
+
+def outcome(summary: Mapping[str, Any]) -> Outcome:
     """How a run ended, for the run totals: ``skipped``, ``lost`` (closed as stalled),
     ``cancelled``, ``failed`` (some keys or the listing failed) or ``ok``."""
     if "skipped" in summary:
-        return "skipped"
+        return Outcome.SKIPPED
     if summary.get("stalled"):
-        return "lost"
+        return Outcome.LOST
     if summary.get("cancelled"):
-        return "cancelled"
+        return Outcome.CANCELLED
     if summary.get("failed") or "dispatch_error" in summary:
-        return "failed"
-    return "ok"
+        return Outcome.FAILED
+    return Outcome.OK

@@ -6,7 +6,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from .constants import DISPATCH_WINDOW
 from .errors import EncodeError, SourceUnavailable
@@ -16,28 +16,56 @@ from .maths.accounting import sample
 from .maths.batching import chunked
 from .maths.decay import access_weight, needs_rebase
 from .maths.expiry import KEY_MISSING, in_refresh_window, jittered_ttl
+from .records import Count
 from .retries import retry_span_s
 from .settings import DEFAULT_SOURCE, Settings
 from .source import DataSource, Loaded, load_batch
-from .store import CacheStore, Entry, Reply
+from .store import CacheStore, Entry, Reply, Warmed
 from .store.stale import EXTENDED
 
 _MISSING_PTTL = -2
 
 
-@dataclass
-class BatchResult:
-    """Counts of one batch and a sample of its per-key errors."""
+class RetryOutcome(TypedDict):
+    """A ``BatchResult`` on the Celery wire: the ``outcome`` that a batch whose
+    counting failed hands its retry, so the retry counts it without warming again.
 
-    counts: dict[str, int]
+    It stays a JSON object of these names (not a list, as a tuple would go): a worker
+    of another version may take the retry, so a field may be added and read with a
+    default, as the last three are (the first workers sent none), never renamed.
+    """
+
+    counts: dict[str, int]  # records.Count fields, and a source's share (count_field)
+    errors: list[dict[str, str]]
+    written: NotRequired[int]
+    sample: NotRequired[list[Any]]  # (key, ttl_s) pairs; JSON makes them lists
+    written_at: NotRequired[float]
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one batch did: its counts, a sample of its per-key errors, and what it
+    wrote, for the accounting of what the application reads."""
+
+    counts: dict[str, int]  # records.Count fields
     errors: list[dict[str, str]] = field(default_factory=list)
     written: int = 0
-    # A sample of the written keys with their TTLs, and when they were written,
-    # for the accounting of what the application reads.
-    sample: list[tuple[str, int]] = field(default_factory=list)
+    sample: list[tuple[str, int]] = field(default_factory=list)  # written keys, TTLs
     written_at: float = 0.0
 
-    def as_outcome(self) -> dict[str, Any]:
+    def warmed(self, code: int) -> Warmed:
+        """What the batch did to the cache, for the accounting of the kind ``code``."""
+        return Warmed(
+            code=code,
+            written=self.written,
+            sample=self.sample,
+            written_at=self.written_at,
+            failed=self.counts.get(Count.FAILED, 0),
+            superseded=self.counts.get(Count.SUPERSEDED, 0),
+            kept_stale=self.counts.get(Count.KEPT_STALE, 0),
+        )
+
+    def as_outcome(self) -> RetryOutcome:
         """This result as JSON for a retry that must count it without warming again."""
         return {
             "counts": self.counts,
@@ -48,14 +76,14 @@ class BatchResult:
         }
 
     @classmethod
-    def from_outcome(cls, outcome: dict[str, Any]) -> BatchResult:
+    def from_outcome(cls, outcome: RetryOutcome) -> BatchResult:
         """The result ``as_outcome`` sent (JSON turned its pairs into lists)."""
         return cls(
-            outcome["counts"],
-            outcome["errors"],
-            outcome.get("written", 0),
-            [(key, ttl_s) for key, ttl_s in outcome.get("sample", [])],
-            outcome.get("written_at", 0.0),
+            counts=outcome["counts"],
+            errors=outcome["errors"],
+            written=outcome.get("written", 0),
+            sample=[(key, ttl_s) for key, ttl_s in outcome.get("sample", [])],
+            written_at=outcome.get("written_at", 0.0),
         )
 
 
@@ -81,7 +109,13 @@ def _written(loaded: Loaded, entries: Sequence[Entry], replies: Sequence[Reply])
 
 def _result(counts: dict[str, int], loaded: Loaded, written: Sequence[Entry]) -> BatchResult:
     picked = [(key, ttl_s) for key, _, ttl_s in sample(written)]
-    return BatchResult(counts, _errors(loaded), len(written), picked, time.time())
+    return BatchResult(
+        counts,
+        errors=_errors(loaded),
+        written=len(written),
+        sample=picked,
+        written_at=time.time(),
+    )
 
 
 class DueKeys:
@@ -111,6 +145,14 @@ class DueKeys:
         self.checked = 0
         self.not_cached = 0  # checked, and not in the cache: nothing to refresh
         self.skipped_unread = 0
+
+    def counts(self) -> dict[Count, int]:
+        """What the probe counted so far, for the run's record."""
+        return {
+            Count.CHECKED: self.checked,
+            Count.NOT_CACHED: self.not_cached,
+            Count.SKIPPED_UNREAD: self.skipped_unread,
+        }
 
     def __call__(self, keys: Iterable[str]) -> Iterator[str]:
         for number, chunk in enumerate(chunked(keys, self.chunk), start=1):
@@ -219,11 +261,11 @@ class Warmer:
         loaded, entries = self._load(keys)
         replies = self.store.write(entries, [held[key] for key, _, _ in entries])
         written = _written(loaded, entries, replies)
-        counts = {
-            "loaded": len(written),
-            "missing": len(loaded.missing),
-            "failed": len(loaded.failed),
-            "superseded": _superseded(replies),
+        counts: dict[str, int] = {
+            Count.LOADED: len(written),
+            Count.MISSING: len(loaded.missing),
+            Count.FAILED: len(loaded.failed),
+            Count.SUPERSEDED: _superseded(replies),
         }
         return _result(counts, loaded, written)
 
@@ -276,15 +318,15 @@ class Warmer:
         superseded: int,
         kept: Sequence[str],
     ) -> BatchResult:
-        counts = {
-            "due": len(due),
-            "not_due": len(keys) - len(due),
-            "refreshed": len(written),
-            "missing": len(loaded.missing),
-            "failed": len(loaded.failed),
-            "superseded": superseded,
+        counts: dict[str, int] = {
+            Count.DUE: len(due),
+            Count.NOT_DUE: len(keys) - len(due),
+            Count.REFRESHED: len(written),
+            Count.MISSING: len(loaded.missing),
+            Count.FAILED: len(loaded.failed),
+            Count.SUPERSEDED: superseded,
             # Served past the expiry they had: the keys this batch's tries extended.
-            "kept_stale": len(kept),
+            Count.KEPT_STALE: len(kept),
         }
         return _result(counts, loaded, written)
 
@@ -306,13 +348,13 @@ class Warmer:
         loaded, entries = self._load(absent)
         replies = self.store.write(entries, [None] * len(entries))
         written = _written(loaded, entries, replies)
-        counts = {
-            "candidates": len(absent),
-            "loaded": len(written),
-            "missing": len(loaded.missing),
-            "failed": len(loaded.failed),
-            "already_cached": len(keys) - len(absent),
-            "superseded": _superseded(replies),
+        counts: dict[str, int] = {
+            Count.CANDIDATES: len(absent),
+            Count.LOADED: len(written),
+            Count.MISSING: len(loaded.missing),
+            Count.FAILED: len(loaded.failed),
+            Count.ALREADY_CACHED: len(keys) - len(absent),
+            Count.SUPERSEDED: _superseded(replies),
         }
         return _result(counts, loaded, written)
 

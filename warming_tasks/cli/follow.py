@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..errors import WarmingError
 from ..kinds import Kind
 from ..ops.agreement import CONTROL_COMMAND, disagreement, said
+from ..records import RunRecord
 from ..routing import warming_queue
 from ..store import CacheStore
 from .console import err, fail
@@ -25,7 +26,6 @@ POLL_S = 0.2
 CONSUMER_REPLY_S = 1.0  # how long workers have to answer an inspect broadcast
 CONSUMER_WAIT_S = 8.0  # how long a missing worker has to appear before the CLI gives up
 VANISHED_GRACE_S = 2.0  # how long a summary has to arrive once the run's record is gone
-STARTED = "started_at"  # written with the run's record when it opens, never after
 
 
 class RunTimeout(Exception):
@@ -55,13 +55,12 @@ class RunProgress:
         return self.keys / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-def progress_of(kind: Kind, state: dict[str, str], elapsed_s: float) -> RunProgress:
-    keys = sum(int(state.get(name, 0)) for name in kind.progress_fields)
+def progress_of(kind: Kind, record: RunRecord, elapsed_s: float) -> RunProgress:
     return RunProgress(
-        batches_done=int(state.get("batches_done", 0)),
-        batches_sent=int(state.get("total", state.get("dispatched", 0))),
-        dispatch_finished="total" in state,
-        keys=keys,
+        batches_done=record.batches_done,
+        batches_sent=record.sent,
+        dispatch_finished=record.total is not None,
+        keys=sum(record.counts.get(count, 0) for count in kind.progress_fields),
         elapsed_s=elapsed_s,
     )
 
@@ -141,17 +140,20 @@ def wait(
                 f"no summary after {timeout_s:g} s; the run goes on in the workers "
                 f"(task id {result.id})"
             )
-        state = _state(store, result.id)
-        if state and STARTED in state:
+        record = _record(store, result.id)
+        # The start is written when the record opens, never after.
+        if record is not None and record.started_at is not None:
             seen = True
             if on_progress is not None:
                 # Progress is best-effort; the summary is what matters.
                 with contextlib.suppress(Exception):
-                    on_progress(progress_of(kind, state, elapsed))
+                    on_progress(progress_of(kind, record, elapsed))
         # Gone once seen, or made anew by the counts of batches still running (no
         # start in it): the run will never finish.
         elif (
-            (seen or state) and state is not None and not _reports_within(result, VANISHED_GRACE_S)
+            record is not None
+            and (seen or record.exists)
+            and not _reports_within(result, VANISHED_GRACE_S)
         ):
             raise RunVanished(
                 "the run's record is gone from the cache Redis (restarted without "
@@ -167,11 +169,11 @@ def wait(
     return summary
 
 
-def _state(store: CacheStore, run_id: str) -> dict[str, str] | None:
+def _record(store: CacheStore, run_id: str) -> RunRecord | None:
     """The run's record; None when the cache Redis does not answer (it may be
     restarting: that alone says nothing of the record)."""
     try:
-        return store.run_state(run_id)
+        return store.run_record(run_id)
     except redis.RedisError:
         return None
 

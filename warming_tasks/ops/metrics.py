@@ -15,12 +15,12 @@ from prometheus_client.registry import Collector
 
 from ..kinds import Kind
 from ..maths.accounting import accounts
+from ..records import Outcome, Total, TotalsField, parse_totals
 from ..store import CacheStore, Snapshot
-from ..store.runs import SCOPE_MARK, scoped
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = ("ok", "failed", "cancelled", "lost", "skipped")
+OUTCOMES = tuple(o.value for o in Outcome)
 # The ``source`` label of runs that covered every source.
 ALL_LABEL = "all"
 
@@ -107,19 +107,23 @@ def series(snap: Snapshot) -> Iterator[Metric]:
         "When the last run of each kind and source that warmed all it meant to ended (Unix time).",
         labels=["kind", "source"],
     )
-    scopes = {None, *(f.rpartition(SCOPE_MARK)[2] for f in snap.totals if SCOPE_MARK in f)}
+    totals = parse_totals(snap.totals)
+    scopes = {None, *(field.source for field in totals)}
     for source in sorted(scopes, key=lambda s: s or ""):
-        at, label = scoped(source), source or ALL_LABEL
+        label = source or ALL_LABEL
         for kind in Kind:
-            for outcome in OUTCOMES:
-                count = snap.totals.get(f"runs:{kind}:{outcome}{at}", 0)
+            for outcome in Outcome:
+                count = totals.get(TotalsField(Total.RUNS, kind.value, outcome, source), 0)
                 if source is None or count:
-                    runs.add_metric([kind.value, outcome, label], count)
-            if f"finished_at:{kind}{at}" in snap.totals:
-                finished.add_metric([kind.value, label], snap.totals[f"finished_at:{kind}{at}"])
-                duration.add_metric([kind.value, label], snap.totals[f"duration_s:{kind}{at}"])
-            if f"succeeded_at:{kind}{at}" in snap.totals:
-                succeeded.add_metric([kind.value, label], snap.totals[f"succeeded_at:{kind}{at}"])
+                    runs.add_metric([kind.value, outcome.value, label], count)
+            last = TotalsField(Total.FINISHED_AT, kind.value, source=source)
+            if last in totals:
+                took = TotalsField(Total.DURATION_S, kind.value, source=source)
+                finished.add_metric([kind.value, label], totals[last])
+                duration.add_metric([kind.value, label], totals[took])
+            success = TotalsField(Total.SUCCEEDED_AT, kind.value, source=source)
+            if success in totals:
+                succeeded.add_metric([kind.value, label], totals[success])
     yield from (runs, duration, finished, succeeded)
 
     hit_ratio = GaugeMetricFamily(

@@ -6,7 +6,7 @@ import contextlib
 import functools
 from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
@@ -23,6 +23,20 @@ def script_text(name: str) -> str:
 
 def text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+class ScriptCall(Protocol):
+    """A call of a Lua script that takes more than a few arguments, by name: the one
+    place that packs its KEYS and ARGV in the order the script's header documents
+    (each packer sits beside the code that calls its script)."""
+
+    script: ClassVar[str]  # the script's name in lua/
+
+    def key_names(self) -> list[str]:
+        """KEYS, the suite's own keys before the store's prefix."""
+        ...
+
+    def argv(self) -> list[Any]: ...
 
 
 class StoreBase:
@@ -50,6 +64,9 @@ class StoreBase:
             script = self._scripts[name] = self.client.register_script(script_text(name))
         with self._topology_guard():
             return script(keys=keys, args=args)
+
+    def _call(self, call: ScriptCall) -> Any:
+        return self._run(call.script, [self._own(key) for key in call.key_names()], call.argv())
 
     @contextlib.contextmanager
     def _topology_guard(self) -> Iterator[None]:

@@ -8,6 +8,7 @@ import time
 from typing import Any, cast
 
 from .. import constants as c
+from ..records import Meta, run_keys
 from ..settings import DEFAULT_SOURCE
 from .base import StoreBase, text
 
@@ -35,15 +36,15 @@ class ControlCommands(StoreBase):
 
     def cancel_run(self, run_id: str) -> str:
         """``cancelled``, ``already cancelled``, ``finished`` or ``unknown``."""
-        run_key = self._own(f"{c.RUN_KEY_PREFIX}{run_id}")
-        return text(self._run("cancel", [run_key], [time.time()]))
+        record = self._own(run_keys(run_id).record)
+        return text(self._run("cancel", [record], [time.time()]))
 
     def stand_down(self, run_id: str) -> str | None:
         """Why a batch of ``run_id`` must not warm its keys (paused, cancelled, closed),
         or None: one round trip."""
         pipe = self.client.pipeline(transaction=False)
         pipe.exists(self._own(c.PAUSED_KEY))
-        pipe.hmget(self._own(f"{c.RUN_KEY_PREFIX}{run_id}"), "cancel", "finished_at")
+        pipe.hmget(self._own(run_keys(run_id).record), Meta.CANCEL, Meta.FINISHED_AT)
         paused, (cancel, finished) = pipe.execute()
         if finished is not None:
             return CLOSED

@@ -7,7 +7,7 @@ import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, ClassVar, Literal, cast
 
 from .. import constants as c
 from ..maths.accounting import KIND_SLOTS
@@ -70,8 +70,9 @@ class Applied:
 
 @dataclass
 class Flush:
-    """One flush script call: reads per key, scored against ``epoch``."""
+    """One call of flush.lua: reads per key, scored against ``epoch``."""
 
+    script: ClassVar[str] = "flush"
     epoch: int
     half_life_s: float
     per_read: float  # the frequency set's score for one read at the flush's time
@@ -87,6 +88,64 @@ class Flush:
     sampled: list[int] = field(default_factory=list)
     sample_top: int = 0
     sample_max_keys: int = 0
+
+    @property
+    def auto(self) -> bool:
+        """Whether the call carries auto's evidence (the candidates' sets)."""
+        return self.sample_epoch is not None
+
+    def key_names(self) -> list[str]:
+        keys = [c.FREQUENCY_KEY, c.EPOCH_KEY, *_ACCOUNTING, c.AUTO_KEY, c.RESCALE_KEY]
+        if self.auto:
+            keys += [sample_key(h) for h in CANDIDATES_S]
+            keys += [sample_key(h) + ":snapshot" for h in CANDIDATES_S]
+        return keys
+
+    def argv(self) -> list[Any]:
+        fixed = [
+            self.epoch,
+            half_life_text(self.half_life_s),
+            repr(self.per_read),
+            self.max_keys,
+            self.read_since,
+            self.sweep_before,
+            c.WARMED_SWEEP_PER_CALL,
+            KIND_SLOTS,
+            len(CANDIDATES_S) if self.auto else 0,
+            "" if self.sample_epoch is None else self.sample_epoch,
+            self.sample_top,
+            self.now,
+            EVAL_HALF_LIFE_S,
+            self.sample_max_keys,
+            len(self.reads),
+        ]
+        per_candidate = [repr(f) for f in self.sample_per_read]
+        pairs = [part for pair in self.reads for part in pair]
+        return [*fixed, *per_candidate, SNAPSHOT_S if self.auto else 0, *pairs, *self.sampled]
+
+
+@dataclass(frozen=True)
+class Rescale:
+    """One call of rescale.lua: a step of moving scores to a new epoch. The start
+    arguments count only for the call that starts the job; a call that carries on a
+    stored job leaves them empty, matching no epoch."""
+
+    script: ClassVar[str] = "rescale"
+    mode: str  # 'freq': the frequency set; 'samples': the candidates' sample sets
+    sets: Sequence[str]  # the sets to scale, each by its factor
+    held_epoch: int | str = ""  # the epoch the caller holds
+    new_epoch: int | str = ""
+    now: float = 0
+    held_h: str = ""  # the half-life held ('' for none: it stays)
+    wanted_h: str = ""
+    factors: Sequence[float] = ()  # one per set, each at most 1
+
+    def key_names(self) -> list[str]:
+        return [c.RESCALE_KEY, c.EPOCH_KEY, c.AUTO_KEY, *self.sets]
+
+    def argv(self) -> list[Any]:
+        fixed = [self.mode, c.RESCALE_STEP, self.held_epoch, self.new_epoch, self.now]
+        return [*fixed, self.held_h, self.wanted_h, *map(repr, self.factors)]
 
 
 class FrequencyCommands(StoreBase):
@@ -128,36 +187,7 @@ class FrequencyCommands(StoreBase):
         date from) and counts samples that expired before ``flush.sweep_before``
         unread.
         """
-        own = self._own
-        names = (c.FREQUENCY_KEY, c.EPOCH_KEY, *_ACCOUNTING, c.AUTO_KEY, c.RESCALE_KEY)
-        keys = [own(name) for name in names]
-        auto = flush.sample_epoch is not None
-        if auto:
-            keys += [own(sample_key(h)) for h in CANDIDATES_S]
-            keys += [own(sample_key(h) + ":snapshot") for h in CANDIDATES_S]
-        args: list[Any] = [
-            flush.epoch,
-            half_life_text(flush.half_life_s),
-            repr(flush.per_read),
-            flush.max_keys,
-            flush.read_since,
-            flush.sweep_before,
-            c.WARMED_SWEEP_PER_CALL,
-            KIND_SLOTS,
-            len(CANDIDATES_S) if auto else 0,
-            "" if flush.sample_epoch is None else flush.sample_epoch,
-            flush.sample_top,
-            flush.now,
-            EVAL_HALF_LIFE_S,
-            flush.sample_max_keys,
-            len(flush.reads),
-            *(repr(f) for f in flush.sample_per_read),
-            SNAPSHOT_S if auto else 0,
-        ]
-        for member, reads in flush.reads:
-            args += [member, reads]
-        args += flush.sampled
-        reply = self._run("flush", keys, args)
+        reply = self._call(flush)
         if int(reply[0]) == _RESCALING:
             self.finish_rescale()
             return self.ranking()
@@ -166,7 +196,7 @@ class FrequencyCommands(StoreBase):
             return Ranking(
                 int(epoch), float(h) if h else None, int(sample_epoch) if sample_epoch else None
             )
-        if not auto:
+        if not flush.auto:
             return Applied()
         since, born, reads, snapshot_due, *hits = (float(v) for v in reply[1:])
         return Applied(Belief(flush.half_life_s, since, reads, tuple(hits), born), snapshot_due > 0)
@@ -209,20 +239,20 @@ class FrequencyCommands(StoreBase):
         """Move the epoch; with ``half_lives`` (auto: held, wanted), change the
         half-life in the same step. False when another process moved it first."""
         held, wanted = ("", "") if half_lives is None else map(half_life_text, half_lives)
-        args = [old_epoch, new_epoch, now, held, wanted, repr(factor)]
-        return self._rescale("freq", [c.FREQUENCY_KEY], args)
+        return self._rescale(
+            Rescale("freq", [c.FREQUENCY_KEY], old_epoch, new_epoch, now, held, wanted, [factor])
+        )
 
     def rebase_samples(self, old_epoch: int, new_epoch: int, factors: Sequence[float]) -> bool:
         """Move the candidates' shared epoch, each set by its own factor."""
-        args = [old_epoch, new_epoch, 0, "", "", *map(repr, factors)]
-        return self._rescale("samples", [sample_key(h) for h in CANDIDATES_S], args)
+        sets = [sample_key(h) for h in CANDIDATES_S]
+        return self._rescale(Rescale("samples", sets, old_epoch, new_epoch, factors=factors))
 
-    def _rescale(self, mode: str, sets: Sequence[str], args: Sequence[Any]) -> bool:
-        """Scale ``sets`` to a new epoch in steps of ``RESCALE_STEP`` members (one
-        command each, so the application's reads are served between them)."""
-        keys = [self._own(name) for name in (c.RESCALE_KEY, c.EPOCH_KEY, c.AUTO_KEY, *sets)]
+    def _rescale(self, rescale: Rescale) -> bool:
+        """Scale a rescale's sets to a new epoch in steps of ``RESCALE_STEP`` members
+        (one command each, so the application's reads are served between them)."""
         while True:
-            reply = int(self._run("rescale", keys, [mode, c.RESCALE_STEP, *args]))
+            reply = int(self._call(rescale))
             if reply == _IN_FLIGHT:
                 self.finish_rescale()  # another process's, of the other kind: end it first
             elif reply != _STEPPED:
@@ -235,10 +265,8 @@ class FrequencyCommands(StoreBase):
         if mode is None:
             return
         sets = [c.FREQUENCY_KEY] if text(mode) == "freq" else [sample_key(h) for h in CANDIDATES_S]
-        keys = [self._own(name) for name in (c.RESCALE_KEY, c.EPOCH_KEY, c.AUTO_KEY, *sets)]
-        # The job is stored: these start arguments match no epoch, so are never used.
-        args = [text(mode), c.RESCALE_STEP, "", "", 0, "", ""]
-        while int(self._run("rescale", keys, args)) == _STEPPED:
+        carry_on = Rescale(text(mode), sets)  # the job is stored: no start arguments
+        while int(self._call(carry_on)) == _STEPPED:
             pass
 
     def note_warm_set(self, limit: int) -> None:

@@ -1,4 +1,5 @@
-"""Run records: a run's counts, its finished batches, its error sample, the history."""
+"""Run records: a run's counts, its finished batches, its error sample, the history
+and the totals (every field named in ``records``)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,22 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple, cast
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple, cast
 
 from .. import constants as c
 from ..maths.accounting import KIND_SLOTS
+from ..records import (
+    Count,
+    Meta,
+    Outcome,
+    RunKeys,
+    RunRecord,
+    Total,
+    TotalsField,
+    count_field,
+    run_keys,
+)
 from ..settings import DEFAULT_SOURCE
 from .base import StoreBase, text
 from .lock import lock_key
@@ -17,15 +30,13 @@ from .lock import lock_key
 log = logging.getLogger(__name__)
 
 
-# What a batch warmed, for accounting: kind code, keys written, a sample of
-# (key, ttl_s), when they were written (s), and keys that failed.
 class Warmed(NamedTuple):
     """What a batch did to the cache, for the accounting of each strategy."""
 
     code: int = 0  # the kind's code (maths.accounting.KIND_SLOTS)
     written: int = 0
     sample: Sequence[tuple[str | bytes, int]] = ()  # of the keys written: (key, ttl_s)
-    written_at: float = 0.0
+    written_at: float = 0.0  # when they were written (s)
     failed: int = 0
     superseded: int = 0  # left alone: the application wrote them while they loaded
     kept_stale: int = 0  # kept past expiry while the source failed
@@ -34,45 +45,96 @@ class Warmed(NamedTuple):
 _NOTHING_WARMED = Warmed()
 
 
-# A run's totals carry ``@<source>`` when it ran one source alone; none when it ran all.
-SCOPE_MARK = "@"
+@dataclass(frozen=True)
+class RunCount:
+    """run_count.lua: count one finished batch into its run."""
+
+    script: ClassVar[str] = "run_count"
+    run_id: str
+    index: int
+    counts: Mapping[str, int]  # Count fields, and a source's share (count_field)
+    errors: Sequence[str]  # the batch's error sample, JSON each
+    now: float
+    lock_token: str = ""  # the refresh lock the batch keeps ('' for none)
+    source: str = DEFAULT_SOURCE  # whose refresh lock that is
+
+    def key_names(self) -> list[str]:
+        return [*run_keys(self.run_id), lock_key(self.source), c.OPEN_RUNS_KEY]
+
+    def argv(self) -> list[Any]:
+        fixed = [
+            self.index,
+            self.lock_token,
+            c.REFRESH_LOCK_TTL_S * 1000,
+            c.RUN_STATE_TTL_S,
+            c.ERROR_SAMPLE_LEN,
+            self.now,
+            self.run_id,
+            len(self.counts),
+        ]
+        pairs = [part for pair in self.counts.items() for part in pair]
+        return [*fixed, *pairs, *self.errors]
 
 
-def scoped(source: str | None) -> str:
-    """The suffix of a run's totals fields for ``source`` (None: every source)."""
-    return "" if source is None else f"{SCOPE_MARK}{source}"
+@dataclass(frozen=True)
+class Account:
+    """account.lua: record the sample of keys one batch warmed."""
+
+    script: ClassVar[str] = "account"
+    warmed: Warmed
+    now: float
+
+    def key_names(self) -> list[str]:
+        return [c.WARMED_KEY, c.ACCOUNT_KEY]
+
+    def argv(self) -> list[Any]:
+        w = self.warmed
+        fixed = [
+            w.code,
+            w.written,
+            c.WARMED_MAX_KEYS,
+            w.written_at or self.now,
+            self.now,
+            KIND_SLOTS,
+            w.failed,
+            w.superseded,
+            w.kept_stale,
+        ]
+        return [*fixed, *(part for pair in w.sample for part in pair)]
 
 
 class RunCommands(StoreBase):
     """How a run's batches count themselves in, and how a finished run is recorded."""
 
-    def _run_keys(self, run_id: str) -> list[str]:
-        base = self._own(f"{c.RUN_KEY_PREFIX}{run_id}")
-        return [base, f"{base}:done", f"{base}:errors"]
+    def _keys(self, run_id: str) -> RunKeys:
+        return RunKeys(*map(self._own, run_keys(run_id)))
 
     def start_run(self, run_id: str, fields: Mapping[str, str | int | float]) -> None:
         """Open a run's record; re-opening a redelivered run keeps its counts."""
-        run_key = self._run_keys(run_id)[0]
+        record = self._keys(run_id).record
         pipe = self.client.pipeline()
         for name, value in fields.items():
-            pipe.hsetnx(run_key, name, value)
-        pipe.expire(run_key, c.RUN_STATE_TTL_S)
+            pipe.hsetnx(record, name, value)
+        pipe.expire(record, c.RUN_STATE_TTL_S)
         pipe.zadd(self._own(c.OPEN_RUNS_KEY), {run_id: time.time()})
         pipe.execute()
 
     def note_dispatched(self, run_id: str, batches: int) -> None:
         """Dispatch got this far: progress, as a batch's report is."""
         pipe = self.client.pipeline(transaction=False)
-        pipe.hset(self._run_keys(run_id)[0], "dispatched", batches)
+        pipe.hset(self._keys(run_id).record, Meta.DISPATCHED, batches)
         pipe.zadd(self._own(c.OPEN_RUNS_KEY), {run_id: time.time()}, xx=True)
         pipe.execute()
 
-    def set_run_count(self, run_id: str, name: str, value: int) -> None:
-        """Set a count the dispatcher owns (batches add to theirs with HINCRBY)."""
-        self.client.hset(self._run_keys(run_id)[0], name, value)
+    def set_run_count(
+        self, run_id: str, count: Count, value: int, source: str | None = None
+    ) -> None:
+        """Set a count the dispatcher owns, the run's or ``source``'s share of it
+        (batches add to theirs with HINCRBY)."""
+        self.client.hset(self._keys(run_id).record, count_field(count, source), value)
 
     def note_dispatch_error(self, run_id: str, reason: str) -> None:
-        self.client.hset(self._run_keys(run_id)[0], "dispatch_error", reason)
+        self.client.hset(self._keys(run_id).record, Meta.DISPATCH_ERROR, reason)
 
     def finish_dispatch(self, run_id: str, batches: int) -> bool:
         """Record the run's batch count; True if all of them had already finished.
@@ -80,8 +142,8 @@ class RunCommands(StoreBase):
         The first complete dispatch fixes the count: a redelivered dispatcher
         cannot change it.
         """
-        keys = self._run_keys(run_id)[:2]
-        return bool(self._run("dispatch_done", keys, [batches, time.time()]))
+        keys = self._keys(run_id)
+        return bool(self._run("dispatch_done", [keys.record, keys.done], [batches, time.time()]))
 
     def finish_batch(  # noqa: PLR0913, PLR0917 - a batch outcome has these parts
         self,
@@ -100,25 +162,8 @@ class RunCommands(StoreBase):
         """
         shown = [json.dumps(e, ensure_ascii=False) for e in errors][: c.ERROR_SAMPLE_LEN]
         now = time.time()
-        args: list[Any] = [
-            index,
-            lock_token,
-            c.REFRESH_LOCK_TTL_S * 1000,
-            c.RUN_STATE_TTL_S,
-            c.ERROR_SAMPLE_LEN,
-            now,
-            run_id,
-            len(counts),
-        ]
-        for name, value in counts.items():
-            args += [name, value]
-        args += shown
-        keys = [
-            *self._run_keys(run_id),
-            self._own(lock_key(source)),
-            self._own(c.OPEN_RUNS_KEY),
-        ]
-        complete, first = self._run("run_count", keys, args)
+        call = RunCount(run_id, index, counts, shown, now, lock_token=lock_token, source=source)
+        complete, first = self._call(call)
         if first:
             # A sample for statistics: it must never keep a counted batch from
             # sending the run's body (a full cache refuses it; a lost reply skips it).
@@ -131,78 +176,70 @@ class RunCommands(StoreBase):
         return bool(complete)
 
     def _account(self, warmed: Warmed, now: float) -> None:
-        if not any((warmed.written, warmed.sample, *warmed[4:])):
-            return
-        args: list[Any] = [
-            warmed.code,
-            warmed.written,
-            c.WARMED_MAX_KEYS,
-            warmed.written_at or now,
-            now,
-            KIND_SLOTS,
-            warmed.failed,
-            warmed.superseded,
-            warmed.kept_stale,
-        ]
-        for key, ttl_s in warmed.sample:
-            args += [key, ttl_s]
-        self._run("account", [self._own(c.WARMED_KEY), self._own(c.ACCOUNT_KEY)], args)
+        counted = (warmed.written, warmed.failed, warmed.superseded, warmed.kept_stale)
+        if any(counted) or warmed.sample:
+            self._call(Account(warmed, now))
 
     def note_body_sent(self, run_id: str) -> None:
         """The run's body is on its way: no redelivered batch sends it again."""
-        self.client.hset(self._run_keys(run_id)[0], "body_sent", 1)
+        self.client.hset(self._keys(run_id).record, Meta.BODY_SENT, 1)
 
     def run_state(self, run_id: str) -> dict[str, str]:
-        run_key, done_key, _ = self._run_keys(run_id)
+        """The run's record as it is in Redis, and how many batches finished."""
+        keys = self._keys(run_id)
         pipe = self.client.pipeline()
-        pipe.hgetall(run_key)
-        pipe.zcard(done_key)
+        pipe.hgetall(keys.record)
+        pipe.zcard(keys.done)
         raw, done = pipe.execute()
         state = {text(k): text(v) for k, v in raw.items()}
         if state:
-            state["batches_done"] = str(done)
+            state[Meta.BATCHES_DONE.value] = str(done)
         return state
 
+    def run_record(self, run_id: str) -> RunRecord:
+        return RunRecord.parse(self.run_state(run_id))
+
     def run_errors(self, run_id: str) -> list[dict[str, str]]:
-        rows = self.client.lrange(self._run_keys(run_id)[2], 0, c.ERROR_SAMPLE_LEN - 1)
+        rows = self.client.lrange(self._keys(run_id).errors, 0, c.ERROR_SAMPLE_LEN - 1)
         return [json.loads(r) for r in cast(list[bytes], rows)]
 
-    def close_run(self, run_id: str, summary: Mapping[str, Any], outcome: str) -> bool:
+    def close_run(self, run_id: str, summary: Mapping[str, Any], outcome: Outcome) -> bool:
         """Add a finished run to the history and the totals once; False if it was
         already there."""
-        run_key = self._run_keys(run_id)[0]
-        if not self.client.hsetnx(run_key, "recorded", 1):
+        if not self.client.hsetnx(self._keys(run_id).record, Meta.RECORDED, 1):
             return False
-        kind = summary["kind"]
-        at = scoped(summary.get("source"))
+        kind, source = summary["kind"], summary.get("source")
+
+        def field(total: Total, outcome: Outcome | None = None) -> str:
+            return str(TotalsField(total, kind, outcome, source))
+
         pipe = self.client.pipeline()
         pipe.lpush(self._own(c.RUNS_KEY), json.dumps(summary, ensure_ascii=False))
         pipe.ltrim(self._own(c.RUNS_KEY), 0, c.RUN_HISTORY_LEN - 1)
         pipe.zrem(self._own(c.OPEN_RUNS_KEY), run_id)
         totals = self._own(c.RUN_TOTALS_KEY)
-        pipe.hincrby(totals, f"runs:{kind}:{outcome}{at}", 1)
+        pipe.hincrby(totals, field(Total.RUNS, outcome), 1)
         finished_at = summary["started_at"] + summary["duration_s"]
         pipe.hset(
             totals,
             mapping={
-                f"finished_at:{kind}{at}": finished_at,
-                f"duration_s:{kind}{at}": summary["duration_s"],
+                field(Total.FINISHED_AT): finished_at,
+                field(Total.DURATION_S): summary["duration_s"],
             },
         )
-        if outcome == "ok":  # the age of the last success is what an alert wants
-            pipe.hset(totals, f"succeeded_at:{kind}{at}", finished_at)
+        if outcome == Outcome.OK:  # the age of the last success is what an alert wants
+            pipe.hset(totals, field(Total.SUCCEEDED_AT), finished_at)
         pipe.execute()
         return True
 
     def count_skipped(self, kind: str, source: str | None = None) -> None:
         """A run (of ``source``, or of all) that did not run (paused, switched off,
         overlapping), for the totals."""
-        field = f"runs:{kind}:skipped{scoped(source)}"
-        self.client.hincrby(self._own(c.RUN_TOTALS_KEY), field, 1)
+        skipped = TotalsField(Total.RUNS, kind, Outcome.SKIPPED, source)
+        self.client.hincrby(self._own(c.RUN_TOTALS_KEY), str(skipped), 1)
 
     def run_totals(self) -> dict[str, float]:
-        """``runs:<kind>:<outcome>`` counts, and each kind's last ``finished_at`` and
-        ``duration_s``."""
+        """The run totals as stored (``records.TotalsField`` reads their names)."""
         raw = cast(dict[bytes, bytes], self.client.hgetall(self._own(c.RUN_TOTALS_KEY)))
         return {text(k): float(v) for k, v in raw.items()}
 
@@ -214,8 +251,8 @@ class RunCommands(StoreBase):
     def close_stalled(self, run_id: str, since_s: float) -> bool:
         """Close a run with no progress since ``since_s``, its unreported batches
         ``lost``; True when the caller must send its body."""
-        run_key, done_key, _ = self._run_keys(run_id)
-        keys = [run_key, done_key, self._own(c.OPEN_RUNS_KEY)]
+        run = self._keys(run_id)
+        keys = [run.record, run.done, self._own(c.OPEN_RUNS_KEY)]
         return bool(self._run("close_stalled", keys, [run_id, time.time(), since_s]))
 
     def recent_runs(self, limit: int = 10) -> list[dict[str, Any]]:

@@ -14,8 +14,7 @@ class Snapshot:
     """The suite's records at one moment, as the Prometheus exporter reads them."""
 
     account: dict[str, int]  # ``warmed|failed|sampled|read|expired:<kind code>``
-    # ``runs:<kind>:<outcome>``, ``finished_at|succeeded_at|duration_s:<kind>``
-    totals: dict[str, float]
+    totals: dict[str, float]  # as stored: records.parse_totals reads their names
     hits: int
     misses: int
     tracked_keys: int

@@ -8,13 +8,13 @@ from typing import Any
 from celery import Task, shared_task
 
 from ..errors import SourceUnavailable
-from ..kinds import BY_SOURCE, Kind
+from ..kinds import Kind
 from ..maths.throttle import Throttle
+from ..records import Count, count_field
 from ..retries import MAX_RETRIES, REFUSED, TRANSIENT, backoff_s
 from ..runtime import get_store, get_warmer
 from ..settings import DEFAULT_SOURCE
-from ..store import Warmed
-from ..warmer import BatchResult, StaleKept
+from ..warmer import BatchResult, RetryOutcome, StaleKept
 from .fanout import send_body
 
 log = logging.getLogger(__name__)
@@ -88,14 +88,14 @@ def _warm(  # noqa: PLR0913, PLR0917 - a batch, and what its earlier tries left
     if get_store().stand_down(run_id):
         # Paused, cancelled, or closed as stalled: the source is not called, and
         # the keys count as cancelled (nowhere, for a closed run).
-        return BatchResult({"cancelled": len(keys)})
+        return BatchResult({Count.CANCELLED: len(keys)})
     if lock and not get_store().extend_lock(lock, source or DEFAULT_SOURCE):
         # Another run holds the lock now: this run's remaining batches stand down.
-        return BatchResult({"lock_lost": len(keys)})
+        return BatchResult({Count.LOCK_LOST: len(keys)})
     warmer = get_warmer(source)
     if warmer.pace(len(keys)) > 0 and get_store().stand_down(run_id):
         # Paused or cancelled while this batch waited for the source budget.
-        return BatchResult({"cancelled": len(keys)})
+        return BatchResult({Count.CANCELLED: len(keys)})
     if kind is Kind.PRELOAD:
         return warmer.preload(keys)
     if kind is Kind.REFRESH:
@@ -105,7 +105,7 @@ def _warm(  # noqa: PLR0913, PLR0917 - a batch, and what its earlier tries left
 
 
 def _failed(keys: list[str], reason: str) -> BatchResult:
-    return BatchResult({"failed": len(keys)}, [{"key": "*", "reason": reason[:300]}])
+    return BatchResult({Count.FAILED: len(keys)}, errors=[{"key": "*", "reason": reason[:300]}])
 
 
 def _run_batch(  # noqa: PLR0913, PLR0917 - the batch message format, and its kind
@@ -115,7 +115,7 @@ def _run_batch(  # noqa: PLR0913, PLR0917 - the batch message format, and its ki
     index: int,
     keys: list[str],
     lock: str,
-    outcome: dict[str, Any] | None,
+    outcome: RetryOutcome | None,
     source: str | None,
 ) -> dict[str, int]:
     retries = task.request.retries
@@ -141,19 +141,10 @@ def _run_batch(  # noqa: PLR0913, PLR0917 - the batch message format, and its ki
         _log_errors(kind, run_id, index, result)
     try:
         store = get_store()
-        warmed = Warmed(
-            kind.code,
-            result.written,
-            result.sample,
-            result.written_at,
-            result.counts.get("failed", 0),
-            result.counts.get("superseded", 0),
-            result.counts.get("kept_stale", 0),
-        )
         counts = result.counts
         if source is not None:  # its source's share, for a run over several
-            counts = counts | {f"{source}{BY_SOURCE}{k}": v for k, v in counts.items()}
-        named = source or DEFAULT_SOURCE
+            counts = counts | {count_field(k, source): v for k, v in counts.items()}
+        warmed, named = result.warmed(kind.code), source or DEFAULT_SOURCE
         if store.finish_batch(run_id, index, counts, result.errors, lock, warmed, named):
             send_body(task, store, run_id)
     except REFUSED:

@@ -14,6 +14,7 @@ from celery.exceptions import Ignore
 from ..errors import SourceError
 from ..kinds import Kind, empty_summary
 from ..maths.popularity import popular_first
+from ..records import Count
 from ..retries import AUTORETRY, TRANSIENT
 from ..runtime import get_sources, get_store
 from ..settings import get_settings
@@ -71,8 +72,8 @@ def refresh(self: Task, source: str | None = None) -> dict[str, Any]:
     if skipped := _skipped(Kind.REFRESH, source):
         return empty_summary(Kind.REFRESH, run_id, skipped, source)
     store = get_store()
-    state = store.run_state(run_id)
-    if "total" in state or "finished_at" in state:
+    record = store.run_record(run_id)
+    if record.total is not None or record.finished_at is not None:
         # A redelivered entry whose run was sent: dispatch says what it returns,
         # without taking the locks again (the run's batches hold them).
         return dispatch(self, Kind.REFRESH, run_id, [], source)
@@ -108,7 +109,7 @@ def _due_keys(store: CacheStore, run_id: str, named: NamedSource, before: list[D
 
     def progress(checked: int) -> None:
         done = sum(due.checked for due in before)
-        best_effort(store.set_run_count, run_id, "checked", done + checked)
+        best_effort(store.set_run_count, run_id, Count.CHECKED, done + checked)
 
     return DueKeys(
         store,
@@ -152,7 +153,7 @@ def predictive_load(
                 by_source, unrouted = route(top, get_sources().values())
                 routed.update(by_source)
                 if unrouted or get_settings().sources:
-                    best_effort(get_store().set_run_count, run_id, "unrouted", unrouted)
+                    best_effort(get_store().set_run_count, run_id, Count.UNROUTED, unrouted)
             return routed.get(name, [])
 
         return keys

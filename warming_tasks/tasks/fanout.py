@@ -29,8 +29,9 @@ from celery import Signature, Task, group
 from celery.exceptions import Ignore
 
 from .. import constants as c
-from ..kinds import ALL_SOURCES, ALWAYS_COUNTED, BY_SOURCE, Kind, build_summary, outcome
+from ..kinds import ALWAYS_COUNTED, Kind, build_summary, outcome
 from ..maths.batching import chunked
+from ..records import ALL_SOURCES, BodyBy, Count, Meta, lock_field
 from ..retries import TRANSIENT
 from ..routing import warming_queue
 from ..runtime import get_store
@@ -80,13 +81,13 @@ def dispatch(  # noqa: PLR0913, PLR0917 - what a run is made of
     was asked for, None for all); the summary at once if every batch already
     finished, else ``Ignore`` (the last batch sends the body that returns it)."""
     store = get_store()
-    state = store.run_state(run_id)
-    if "total" in state or "finished_at" in state:
+    record = store.run_record(run_id)
+    if record.total is not None or record.finished_at is not None:
         # A redelivered dispatcher whose run was fully sent, or closed as stalled:
         # never send it twice. Its own result is the run's body only when every
         # batch finished before dispatch did; otherwise a batch (or the closer of
         # stalled runs) sends the body.
-        if state.get("body_by") == "dispatch":
+        if record.body_by == BodyBy.DISPATCH:
             return finish(run_id)
         raise Ignore()
     body = task.replace(task.app.signature(FINISH_TASK, args=(run_id,), **queue_options()))
@@ -95,22 +96,18 @@ def dispatch(  # noqa: PLR0913, PLR0917 - what a run is made of
     named = any(part.source != DEFAULT_SOURCE for part in parts)
     locks = {part.source: part.lock for part in parts if part.lock}
     fields: dict[str, str | float] = {
-        "kind": kind.value,
-        "started_at": time.time(),
-        "lock": json.dumps(locks) if named else locks.get(DEFAULT_SOURCE, ""),
-        "finish": json.dumps(dict(body)),
+        Meta.KIND: kind.value,
+        Meta.STARTED_AT: time.time(),
+        Meta.LOCK: lock_field(locks, named),
+        Meta.FINISH: json.dumps(dict(body)),
     }
     if named:
-        fields["source"] = scope or ALL_SOURCES
+        fields[Meta.SOURCE] = scope or ALL_SOURCES
     store.start_run(run_id, fields)
     started = time.monotonic()
     sent = _send_batches(task, kind, store, run_id, parts)
-    for name in ("checked", "not_cached", "skipped_unread"):
-        if dues is None:
-            break
-        store.set_run_count(run_id, name, sum(getattr(due, name) for due in dues.values()))
-        for source, due in dues.items() if named else ():
-            store.set_run_count(run_id, f"{source}{BY_SOURCE}{name}", getattr(due, name))
+    if dues is not None:
+        _count_due(store, run_id, dues, named)
     if store.finish_dispatch(run_id, sent):
         # Every batch finished before the count was known: no batch sent the body,
         # and this task's own return goes on to its links and chain.
@@ -123,6 +120,15 @@ def dispatch(  # noqa: PLR0913, PLR0917 - what a run is made of
         time.monotonic() - started,
     )
     raise Ignore()
+
+
+def _count_due(store: CacheStore, run_id: str, dues: Mapping[str, DueKeys], named: bool) -> None:
+    """A refresh's probe counts, the run's and (named sources) each source's share."""
+    probed = {source: due.counts() for source, due in dues.items()}
+    for count in (Count.CHECKED, Count.NOT_CACHED, Count.SKIPPED_UNREAD):
+        store.set_run_count(run_id, count, sum(counts[count] for counts in probed.values()))
+        for source, counts in probed.items() if named else ():
+            store.set_run_count(run_id, count, counts[count], source)
 
 
 def _send_batches(
@@ -196,17 +202,6 @@ def _batches(
             store.note_dispatch_error(run_id, reason[:300])  # the other sources go on
 
 
-def run_locks(field: str) -> dict[str, str]:
-    """A run record's ``lock`` field: each source's lock token (an older record holds
-    the default source's token alone)."""
-    if not field:
-        return {}
-    if field.startswith("{"):
-        locks: dict[str, str] = json.loads(field)
-        return locks
-    return {DEFAULT_SOURCE: field}
-
-
 def best_effort(call: Callable[..., Any], *args: Any) -> None:
     try:
         call(*args)
@@ -216,18 +211,20 @@ def best_effort(call: Callable[..., Any], *args: Any) -> None:
 
 def send_body(task: Task, store: CacheStore, run_id: str) -> None:
     """Send the run's body, as ``Task.replace`` built it when the run started."""
-    task.app.signature(json.loads(store.run_state(run_id)["finish"])).apply_async()
+    task.app.signature(store.run_record(run_id).body()).apply_async()
     store.note_body_sent(run_id)
 
 
 def finish(run_id: str) -> dict[str, Any]:
     """Write a finished run's summary and history, and release its lock."""
     store = get_store()
-    state = store.run_state(run_id)
-    kind = Kind.named(state.get("kind", Kind.PRELOAD.value))  # the record says what ran
-    summary = build_summary(kind, run_id, state, store.run_errors(run_id), time.time())
+    record = store.run_record(run_id)
+    kind = Kind.named(record.kind or Kind.PRELOAD.value)  # the record says what ran
+    if record.unknown:
+        log.warning("run %s: fields left out of its summary, unknown: %s", run_id, record.unknown)
+    summary = build_summary(kind, run_id, record, store.run_errors(run_id), time.time())
     best_effort(store.close_run, run_id, summary, outcome(summary))
-    for source, lock in run_locks(state.get("lock", "")).items():
+    for source, lock in record.locks.items():
         store.release_lock(lock, source)
     shown = (*kind.fields, *(name for name in ALWAYS_COUNTED if summary[name]), "batches")
     counts = " ".join(f"{name}={summary[name]}" for name in shown)

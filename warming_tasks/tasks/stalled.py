@@ -10,6 +10,7 @@ import time
 
 from celery import Task, shared_task
 
+from ..records import Count
 from ..retries import AUTORETRY
 from ..runtime import get_store
 from ..settings import get_settings
@@ -34,9 +35,9 @@ def close_stalled_runs(self: Task) -> list[str]:
     closed = []
     for run_id in store.stalled_runs(since):
         if store.close_stalled(run_id, since):
-            lost = store.run_state(run_id).get("lost", "0")
+            lost = store.run_record(run_id).counts.get(Count.LOST, 0)
             log.warning(
-                "run %s made no progress for %.0f s: closed, %s batches never reported (lost)",
+                "run %s made no progress for %.0f s: closed, %d batches never reported (lost)",
                 run_id,
                 stall_s,
                 lost,

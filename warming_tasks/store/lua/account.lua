@@ -1,5 +1,6 @@
 -- Record the sample of keys one batch warmed, for the accounting of what the
 -- application reads before expiry.
+-- Packed in this order by Account (store/runs.py).
 -- KEYS[1]: warmed-key samples (sorted set), KEYS[2]: accounting counters (hash).
 -- ARGV[1]: kind code, ARGV[2]: keys the batch warmed, ARGV[3]: most samples kept,
 -- ARGV[4]: when they were written (s), ARGV[5]: now (s), ARGV[6]: slots (a sample

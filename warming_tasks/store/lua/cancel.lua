@@ -1,4 +1,5 @@
 -- Cancel a run that has not finished: its remaining batches stand down.
+-- The run hash's fields are named in warming_tasks/records.py (Meta, Count, BodyBy).
 -- KEYS[1]: run hash. ARGV[1]: now (s).
 -- Returns 'cancelled', 'already cancelled', 'finished' or 'unknown'.
 if redis.call('EXISTS', KEYS[1]) == 0 then

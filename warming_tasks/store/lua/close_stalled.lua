@@ -1,6 +1,7 @@
 -- Close a run that made no progress for too long: the batches sent that never
 -- reported count as `lost`, and the run is stamped finished, so a batch that
 -- reports later is counted nowhere (run_count.lua) and stands down.
+-- The run hash's fields are named in warming_tasks/records.py (Meta, Count, BodyBy).
 -- KEYS[1]: run hash, KEYS[2]: finished batch indexes (sorted set), KEYS[3]: open runs.
 -- ARGV[1]: run id, ARGV[2]: now (s), ARGV[3]: stalled since (s, the last progress
 -- must be older).

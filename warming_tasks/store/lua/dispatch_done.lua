@@ -1,4 +1,5 @@
 -- Record how many batches a run has, once dispatch has sent them all.
+-- The run hash's fields are named in warming_tasks/records.py (Meta, Count, BodyBy).
 -- KEYS[1]: run hash, KEYS[2]: finished batch indexes (sorted set, scored by index:
 -- counting those below the total is one O(log n) command at any batch count).
 -- ARGV[1]: batch count, ARGV[2]: now (s).

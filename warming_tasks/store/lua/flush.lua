@@ -2,6 +2,7 @@
 -- half-life on auto, first score each candidate's ranking against the sampled
 -- reads, then add those to the candidates' sets; settle the warmed-key samples.
 -- Called on a hundred or so members at a time: one call never holds Redis long.
+-- Packed in this order by Flush (store/frequency.py).
 -- KEYS[1]: frequency set, KEYS[2]: its epoch, KEYS[3]: warmed-key samples,
 -- KEYS[4]: accounting counters, KEYS[5]: auto's state (hash), KEYS[6]: a rescale
 -- in flight (rescale.lua), KEYS[7..]: the candidates' sample sets.

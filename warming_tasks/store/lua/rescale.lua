@@ -6,6 +6,7 @@
 -- only moves forward; a factor above 1 is refused) keeps the order, so the members not yet scaled stay above those scaled: rank windows
 -- walked from the bottom stay true, and the top of the ranking reads right
 -- throughout. The tracker's flushes wait (flush.lua sees the job) and help.
+-- Packed in this order by Rescale (store/frequency.py).
 -- KEYS[1]: the job (hash), KEYS[2]: the frequency set's epoch, KEYS[3]: auto's
 -- state (hash), KEYS[4..]: the sets to scale (the frequency set, or the
 -- candidates' sample sets).

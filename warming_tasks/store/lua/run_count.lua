@@ -1,4 +1,6 @@
 -- Count one finished batch into its run, once, however often the batch ran.
+-- The run hash's fields are named in warming_tasks/records.py (Meta, Count, BodyBy).
+-- Packed in this order by RunCount (store/runs.py).
 -- KEYS[1]: run hash, KEYS[2]: finished batch indexes (sorted set, scored by index), KEYS[3]: error sample
 -- list, KEYS[4]: the refresh lock, KEYS[5]: open runs by last progress.
 -- ARGV[1]: batch index, ARGV[2]: lock token ('' for none), ARGV[3]: lock ttl ms,
