@@ -40,8 +40,14 @@ BAD_SOURCE = (
     {"WARMING_SOURCE": "no_such_module:Nope"},
     "WARMING_SOURCE=no_such_module:Nope is invalid: module 'no_such_module' cannot be",
 )
+BAD_CONFIG = (
+    {"CELERY_CONFIG_MODULE": "no_such_config"},
+    "CELERY_CONFIG_MODULE=no_such_config is invalid: module 'no_such_config' cannot be imported",
+)
 # beat never imports the source, so only the worker checks it.
-CASES = [("worker", *case) for case in [*BAD, BAD_SOURCE]] + [("beat", *case) for case in BAD]
+CASES = [("worker", *case) for case in [*BAD, BAD_SOURCE, BAD_CONFIG]] + [
+    ("beat", *case) for case in [*BAD, BAD_CONFIG]
+]
 
 
 @pytest.mark.parametrize(("command", "env", "line"), CASES)

@@ -14,11 +14,16 @@ from celery import signals
 
 from .beat import add_beat_entries
 from .celery_app import DEFAULTS, config_module, make_app
-from .ops.startup import check_settings
+from .errors import SettingsError
+from .ops.startup import check_settings, refuse
 
 __all__ = ["DEFAULTS", "app", "config_module", "make_app"]
 
-app = make_app()
+try:
+    app = make_app()
+except SettingsError as exc:
+    # Celery's worker and beat would print the import's traceback.
+    refuse(exc)
 
 
 @signals.import_modules.connect

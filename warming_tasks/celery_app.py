@@ -13,6 +13,8 @@ from typing import Any
 
 from celery import Celery
 
+from .errors import SettingsError
+
 DEFAULTS: dict[str, Any] = {
     "broker_url": "redis://localhost:6379/1",
     "result_backend": "redis://localhost:6379/2",
@@ -38,7 +40,11 @@ def config_module() -> dict[str, Any]:
     except ModuleNotFoundError as exc:
         if exc.name == name and "CELERY_CONFIG_MODULE" not in os.environ:
             return {}
-        raise
+        where = f"CELERY_CONFIG_MODULE={name}" if "CELERY_CONFIG_MODULE" in os.environ else name
+        raise SettingsError(
+            f"{where} is invalid: module {exc.name!r} cannot be imported (run from the "
+            "directory that holds it, or put it on PYTHONPATH)"
+        ) from None
     return {k: v for k, v in vars(module).items() if k.islower() and not k.startswith("_")}
 
 
