@@ -29,7 +29,6 @@ from typing import Any
 from celery import Celery
 from redis.cluster import RedisCluster
 
-from tests.cluster import RedisClusterProcess
 from warming_tasks.cli.embedded import RedisProcess
 from warming_tasks.sql import BATCH_SIZE as SQL_BATCH_SIZE
 
@@ -39,6 +38,7 @@ from .figures import spread
 from .results import save
 from .sources import KEYS_SETTING
 from .sql import measure_sql, sql_report
+from .support.cluster import RedisClusterProcess
 from .workers import worker
 
 # ratio name: (numerator, denominator, target description, passes?)

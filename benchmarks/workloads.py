@@ -83,7 +83,7 @@ def cpu_s(client: redis.Redis) -> float:
 
 
 def naive(client: redis.Redis, n: int = NAIVE_KEYS) -> float:
-    """Seconds for the seed's loop: one load and one SET EX round trip per key."""
+    """Seconds for the naive loop: one load and one SET EX round trip per key."""
     source = InstantSource()
     started = time.perf_counter()
     for key in _keys(0, n):

@@ -1,7 +1,9 @@
 """Which strategy earns its keep: warmed keys read before expiry, as `stats` shows them.
 
 A real worker warms, a real tracker reports the application's reads, and the
-user reads the verdict from `warming-tasks stats`.
+user reads the verdict from `warming-tasks stats`. Below it, without a server, the
+arithmetic behind the verdict (``maths.accounting``): which written keys a batch
+samples, a strategy's share of settled samples read, and the best strategy.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pytest
 import redis
 
 from warming_tasks.cli.embedded import RedisProcess
+from warming_tasks.maths.accounting import StrategyAccount, accounts, best, sample
 from warming_tasks.settings import load_settings
 from warming_tasks.tracker import AccessTracker
 
@@ -86,3 +89,49 @@ def test_stats_says_what_each_strategy_warmed_and_what_was_read(
     assert done.returncode == 0, done.stderr
     assert "best strategy: preload" in done.stdout
     assert "earns its keep" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [(0, 0), (1, 1), (10, 10), (11, 6), (100, 10), (1000, 10), (100_000, 10)],
+)
+def test_a_batch_samples_at_most_10_keys_evenly(written: int, expected: int) -> None:
+    picked = sample(list(range(written)))
+    assert len(picked) == expected
+    assert picked == sorted(set(picked)), "each once, in batch order"
+    if written:
+        assert picked[0] == 0
+        assert written - 1 - picked[-1] < written / expected, "spread to the batch's end"
+
+
+@pytest.mark.parametrize(
+    ("read", "expired", "share", "verdict"),
+    [
+        (0, 0, None, "too early to tell"),
+        (19, 0, 1.0, "too early to tell"),
+        (10, 10, 0.5, "earns its keep"),
+        (30, 70, 0.3, "partly read"),
+        (9, 91, 0.09, "mostly unread"),
+    ],
+)
+def test_a_strategy_is_judged_by_the_share_of_settled_samples_read(
+    read: int, expired: int, share: float | None, verdict: str
+) -> None:
+    row = StrategyAccount("preload", warmed=1000, sampled=100, read=read, expired=expired)
+    assert row.read_share == share
+    assert row.verdict == verdict
+
+
+def test_counters_become_rows_and_the_best_strategy() -> None:
+    rows = accounts(
+        {"warmed:0": 500, "sampled:0": 500, "read:0": 40, "expired:0": 60}
+        | {"warmed:2": 30, "sampled:2": 30, "read:2": 25, "expired:2": 5}
+        | {"warmed:1": 9, "read:1": 9}
+    )
+    assert [(r.strategy, r.warmed, r.read, r.expired) for r in rows] == [
+        ("preload", 500, 40, 60),
+        ("refresh", 9, 9, 0),
+        ("predictive", 30, 25, 5),
+    ]
+    assert best(rows) == "predictive", "refresh read every key, but 9 settle nothing"
+    assert best(accounts({})) is None

@@ -10,7 +10,7 @@ import redis
 from celery import Celery
 from redis.cluster import RedisCluster
 
-from tests.cluster import RedisClusterProcess
+from benchmarks.support.cluster import RedisClusterProcess
 from warming_tasks import tracker
 from warming_tasks.cli.embedded import RedisProcess
 from warming_tasks.settings import load_settings

@@ -16,7 +16,14 @@ from typing import Any
 
 import pytest
 
-from benchmarks.hit_ratio import Config, SeedTracker, evaluate, format_table, generate, key_name
+from benchmarks.hit_ratio import (
+    Config,
+    CountPerHourTracker,
+    evaluate,
+    format_table,
+    generate,
+    key_name,
+)
 from warming_tasks.cli.embedded import RedisProcess
 from warming_tasks.maths.tuning import START_S
 
@@ -33,7 +40,7 @@ TINY = Config(
 # The ideal is the best set in expectation; on one realised test window a set
 # that differs from it by a few boundary keys can win by a few accesses.
 NOISE = 0.005
-RANKINGS = ("counts", "seed", "decayed 300", "decayed 3600", "auto")
+RANKINGS = ("counts", "count_per_hour", "decayed 300", "decayed 3600", "auto")
 
 
 def ratio(row: dict[str, Any], ranking: str) -> float:
@@ -75,10 +82,10 @@ def test_the_ideal_beats_every_ranking(result: dict[str, Any]) -> None:
             assert ratio(row, name) < row["ideal"] - 0.01, (row["n"], name)
 
 
-def test_decay_beats_the_seed_and_plain_counts_under_drift(result: dict[str, Any]) -> None:
+def test_decay_beats_count_per_hour_and_plain_counts_under_drift(result: dict[str, Any]) -> None:
     for row in rows(result, "drift"):
         decayed = ratio(row, "decayed 300")
-        assert decayed > row["seed"] + 0.005, row
+        assert decayed > row["count_per_hour"] + 0.005, row
         assert decayed > row["counts"] + 0.005, row
         assert decayed > ratio(row, "decayed 3600"), row  # a shorter memory follows drift
 
@@ -100,8 +107,8 @@ def test_the_best_fixed_half_life_in_hindsight_and_the_figures(result: dict[str,
     )
     drift = [100 * (r["auto"] - r["counts"]) for r in rows(result, "drift")]
     assert result["mean_gain_over_counts_drift"] == pytest.approx(sum(drift) / len(drift))
-    assert result["min_gain_over_seed"] == pytest.approx(
-        min(100 * (r["auto"] - r["seed"]) for r in result["table"])
+    assert result["min_gain_over_count_per_hour"] == pytest.approx(
+        min(100 * (r["auto"] - r["count_per_hour"]) for r in result["table"])
     )
 
 
@@ -120,7 +127,7 @@ def test_the_results_are_json_and_printable(result: dict[str, Any]) -> None:
         "min_vs_ideal_drift",
         "min_vs_hindsight_best",
         "mean_gain_over_counts_drift",
-        "min_gain_over_seed",
+        "min_gain_over_count_per_hour",
     ):
         assert isinstance(again[name], float), name
     assert set(again["by_half_life"]) == {"300", "3600"}
@@ -165,16 +172,16 @@ def test_drift_replaces_a_share_of_the_top_ranks_per_window() -> None:
     assert generate(TINY, "drift", 0.8).training == drift.training  # a fixed seed
 
 
-def test_seed_port_keeps_the_seeds_bug() -> None:
-    seed = SeedTracker()
+def test_count_per_hour_keeps_its_same_second_flaw() -> None:
+    tracker = CountPerHourTracker()
     for _ in range(10):
-        seed.record_access("burst", 100)  # ten reads within one second
-    seed.record_access("pair", 100)
-    seed.record_access("pair", 101)  # two reads one second apart: 2 / (1/3600)
-    seed.record_access("once", 90)
-    assert seed.counts["burst"].count == 10
-    assert seed.counts["burst"].frequency == 0.0
-    assert seed.counts["pair"].frequency == pytest.approx(7200.0)
+        tracker.record_access("burst", 100)  # ten reads within one second
+    tracker.record_access("pair", 100)
+    tracker.record_access("pair", 101)  # two reads one second apart: 2 / (1/3600)
+    tracker.record_access("once", 90)
+    assert tracker.counts["burst"].count == 10
+    assert tracker.counts["burst"].frequency == 0.0
+    assert tracker.counts["pair"].frequency == pytest.approx(7200.0)
     # By frequency, then by count: the burst of ten ranks below a pair.
-    assert seed.top_keys(3, random.Random(0)) == ["pair", "burst", "once"]
-    assert seed.total_accesses == 13
+    assert tracker.top_keys(3, random.Random(0)) == ["pair", "burst", "once"]
+    assert tracker.total_accesses == 13

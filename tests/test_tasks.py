@@ -82,7 +82,7 @@ def test_runs_are_recorded_for_stats(client_app: Celery, cache: redis.Redis) -> 
     assert history[0] == summary
 
 
-def seed_for_refresh(cache: redis.Redis) -> None:
+def cache_keys_for_refresh(cache: redis.Redis) -> None:
     configure(cache, hot_keys=30)
     for i in range(10):
         cache.set(f"key:{i}", "stale", ex=100)  # expiring: under the 300 s threshold
@@ -93,7 +93,7 @@ def seed_for_refresh(cache: redis.Redis) -> None:
 
 
 def test_refresh_reloads_only_expiring_keys(client_app: Celery, cache: redis.Redis) -> None:
-    seed_for_refresh(cache)
+    cache_keys_for_refresh(cache)
     summary = run(client_app, "refresh")
     assert (summary["checked"], summary["refreshed"], summary["failed"]) == (30, 10, 0)
     assert summary["not_cached"] == 9, "key:21 to key:29: checked, not in the cache"
@@ -113,7 +113,7 @@ def test_refresh_reloads_only_expiring_keys(client_app: Celery, cache: redis.Red
 def test_refresh_skips_while_another_run_holds_the_lock(
     client_app: Celery, cache: redis.Redis
 ) -> None:
-    seed_for_refresh(cache)
+    cache_keys_for_refresh(cache)
     store = CacheStore(cache)
     assert store.acquire_lock("run-in-progress") == "run-in-progress"
     summary = run(client_app, "refresh")

@@ -1,4 +1,4 @@
-"""Scenario 6: a source that raises, returns None, wrong types, bad TTLs, a 10 MB value.
+"""A source that raises, returns None, wrong types, bad TTLs, a 10 MB value.
 
 Every bad key fails alone with its reason in the summary; the good keys of the
 same batch are written; nothing bad is written.
@@ -34,6 +34,10 @@ pytestmark = [pytest.mark.faults, pytest.mark.integration]
 def test_each_bad_entry_fails_alone_with_its_reason(
     stack: Stack, procs: Processes, ctl: redis.Redis, source: str, raises: bool
 ) -> None:
+    """One batch of good and bad entries, from a load-only source, a source whose
+    load_many raises, and one with bad entries inside load_many's mapping: each bad key
+    fails with its reason in the summary, the good keys are written with their TTL, and
+    nothing else is written."""
     procs.worker(stack.env(source=source, WARMING_BATCH_SIZE=1000), concurrency=1)
     summary = stack.caller().send_task("warming_tasks.preload").get(timeout=30)
 

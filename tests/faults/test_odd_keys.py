@@ -1,5 +1,5 @@
-"""Scenario 7: keys that are unicode, hold spaces, newlines or colons, are 1 KB long —
-or are bytes — round-trip exactly, with and without WARMING_KEY_PREFIX."""
+"""Keys that are unicode, hold spaces, newlines or colons, are 1 KB long — or are
+bytes — round-trip exactly, with and without WARMING_KEY_PREFIX."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ def user_keys(cache: redis.Redis, prefix: str) -> set[bytes]:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("prefix", PREFIXES)
 def test_odd_keys_round_trip_through_preload(stack: Stack, procs: Processes, prefix: str) -> None:
+    """A preload writes each odd key under exactly its name (after the prefix), with its
+    value and TTL, and nothing else."""
     assert max(len(k.encode()) for k in ODD_KEYS) >= 1024
     procs.worker(stack.env(source="fault_sources:OddKeys", WARMING_KEY_PREFIX=prefix))
     summary = stack.caller().send_task("warming_tasks.preload").get(timeout=30)
@@ -56,6 +58,8 @@ def app_tracker(stack: Stack, request: pytest.FixtureRequest) -> Iterator[str]:
 def test_odd_keys_round_trip_through_tracking_and_predictive_load(
     stack: Stack, procs: Processes, app_tracker: str
 ) -> None:
+    """Odd keys tracked with track_access in this process all become candidates of a
+    predictive load, which writes each under exactly its name, with its value."""
     prefix = app_tracker
     procs.worker(stack.env(source="fault_sources:OddKeys", WARMING_KEY_PREFIX=prefix))
     for n, key in enumerate(ODD_KEYS):
@@ -82,6 +86,9 @@ def test_odd_keys_round_trip_through_tracking_and_predictive_load(
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("prefix", PREFIXES)
 def test_bytes_keys_round_trip_or_fail_clearly(stack: Stack, procs: Processes, prefix: str) -> None:
+    """A source whose keys are bytes: either each is written under its exact bytes with
+    its value, or each fails with a reason that says bytes; none is written under its
+    repr."""
     procs.worker(stack.env(source="fault_sources:BytesKeys", WARMING_KEY_PREFIX=prefix))
     summary = stack.caller().send_task("warming_tasks.preload").get(timeout=30)
     cache = stack.cache_client()

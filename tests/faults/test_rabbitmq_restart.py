@@ -1,4 +1,4 @@
-"""Scenario 4: this machine's RabbitMQ, the broker, restarted in the middle of a preload.
+"""This machine's RabbitMQ, the broker, restarted in the middle of a preload.
 
 The worker consumes from a vhost of the test's own on 127.0.0.1:5672 (made and
 deleted here, as tests/test_brokers.py does); results and the cache stay on the
@@ -77,6 +77,9 @@ def test_rabbitmq_restarted_mid_preload(  # noqa: PLR0913, PLR0917 - pytest fixt
     control: RedisProcess,
     procs: Processes,
 ) -> None:
+    """RabbitMQ is stopped and started after six batches of a 600-key preload: every key
+    is loaded with its TTL, no batch runs more than twice, the run is recorded once, and
+    the worker reconnects and keeps running."""
     ctl.hset(CONFIG_KEY, mapping={"keys": len(KEYS), "sleep": SLEEP_S})
     env = celery_env(
         redis_server,

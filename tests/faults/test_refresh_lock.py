@@ -1,5 +1,5 @@
-"""Scenarios 4 and 5: the refresh lock under two beats by mistake, a slow source, and
-the death of the worker holding it.
+"""The refresh lock under two beats by mistake, a slow source, and the death of the
+worker holding it.
 
 Every hot key is cached with a TTL under the refresh threshold and the source
 hands back such TTLs again, so every refresh run finds every key due: a run that
@@ -27,7 +27,9 @@ KEYS = [f"key:{i}" for i in range(20)]
 DUE_TTL = 100  # under WARMING_REFRESH_THRESHOLD (300): always due
 
 
-def seed(cache: redis.Redis, ctl: redis.Redis, sleep: float) -> None:
+def cache_due_keys(cache: redis.Redis, ctl: redis.Redis, sleep: float) -> None:
+    """Every key cached with a TTL that is due; the source gives due TTLs again and
+    each load_many takes ``sleep`` seconds."""
     for key in KEYS:
         cache.set(key, "stale", ex=DUE_TTL)
     ctl.hset(CONFIG_KEY, mapping={"keys": len(KEYS), "ttl": DUE_TTL, "sleep": sleep})
@@ -46,8 +48,11 @@ def load_calls(ctl: redis.Redis) -> list[dict[str, Any]]:
 def test_two_beats_by_mistake_never_overlap_runs_nor_double_load(
     stack: Stack, procs: Processes, ctl: redis.Redis
 ) -> None:
+    """Two beat processes tick refresh every second while a run takes longer than half a
+    tick: the lock turns a tick away at least once, no two recorded runs overlap, each
+    run loads each key exactly once, and the last run releases the lock."""
     cache = stack.cache_client()
-    seed(cache, ctl, sleep=0.7)  # a run outlasts half a tick: the two beats must collide
+    cache_due_keys(cache, ctl, sleep=0.7)  # a run outlasts half a tick: the two beats must collide
     env = stack.env(WARMING_REFRESH_INTERVAL=1, WARMING_BATCH_SIZE=10)
     worker = procs.worker(env, concurrency=3)
     beats = [procs.beat(env), procs.beat(env)]
@@ -101,8 +106,11 @@ def test_two_beats_by_mistake_never_overlap_runs_nor_double_load(
 def test_a_slow_source_skips_ticks_and_its_dead_holder_does_not_deadlock(
     stack: Stack, procs: Processes, ctl: redis.Redis
 ) -> None:
+    """A source that takes 4 s a batch: ticks during the run are skipped, naming the run
+    that holds the lock. The worker holding it is then killed: the lock keeps its
+    expiry, a new worker finishes the dead run and releases it, and ticks run again."""
     cache = stack.cache_client()
-    seed(cache, ctl, sleep=4.0)  # every load_many outlasts four refresh intervals
+    cache_due_keys(cache, ctl, sleep=4.0)  # every load_many outlasts four refresh intervals
     env = stack.env(WARMING_REFRESH_INTERVAL=1, WARMING_BATCH_SIZE=10)
     caller = stack.caller()
     first = procs.worker(env, concurrency=3)  # two slow batches, one child for the ticks

@@ -1,4 +1,4 @@
-"""Scenarios 2 and 3: the cache Redis, then the broker, restarted in the middle of a run.
+"""The cache Redis, then the broker, restarted in the middle of a run.
 
 Both servers run with AOF (``appendfsync always``) and a directory of their own,
 so what comes back after the restart is what was there before it: the test then
@@ -57,6 +57,9 @@ def assert_every_key_loaded(stack: Stack, summary: dict[str, object]) -> None:
 def test_cache_redis_restarted_mid_preload(
     make_stack: StackFactory, procs: Processes, ctl: redis.Redis
 ) -> None:
+    """The cache Redis is killed after three batches of a 300-key preload and stays down
+    until a batch has been retried twice; restarted from its AOF, the run loads every
+    key, and every batch the outage turned back finishes."""
     stack = make_stack(cache_args=PERSISTENT)
     ctl.hset(CONFIG_KEY, mapping={"keys": len(KEYS), "sleep": "0.2"})
     worker = procs.worker(stack.env(WARMING_BATCH_SIZE=BATCH), concurrency=2)
@@ -89,6 +92,9 @@ def test_broker_restarted_mid_run(
     make_stack: StackFactory, procs: Processes, ctl: redis.Redis
 ) -> None:
     # Results on a third server: only the broker goes away.
+    """The broker Redis is stopped with two batches in flight and started again once
+    they finished; the run loads every key (the worker restarted as a supervisor would,
+    if kombu makes it exit while reconnecting)."""
     stack = make_stack(broker_args=PERSISTENT, own_backend=True)
     # Batches 3 and 4 wait at the source, one in each pool child, so the broker
     # goes away with both in flight (unacknowledged) whatever the machine's speed.

@@ -1,4 +1,4 @@
-"""Scenario 11: passwords in WARMING_REDIS_URL, CELERY_BROKER_URL and CELERY_RESULT_BACKEND
+"""Passwords in WARMING_REDIS_URL, CELERY_BROKER_URL and CELERY_RESULT_BACKEND
 never show in worker logs, CLI output (summaries, stats, error lines) or stored results."""
 
 from __future__ import annotations
@@ -42,6 +42,10 @@ def leaks(text: str) -> list[str]:
 def test_passwords_never_show_in_logs_output_or_results(
     servers: ServerFactory, control: RedisProcess, procs: Processes, ctl: redis.Redis
 ) -> None:
+    """Cache, broker and result backend each behind a password: a preload with failing
+    keys, stats, and commands given a wrong password show every URL masked, and no
+    password appears in their output, the worker's log, the stored results or the run
+    history."""
     cache = locked(servers, "cache", CACHE_PW)
     broker = locked(servers, "broker", BROKER_PW)
     backend = locked(servers, "backend", BACKEND_PW)
@@ -116,6 +120,8 @@ def test_passwords_never_show_in_logs_output_or_results(
 def test_a_password_in_the_query_string_is_masked_too(
     servers: ServerFactory, control: RedisProcess
 ) -> None:
+    """A password given as ``?password=`` in WARMING_REDIS_URL: stats authenticates with
+    it and never prints it."""
     cache = locked(servers, "cache", CACHE_PW)
     env = {"WARMING_REDIS_URL": f"redis://127.0.0.1:{cache.port}/0?password={CACHE_PW}"}
     done = cli("stats", "--json", env=env)
@@ -128,6 +134,8 @@ def test_a_password_in_the_query_string_is_masked_too(
 def test_a_result_backend_that_refuses_the_password_gives_one_line(
     servers: ServerFactory,
 ) -> None:
+    """A result backend that refuses the password: preload exits 1 with one line naming
+    the backend's URL, masked, and no traceback."""
     server = locked(servers, "redis", BACKEND_PW)
     env = {
         "WARMING_REDIS_URL": url(server, BACKEND_PW, 0),

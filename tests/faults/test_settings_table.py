@@ -1,4 +1,4 @@
-"""Scenario 10: every WARMING_* setting with a bad value, against the worker and the CLI.
+"""Every WARMING_* setting with a bad value, against the worker and the CLI.
 
 Both must stop with exit code 2 and one line ``warming-tasks: NAME=VALUE is invalid:
 ...`` (any password masked), no traceback, and the CLI must not have enqueued a run.
@@ -164,6 +164,9 @@ def _params() -> list[object]:
 def test_a_bad_setting_stops_with_one_line_and_exit_2(
     outcomes: dict[str, Outcome], side: str, row: Row
 ) -> None:
+    """A worker, or the CLI's preload, started with one bad WARMING_* value exits 2 with
+    one line naming the setting and the value (a password masked), no traceback, and no
+    run enqueued."""
     done = outcomes[f"{side} {row.id}"]
     output = done.stdout + done.stderr
     assert done.code is not None, f"still running {START_TIMEOUT_S:g} s later:\n{output[-1500:]}"

@@ -1,5 +1,5 @@
-"""Scenario 12: the cache Redis over TLS (``rediss://``, a self-signed certificate the
-test makes) with an ACL user that may only touch the prefix's keys."""
+"""The cache Redis over TLS (``rediss://``, a self-signed certificate the test makes)
+with an ACL user that may only touch the prefix's keys."""
 
 from __future__ import annotations
 
@@ -100,6 +100,9 @@ def test_warming_over_tls_with_a_user_limited_to_the_prefix(
     tls_cache: TlsCache, servers: ServerFactory, control: RedisProcess, procs: Processes,
     ctl: redis.Redis,
 ) -> None:  # fmt: skip
+    """A preload and stats over TLS as an ACL user limited to the prefix's keys: every
+    key is written under the prefix and nothing outside it, the suite connects as that
+    user, and its password shows nowhere."""
     broker = servers("broker")
     ctl.hset(CONFIG_KEY, "keys", len(KEYS))
     env = worker_env(tls_cache.url(), broker, control)
@@ -131,6 +134,8 @@ def test_warming_over_tls_with_a_user_limited_to_the_prefix(
 def test_a_wrong_password_over_tls_fails_with_one_clear_line(
     tls_cache: TlsCache, servers: ServerFactory
 ) -> None:
+    """``warming-tasks stats`` over TLS with a wrong password exits 1 with one line
+    naming the masked URL and the refusal."""
     broker = servers("broker")
     env = {
         "WARMING_REDIS_URL": tls_cache.url(WRONG),
@@ -155,6 +160,8 @@ def test_a_user_without_the_prefix_is_refused_with_one_clear_line(
     tls_cache: TlsCache, servers: ServerFactory
 ) -> None:
     # The same user without WARMING_KEY_PREFIX: the suite's keys fall outside ~app:*.
+    """The same ACL user without WARMING_KEY_PREFIX, so that the suite's own keys fall
+    outside what it may touch: stats exits 1 with one line saying it has no permission."""
     broker = servers("broker")
     env = {
         "WARMING_REDIS_URL": tls_cache.url(),
@@ -176,6 +183,9 @@ def test_a_user_without_the_prefix_is_refused_with_one_clear_line(
 def test_a_worker_with_a_wrong_password_fails_the_run_promptly(
     tls_cache: TlsCache, servers: ServerFactory, control: RedisProcess, procs: Processes
 ) -> None:
+    """A worker given a wrong password for the TLS cache: the CLI's preload fails within
+    its timeout with one line naming the AuthenticationError, and the password shows
+    nowhere."""
     broker = servers("broker")
     env = worker_env(tls_cache.url(WRONG), broker, control)
     worker = procs.worker(env)

@@ -1,4 +1,4 @@
-"""Scenarios 8 and 9: access tracking in an application process (a subprocess running
+"""Access tracking in an application process (a subprocess running
 tests/support/tracking_app.py) under a flood of distinct keys and a Redis outage."""
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ def flood(server: RedisProcess, n: int) -> dict[str, Any]:
 def test_a_flood_of_distinct_keys_keeps_the_buffer_the_set_and_memory_bounded(
     servers: ServerFactory,
 ) -> None:
+    """100,000, 1,000,000 and 2,000,000 distinct keys tracked in an application process:
+    the buffer and the frequency set stay within their bounds, and memory grows with the
+    accesses held up to the buffer's bound, not past it."""
     server = servers("tracker")
     small, big, bigger = (flood(server, n) for n in (100_000, 1_000_000, 2_000_000))
     for report, n in ((small, 100_000), (big, 1_000_000), (bigger, 2_000_000)):
@@ -131,6 +134,10 @@ class Doorman:
 def test_redis_down_during_tracking_raises_nothing_and_counts_arrive_later(
     servers: ServerFactory,
 ) -> None:
+    """Redis is killed while the application tracks reads: no exception reaches it,
+    tracking opens no connection, each flush tries once per command and stops at the
+    first failure, and the counts held stay bounded. Once Redis is back the held counts
+    arrive, and the flush at exit delivers the rest."""
     server = servers("tracker")
     app = App(server.url(0))
     try:

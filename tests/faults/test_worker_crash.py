@@ -1,4 +1,4 @@
-"""Scenario 1: workers die mid-run (a pool child, then the whole worker) and no key is lost.
+"""Workers die mid-run (a pool child, then the whole worker) and no key is lost.
 
 The whole-worker case relies on the Redis transport giving an unacked message to
 another consumer after ``visibility_timeout``: the test's celeryconfig
@@ -70,6 +70,9 @@ def started(ctl: redis.Redis) -> Counter[tuple[str, ...]]:
 def test_a_killed_pool_child_costs_one_redelivered_batch(
     stack: Stack, procs: Processes, ctl: redis.Redis
 ) -> None:
+    """A preload of 200 keys in batches of 10; while two batches wait at the source, one
+    pool child is killed. Its batch is delivered again and runs to the end, the other
+    runs once, every key is loaded once, and the run is recorded once."""
     held = hold(ctl, 2, 3)  # two batches written first, then one in each pool child
     # The child's death gives its batch back at once (reject_on_worker_lost); the
     # pool may take 5 s to notice it, so the visibility timeout is put out of reach
@@ -102,6 +105,10 @@ def test_a_killed_pool_child_costs_one_redelivered_batch(
 def test_the_whole_worker_killed_mid_run_then_restarted_warms_every_key(
     stack: Stack, procs: Processes, ctl: redis.Redis
 ) -> None:
+    """A preload of 200 keys; while two batches wait at the source, the whole worker
+    (parent and pool children) is killed. A new worker gets both batches back after the
+    visibility timeout, every key is warmed, and the one run record is the summary the
+    caller got."""
     held = hold(ctl, 4, 5)  # four batches written first, then one in each pool child
     env = stack.env(WARMING_BATCH_SIZE=BATCH)
     first = procs.worker(env, concurrency=2)
