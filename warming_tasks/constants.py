@@ -70,8 +70,9 @@ CACHE_SOCKET_TIMEOUT_S: Final = 10.0
 # more than a millisecond (the application's reads wait meanwhile). Scripts and
 # multi-key commands are cut to these sizes, each about a tenth of that.
 LOOK_CHUNK_KEYS: Final = 100  # keys per ZREM, per ZMSCORE of a refresh's read floor
-EXISTS_CHUNK_KEYS: Final = 500  # keys per EXISTS of a preload's look (about 0.1 ms)
-PTTL_CHUNK_KEYS: Final = 200  # keys per PTTL script call of a refresh's probe
+# Keys per call of pttl.lua (a refresh's probe, a predictive load's, a preload's
+# look): about 0.1-0.2 ms.
+PTTL_CHUNK_KEYS: Final = 200
 SCRIPT_CHUNK_KEYS: Final = 32  # keys per compare-and-set (or keep-stale) script call
 SCRIPT_CHUNK_BYTES: Final = 64 * 1024  # values carried by one such call, at most
 # A value larger than this is never carried by a script: its compare-and-set goes
