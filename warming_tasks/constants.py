@@ -26,6 +26,14 @@ BUDGET_KEY: Final = f"{TAG}:budget"  # the source budget: when its next key may 
 # backend): `check` compares it with the workers' naming.
 PARITY_KEY: Final = f"{TAG}:parity"
 STALE_KEY: Final = f"{TAG}:stale"  # keys kept past expiry: the expiry their grace counts from (ms)
+# `warming-tasks listen`: its counters and last checkpoint (a hash: counted, ignored,
+# lost, and Redis' keyspace_misses and run_id when it last saved them).
+LISTEN_KEY: Final = f"{TAG}:listen"
+# The listener at work (who, since when), with a short TTL: its heartbeat, and the
+# lease that keeps a second listener from counting every miss twice.
+LISTEN_ALIVE_KEY: Final = f"{TAG}:listen:alive"
+# Read, never written, by the listener to see its own key-miss notification arrive.
+LISTEN_PROBE_KEY: Final = f"{TAG}:listen:probe"
 # + an application key: the id of the latest warm request that asked for it.
 PENDING_KEY_PREFIX: Final = f"{TAG}:pending:"
 # A warm request waiting longer than this is loaded, never coalesced away.
@@ -86,3 +94,12 @@ RESCALE_STEP: Final = 100
 
 # The exporter's port: not 9808, celery-exporter's, beside the same Celery fleet.
 METRICS_PORT: Final = 9849
+
+# `warming-tasks listen`: its heartbeat outlives this many checkpoints (one per
+# WARMING_FLUSH_INTERVAL), and at least LISTEN_ALIVE_MIN_S; a listener standing by
+# takes over once it expires.
+LISTEN_ALIVE_CHECKPOINTS: Final = 3
+LISTEN_ALIVE_MIN_S: Final = 3.0
+LISTEN_PROBE_WAIT_S: Final = 2.0  # for the listener's own key-miss notification to arrive
+LISTEN_BACKOFF_CAP_S: Final = 30.0  # the longest wait between reconnection attempts
+LISTEN_SEEN_S: Final = 86_400  # `check` speaks of notifications if a listener ran this recently
