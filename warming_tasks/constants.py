@@ -26,6 +26,14 @@ BUDGET_KEY: Final = f"{TAG}:budget"  # the source budget: when its next key may 
 # backend): `check` compares it with the workers' naming.
 PARITY_KEY: Final = f"{TAG}:parity"
 STALE_KEY: Final = f"{TAG}:stale"  # keys kept past expiry: the expiry their grace counts from (ms)
+# `warming-tasks listen`: its counters and last checkpoint (a hash: counted, ignored,
+# lost, and Redis' keyspace_misses and run_id when it last saved them).
+LISTEN_KEY: Final = f"{TAG}:listen"
+# The listener at work (who, since when), with a short TTL: its heartbeat, and the
+# lease that keeps a second listener from counting every miss twice.
+LISTEN_ALIVE_KEY: Final = f"{TAG}:listen:alive"
+# Read, never written, by the listener to see its own key-miss notification arrive.
+LISTEN_PROBE_KEY: Final = f"{TAG}:listen:probe"
 # + an application key: the id of the latest warm request that asked for it.
 PENDING_KEY_PREFIX: Final = f"{TAG}:pending:"
 # A warm request waiting longer than this is loaded, never coalesced away.
@@ -70,8 +78,9 @@ CACHE_SOCKET_TIMEOUT_S: Final = 10.0
 # more than a millisecond (the application's reads wait meanwhile). Scripts and
 # multi-key commands are cut to these sizes, each about a tenth of that.
 LOOK_CHUNK_KEYS: Final = 100  # keys per ZREM, per ZMSCORE of a refresh's read floor
-EXISTS_CHUNK_KEYS: Final = 500  # keys per EXISTS of a preload's look (about 0.1 ms)
-PTTL_CHUNK_KEYS: Final = 200  # keys per PTTL script call of a refresh's probe
+# Keys per call of pttl.lua (a refresh's probe, a predictive load's, a preload's
+# look): about 0.1-0.2 ms.
+PTTL_CHUNK_KEYS: Final = 200
 SCRIPT_CHUNK_KEYS: Final = 32  # keys per compare-and-set (or keep-stale) script call
 SCRIPT_CHUNK_BYTES: Final = 64 * 1024  # values carried by one such call, at most
 # A value larger than this is never carried by a script: its compare-and-set goes
@@ -85,3 +94,12 @@ RESCALE_STEP: Final = 100
 
 # The exporter's port: not 9808, celery-exporter's, beside the same Celery fleet.
 METRICS_PORT: Final = 9849
+
+# `warming-tasks listen`: its heartbeat outlives this many checkpoints (one per
+# WARMING_FLUSH_INTERVAL), and at least LISTEN_ALIVE_MIN_S; a listener standing by
+# takes over once it expires.
+LISTEN_ALIVE_CHECKPOINTS: Final = 3
+LISTEN_ALIVE_MIN_S: Final = 3.0
+LISTEN_PROBE_WAIT_S: Final = 2.0  # for the listener's own key-miss notification to arrive
+LISTEN_BACKOFF_CAP_S: Final = 30.0  # the longest wait between reconnection attempts
+LISTEN_SEEN_S: Final = 86_400  # `check` speaks of notifications if a listener ran this recently

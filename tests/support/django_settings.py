@@ -25,4 +25,7 @@ _cache: dict[str, Any] = {
 }
 if _backend.endswith("django_redis") and os.environ.get("TEST_DJANGO_COMPRESSOR"):
     _cache["OPTIONS"] = {"COMPRESSOR": os.environ["TEST_DJANGO_COMPRESSOR"]}
+for _name in ("KEY_FUNCTION", "REVERSE_KEY_FUNCTION"):  # dotted paths, as Django takes them
+    if os.environ.get(f"TEST_DJANGO_{_name}"):
+        _cache[_name] = os.environ[f"TEST_DJANGO_{_name}"]
 CACHES = {os.environ.get("TEST_DJANGO_ALIAS", "default"): _cache}

@@ -27,6 +27,7 @@ from ..runtime import get_settings
 from ..settings import redact_url
 from .console import EXIT_FAILED, EXIT_KEYS_FAILED, EXIT_USAGE, Failure, fail, out
 from .follow import await_consumers, consumers, disagreeing, enqueue, follow, run_queue
+from .listen import listen
 from .local import local_worker
 from .operate import cancel, check, metrics, pause, resume
 from .render import print_settings, print_stats, print_summary
@@ -327,5 +328,5 @@ def demo(redis_url: str | None, products: int) -> None:
     run_demo(redis_url, products, out)
 
 
-for _command in (check, pause, resume, cancel, metrics):
+for _command in (check, pause, resume, cancel, metrics, listen):
     cli.add_command(_command)

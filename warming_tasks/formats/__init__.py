@@ -6,11 +6,17 @@ framework reads, and the source's object to the bytes that framework decodes.
 ``module:attribute`` naming a format object of the user's own (any object with
 the two methods of ``CacheFormat``; a class or a zero-argument factory is
 called once per worker process).
+
+A format may also say which application key a Redis key is (``app_key``, the
+inverse of ``redis_key``): ``warming-tasks listen`` needs it to count Redis'
+key-miss notifications as the application's reads. The built-in formats have it;
+a format of the user's own needs it only for ``listen``.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import EncodeError, SettingsError
@@ -32,6 +38,31 @@ class CacheFormat(Protocol):
         """The bytes (or an int, stored as digits) the framework reads back as
         ``value``; raises when the framework cannot store it."""
         ...
+
+
+class InvertibleFormat(CacheFormat, Protocol):
+    """A format that can also map a Redis key back to the application's key (optional:
+    only ``warming-tasks listen`` needs it)."""
+
+    def app_key(self, redis_key: str) -> str | None:
+        """The application's key that the framework stores at ``redis_key``, or None
+        where ``redis_key`` is not one of its keys (another prefix, another version).
+        ``app_key(redis_key(key)) == key`` for every key. It may raise SettingsError,
+        saying why, where this instance cannot invert its key function at all."""
+        ...
+
+
+def app_key_of(fmt: CacheFormat, name: str) -> Callable[[str], str | None]:
+    """``fmt``'s ``app_key``; SettingsError naming the format and what to add where it
+    has none."""
+    app_key = getattr(fmt, "app_key", None)
+    if not callable(app_key):
+        raise SettingsError(
+            f"WARMING_FORMAT={name} cannot map a Redis key back to the application's key: "
+            f"add an app_key(redis_key) method to {type(fmt).__name__}, the inverse of its "
+            "redis_key() (None for a key that is not the application's)"
+        )
+    return app_key  # type: ignore[no-any-return]  # a method of the documented shape
 
 
 def load_format(settings: Settings) -> CacheFormat:

@@ -21,18 +21,62 @@ from ..errors import SettingsError
 class DjangoFormat:
     """The key function and serializer of one of Django's configured caches."""
 
-    def __init__(self, alias: str = "default") -> None:
-        cache = _configured_cache(alias)
+    def __init__(self, alias: str = "default", cache: Any = None) -> None:
+        """The cache ``alias`` of Django's ``CACHES`` (or ``cache``, a cache object
+        built already)."""
+        if cache is None:
+            cache = _configured_cache(alias)
+        from django.core.cache.backends.base import default_key_func  # noqa: PLC0415
+
         self.alias = alias
         self._make_key: Callable[[str], str] = cache.make_key
         self._encode = _encoder(cache, alias)
+        # Django's own key function is "<KEY_PREFIX>:<VERSION>:<key>": inverted by
+        # taking that head off. A custom one is inverted only through django-redis'
+        # REVERSE_KEY_FUNCTION, each answer checked by the forward function.
+        default = cache.key_func is default_key_func
+        self._head = f"{cache.key_prefix}:{cache.version}:" if default else None
+        self._reverse = None if default else _reverse_key(cache)
+        self._key_func = "" if default else _qualname(cache.key_func)
 
     def redis_key(self, key: str | bytes) -> str:
         return self._make_key(key.decode() if isinstance(key, bytes) else key)
 
+    def app_key(self, redis_key: str) -> str | None:
+        """The application's key that this cache stores at ``redis_key`` (None: another
+        prefix, another version, or not Django's key at all)."""
+        head = self._head
+        if head is not None:
+            return redis_key[len(head) :] if redis_key.startswith(head) else None
+        if self._reverse is None:
+            raise SettingsError(
+                f"WARMING_FORMAT=django cannot map a Redis key back to the application's key: "
+                f"the cache {self.alias!r} names keys with its own KEY_FUNCTION "
+                f"{self._key_func}; give it a REVERSE_KEY_FUNCTION (django-redis), or name a "
+                "format of your own with an app_key() method in WARMING_FORMAT"
+            )
+        try:
+            key = self._reverse(redis_key)
+        except Exception:
+            return None  # not a key this function made
+        return key if isinstance(key, str) and self._make_key(key) == redis_key else None
+
     def encode(self, value: Any) -> bytes | int:
         encoded: bytes | int = self._encode(value)
         return encoded
+
+
+def _reverse_key(cache: Any) -> Callable[[str], str] | None:
+    """django-redis' ``REVERSE_KEY_FUNCTION`` where the cache sets one, else None."""
+    params = getattr(cache, "_params", None)
+    if not isinstance(params, dict) or not params.get("REVERSE_KEY_FUNCTION"):
+        return None
+    reverse: Callable[[str], str] = cache.client.reverse_key  # built without connecting
+    return reverse
+
+
+def _qualname(func: Any) -> str:
+    return f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', repr(func))}"
 
 
 def _configured_cache(alias: str) -> Any:

@@ -21,6 +21,12 @@ class RawFormat:
             return self._bytes_prefix + key
         return f"{self.prefix}{key}"
 
+    def app_key(self, redis_key: str) -> str | None:
+        """The application's key: ``redis_key`` without the prefix (None without it)."""
+        if not redis_key.startswith(self.prefix):
+            return None
+        return redis_key[len(self.prefix) :]
+
     def encode(self, value: Any) -> str | bytes:
         if isinstance(value, str | bytes):
             return value

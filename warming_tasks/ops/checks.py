@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from .. import constants as c
+from ..listen.flags import missing, with_key_misses
 from ..store import CacheStore
+from ..store.listen import NOTIFY_CONFIG
 
 # Policies that can evict the suite's own keys: allkeys-* can take the frequency
 # set and run history (no TTL); volatile-ttl and volatile-random can take the
@@ -38,6 +41,28 @@ def persistence_warning(store: CacheStore) -> str | None:
     return (
         "the cache Redis persists nothing (no RDB snapshots, no AOF): a restart forgets "
         "the access frequencies and the run history, and predictive loads start cold"
+    )
+
+
+def listener_seen(store: CacheStore, now_s: float) -> bool:
+    """Whether ``warming-tasks listen`` counts this cache's misses now, or did within
+    ``LISTEN_SEEN_S``: a site that never runs it is not told about notifications."""
+    if store.listener() is not None:
+        return True
+    beat_at = store.listen_state().beat_at
+    return beat_at is not None and now_s - beat_at < c.LISTEN_SEEN_S
+
+
+def key_miss_warning(store: CacheStore) -> str | None:
+    """A problem when the cache Redis publishes no key misses (for a site that listens),
+    else None; None too where CONFIG is refused (the listener itself says so)."""
+    flags = store.notify_flags()
+    if flags is None or not missing(flags):
+        return None
+    return (
+        f"off on the cache Redis ({NOTIFY_CONFIG}={flags!r}), so warming-tasks listen counts "
+        f"no misses: set {NOTIFY_CONFIG} to {with_key_misses(flags)!r} in its configuration "
+        "(a listener turns them on when it starts and CONFIG SET is allowed)"
     )
 
 

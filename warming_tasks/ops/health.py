@@ -17,8 +17,9 @@ from ..errors import WarmingError
 from ..runtime import get_format, get_own_store, get_settings, get_sources
 from ..settings import Settings, redact_url
 from ..source import DataSource, load_batch
+from ..store import CacheStore
 from .agreement import CONTROL_COMMAND, PROBE_KEY
-from .checks import eviction_warning
+from .checks import eviction_warning, key_miss_warning, listener_seen
 
 BROKER_TIMEOUT_S = 3.0
 TTL_SAMPLE = 5  # hot keys whose TTLs `check` looks at: a few rows from the source
@@ -83,6 +84,19 @@ def _cache_checks(settings: Settings) -> Iterator[Check]:
         return
     yield Check(where)
     yield Check("eviction policy", policy)
+    yield from _listen_checks(store)
+
+
+def _listen_checks(store: CacheStore) -> Iterator[Check]:
+    """Where ``warming-tasks listen`` runs (or ran within a day): are key misses published?"""
+    try:
+        if not listener_seen(store, time.time()):
+            return
+        problem = key_miss_warning(store)
+    except Exception as exc:
+        yield Check("key-miss notifications", f"cannot be read: {_one_line(exc)}")
+        return
+    yield Check("key-miss notifications", problem)
 
 
 def _code_checks(settings: Settings) -> Iterator[Check]:

@@ -17,6 +17,7 @@ from ..kinds import Kind
 from ..maths.accounting import accounts
 from ..records import Outcome, Total, TotalsField, parse_totals
 from ..store import CacheStore, Snapshot
+from ..store.listen import ListenState
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class WarmingCollector(Collector):
         up.add_metric([], 1)
         yield up
         yield from series(snap)
+        yield from listen_series(snap)
         took = GaugeMetricFamily(
             "warming_scrape_duration_seconds", "How long this scrape took to read Redis."
         )
@@ -140,6 +142,41 @@ def series(snap: Snapshot) -> Iterator[Metric]:
         gauge = GaugeMetricFamily(name, doc)
         gauge.add_metric([], value)
         yield gauge
+
+
+def listen_series(snap: Snapshot) -> Iterator[Metric]:
+    """``warming-tasks listen``'s series, once a listener has run on this cache (a site
+    that does not use it sees none)."""
+    if snap.listen is None and not snap.listen_up:
+        return
+    up = GaugeMetricFamily(
+        "warming_listen_up", "1 while a key-miss listener holds its heartbeat (counts misses)."
+    )
+    up.add_metric([], int(snap.listen_up))
+    yield up
+    counts = snap.listen or ListenState()
+    for name, doc, value in (
+        (
+            "warming_listen_misses",
+            "Key misses Redis reported that the listener counted into the access ranking.",
+            counts.counted,
+        ),
+        (
+            "warming_listen_ignored",
+            "Key-miss notifications of keys that are not the application's (other prefixes, "
+            "the suite's own keys).",
+            counts.ignored,
+        ),
+        (
+            "warming_listen_lost",
+            "Key misses estimated lost: no listener ran, or notifications were off "
+            "(from Redis' keyspace_misses, an upper bound).",
+            counts.lost,
+        ),
+    ):
+        counter = CounterMetricFamily(name, doc)
+        counter.add_metric([], value)
+        yield counter
 
 
 def registry_for(store: CacheStore) -> CollectorRegistry:

@@ -2,9 +2,9 @@
 Redis: cache writes and probes (``cache``), the frequency set (``frequency``),
 run records (``runs``), the refresh lock (``lock``), pause, cancel and the source
 budget (``control``), what the metrics read (``snapshot``), values kept past expiry
-while the source fails (``stale``), warm requests waiting (``pending``), each script
-in ``lua/``; ``wire`` packs the
-batch path's commands by hand."""
+while the source fails (``stale``), warm requests waiting (``pending``), the key-miss
+listener's subscription and records (``listen``), each script in ``lua/``; ``wire``
+packs the batch path's commands by hand."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from .cache import CacheCommands, Entry, Reply, Seen, Value
 from .client import Client, cluster_url, connect
 from .control import ControlCommands
 from .frequency import FrequencyCommands
+from .listen import ListenCommands
 from .lock import LockCommands
 from .pending import PendingCommands
 from .runs import RunCommands, Warmed
@@ -41,5 +42,6 @@ class CacheStore(
     ControlCommands,
     PendingCommands,
     SnapshotCommands,
+    ListenCommands,
 ):
     """The cache Redis as the suite sees it, with ``key_prefix`` applied to every key."""

@@ -28,6 +28,7 @@ Entry = tuple[str, Value, int]  # the application's key, value, ttl in seconds
 Seen = bytes | None  # a key's bytes before the batch loaded it; None: absent
 Reply = bool | str  # written, left alone, or the error Redis gave for that key
 Guarded = tuple[int, Entry, bytes]  # an entry's place in the batch, it, the bytes seen
+_ABSENT = -2  # the PTTL of a key that does not exist
 
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -93,7 +94,9 @@ class CacheCommands(StoreBase):
     """Writes and probes of cache entries."""
 
     def pttls(self, keys: Sequence[str]) -> list[int]:
-        """Milliseconds left for each key (-2 missing, -1 no expiry), one round trip."""
+        """Milliseconds left for each key (-2 missing, -1 no expiry), one round trip;
+        an absent key publishes no key-miss notification (``pttl.lua``). On a
+        cluster, a ``PTTL`` a key (which does; ``listen`` refuses a cluster)."""
         if not keys:
             return []
         if self.cluster:
@@ -116,8 +119,11 @@ class CacheCommands(StoreBase):
         key's bytes (None: absent or not a string) and, ``with_ttl``, its PTTL.
 
         Values come one ``GET`` each, so a large one never makes a long command;
-        without ``with_ttl`` (a preload, often of a cold cache) an ``EXISTS`` per
-        500 keys first, and ``GET`` only where it counted some."""
+        without ``with_ttl`` (a preload, often of a cold cache) ``pttls`` says first
+        which keys exist, and only those are read. A ``GET`` (or ``EXISTS``) of an
+        absent key would publish a key-miss notification, counted by ``warming-tasks
+        listen`` as if the application had missed it; ``pttls`` looks keys up
+        without one. (A refresh looks only at keys its dispatcher found cached.)"""
         if not keys:
             return [], []
         names = [self.key(k) for k in keys]
@@ -136,9 +142,8 @@ class CacheCommands(StoreBase):
             commands = [wire.pack(cmd, n) for n in names for cmd in ("GET", "PTTL")]
             replies = [_held(r) for r in self._send(commands, allow_errors=True)]
             return replies[::2], [int(t or 0) for t in replies[1::2]]
-        groups = chunks(names, c.EXISTS_CHUNK_KEYS)
-        counts = self._send([wire.pack("EXISTS", *group) for group in groups])
-        held = [name for group, n in zip(groups, counts, strict=True) if n for name in group]
+        found = self.pttls(keys)
+        held = [name for name, t in zip(names, found, strict=True) if t != _ABSENT]
         gets = self._send([wire.pack("GET", n) for n in held], allow_errors=True)
         values = dict(zip(held, map(_held, gets), strict=True))
         return [values.get(name) for name in names], []

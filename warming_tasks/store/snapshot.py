@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import constants as c
 from .base import StoreBase, text
+from .listen import ListenState
 
 
 @dataclass(frozen=True)
@@ -20,11 +21,15 @@ class Snapshot:
     tracked_keys: int
     open_runs: int
     paused: bool
+    # ``warming-tasks listen``: its counters (None: no listener ever ran on this
+    # cache), and whether one beats now.
+    listen: ListenState | None = None
+    listen_up: bool = False
 
 
 class SnapshotCommands(StoreBase):
     def snapshot(self) -> Snapshot:
-        """Six O(1) or small-hash reads in one pipeline."""
+        """Eight O(1) or small-hash reads in one pipeline."""
         pipe = self.client.pipeline(transaction=False)
         pipe.hgetall(self._own(c.ACCOUNT_KEY))
         pipe.hgetall(self._own(c.RUN_TOTALS_KEY))
@@ -32,7 +37,11 @@ class SnapshotCommands(StoreBase):
         pipe.zcard(self._own(c.FREQUENCY_KEY))
         pipe.zcard(self._own(c.OPEN_RUNS_KEY))
         pipe.exists(self._own(c.PAUSED_KEY))
-        account, totals, (hits, misses), tracked, open_runs, paused = pipe.execute()
+        pipe.hgetall(self._own(c.LISTEN_KEY))
+        pipe.exists(self._own(c.LISTEN_ALIVE_KEY))
+        replies = pipe.execute()
+        account, totals, (hits, misses), tracked, open_runs, paused = replies[:6]
+        listen, listen_up = replies[6:]
         return Snapshot(
             account=_numbers(account, int),
             totals=_numbers(totals, float),
@@ -41,6 +50,8 @@ class SnapshotCommands(StoreBase):
             tracked_keys=int(tracked),
             open_runs=int(open_runs),
             paused=bool(paused),
+            listen=ListenState.parse(listen) if listen else None,
+            listen_up=bool(listen_up),
         )
 
 

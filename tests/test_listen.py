@@ -1,0 +1,504 @@
+"""``warming-tasks listen`` as an operator runs it, against real redis-servers: misses
+read by a plain ``redis-cli`` (no Python in front) rank their keys and a predictive
+load warms them; the suite's own probes of absent keys count for nothing; a listener
+killed and started again loses only what was missed meanwhile, and says how many."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import yaml
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from warming_tasks.cli.embedded import RedisProcess
+from warming_tasks.ops.metrics import registry_for
+from warming_tasks.settings import load_settings
+from warming_tasks.store import CacheStore
+from warming_tasks.tracker import AccessTracker
+
+from .helpers import REPO, as_text, celery_env, cli, process_env, wait_until, warming_lines
+from .support.fixture_sources import CONFIG_KEY, value_for
+
+pytestmark = pytest.mark.integration
+
+FLUSH_S = 0.2  # the listener's checkpoints (and the tracker's flushes)
+STARTED = "listening for key misses"
+NOTIFY = "notify-keyspace-events"
+
+
+class ListenProcess:
+    """``python -m warming_tasks listen`` from the repository, logging to a file."""
+
+    def __init__(self, env: dict[str, str], workdir: Path) -> None:
+        self.env = process_env(env)
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.log_path = workdir / f"listen-{time.monotonic_ns()}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, wait_for: str | None = STARTED) -> ListenProcess:
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "warming_tasks", "listen"],
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        if wait_for:
+            self.wait_for(wait_for)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 30) -> None:
+        def seen() -> bool:
+            if text in self.log():
+                return True
+            assert self.process is not None
+            assert self.process.poll() is None, f"listen exited early:\n{self.log()}"
+            return False
+
+        wait_until(seen, timeout, f"{text!r} in the listen log")
+
+    def exit_code(self, timeout: float = 30) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        """SIGKILL: nothing saved, nothing handed over, as a host crash would."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def stop(self) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=15)
+
+
+@pytest.fixture
+def listeners(tmp_path: Path) -> Iterator[list[ListenProcess]]:
+    started: list[ListenProcess] = []
+    yield started
+    for proc in started:
+        if proc.process is not None and proc.process.poll() is None:
+            proc.kill()
+
+
+@pytest.fixture
+def start_listen(
+    listeners: list[ListenProcess], tmp_path: Path
+) -> Any:  # a factory: env -> ListenProcess
+    def start(env: dict[str, str], wait_for: str | None = STARTED) -> ListenProcess:
+        proc = ListenProcess(env, tmp_path / "listen")
+        listeners.append(proc)
+        return proc.start(wait_for)
+
+    return start
+
+
+def env_for(server: RedisProcess, **settings: object) -> dict[str, str]:
+    return celery_env(server, WARMING_FLUSH_INTERVAL=FLUSH_S, **settings)
+
+
+def redis_cli(server: RedisProcess, *args: str) -> str:
+    """A read by a client with no Python in front: the application in another language."""
+    done = subprocess.run(
+        ["redis-cli", "-p", str(server.port), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    )
+    return done.stdout
+
+
+def scores(cache: redis.Redis, keys: list[str], prefix: str = "") -> dict[str, float | None]:
+    found = cache.zmscore(f"{prefix}{{warming}}:freq", keys)
+    return dict(zip(keys, found, strict=True))
+
+
+def ranked(cache: redis.Redis, prefix: str = "") -> list[str]:
+    return [as_text(k) for k in cache.zrevrange(f"{prefix}{{warming}}:freq", 0, -1)]
+
+
+def state(cache: redis.Redis, prefix: str = "") -> dict[str, str]:
+    raw = cache.hgetall(f"{prefix}{{warming}}:listen")
+    return {as_text(k): as_text(v) for k, v in raw.items()}
+
+
+def beats(cache: redis.Redis, n: int = 2, prefix: str = "") -> None:
+    """Wait for ``n`` more checkpoints: what was received by now is flushed and saved."""
+
+    def moved(since: str | None) -> bool:
+        return state(cache, prefix).get("beat_at") != since
+
+    for _ in range(n):
+        last = state(cache, prefix).get("beat_at")
+        wait_until(lambda: moved(last), 10, "a checkpoint")  # noqa: B023 - called at once
+
+
+def exported(cache: redis.Redis, prefix: str = "") -> dict[str, float]:
+    """The listen series as the exporter serves them."""
+    text = generate_latest(registry_for(CacheStore(cache, prefix))).decode()
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith("warming_listen_")
+    }
+
+
+# --- counting, and warming what was counted -------------------------------------------
+
+
+def test_misses_of_a_plain_client_rank_keys_and_a_predictive_load_warms_them(
+    redis_server: RedisProcess, cache: redis.Redis, start_listen: Any
+) -> None:
+    cache.config_set(NOTIFY, "")  # off, as Redis ships: the listener turns them on
+    env = env_for(redis_server, WARMING_KEY_PREFIX="app:")
+    listen = start_listen(env)
+    assert "notify-keyspace-events was '', now 'Em'" in listen.log()
+    assert as_text(cache.config_get(NOTIFY)[NOTIFY]) == "Em"
+    assert "set WARMING_REFRESH_UNREAD_AFTER=0 on the workers" in listen.log(), "it sees no hits"
+
+    for _ in range(3):
+        redis_cli(redis_server, "GET", "app:key:1")
+    redis_cli(redis_server, "MGET", "app:key:1", "app:key:2", "app:key:3", "app:key:2")
+    redis_cli(redis_server, "GET", "other:key:9")  # another application's key
+    wait_until(lambda: ranked(cache, "app:") == ["key:1", "key:2", "key:3"], 10, "three ranked")
+
+    top = json.loads(cli("stats", "--json", "--top", "3", env=env).stdout)
+    assert [row["key"] for row in top["top_keys"]] == ["key:1", "key:2", "key:3"]
+    assert [round(row["score"]) for row in top["top_keys"]] == [4, 2, 1]
+    assert top["reads"] == {"hits": 0, "misses": 7, "hit_ratio": 0.0}
+
+    done = cli("predict", "--local", "--limit", "3", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["candidates"], summary["loaded"]) == (3, 3)
+    assert redis_cli(redis_server, "MGET", "app:key:1", "app:key:2", "app:key:3").split() == [
+        value_for(f"key:{i}") for i in (1, 2, 3)
+    ]
+
+    beats(cache, prefix="app:")
+    counted = state(cache, "app:")
+    assert (counted["counted"], int(counted["ignored"]) >= 1) == ("7", True)
+    series = exported(cache, "app:")
+    assert series["warming_listen_up"] == 1
+    assert series["warming_listen_misses_total"] == 7
+    assert series["warming_listen_lost_total"] == 0
+    assert listen.stop() == 0
+    assert "stopped: 7 misses counted" in listen.log()
+    assert exported(cache, "app:")["warming_listen_up"] == 0  # the heartbeat handed back
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        (
+            {
+                "WARMING_FORMAT": "django",
+                "DJANGO_SETTINGS_MODULE": "django_settings",
+                "TEST_DJANGO_KEY_PREFIX": "shop",
+                "TEST_DJANGO_VERSION": "3",
+            },
+            "shop:3:product:1",
+            "shop:1:product:2",  # another VERSION: not what the workers write
+        ),
+        (
+            {"WARMING_FORMAT": "cachelib", "WARMING_KEY_PREFIX": "flask_cache_"},
+            "flask_cache_product:1",
+            "product:2",
+        ),
+        (
+            {"WARMING_FORMAT": "listen_formats:Upper"},
+            "UP:PRODUCT:1",
+            "product:2",
+        ),
+    ],
+    ids=["django", "cachelib", "own-format"],
+)
+def test_each_format_maps_a_miss_back_to_the_applications_key(
+    redis_server: RedisProcess,
+    cache: redis.Redis,
+    start_listen: Any,
+    case: tuple[dict[str, str], str, str],
+) -> None:
+    settings, theirs, not_theirs = case  # the listener's settings, a key of theirs, not
+    prefix = settings.get("WARMING_KEY_PREFIX", "")
+    start_listen(env_for(redis_server, **settings))
+    redis_cli(redis_server, "GET", theirs)
+    redis_cli(redis_server, "GET", not_theirs)
+    wait_until(lambda: ranked(cache, prefix) == ["product:1"], 10, "product:1 ranked")
+    beats(cache, prefix=prefix)
+    assert ranked(cache, prefix) == ["product:1"]
+
+
+# --- the suite's own probes ---------------------------------------------------------------
+
+
+def track(server: RedisProcess, reads: dict[str, int]) -> None:
+    """The application counts reads by hand (``track_access``), as the listener does."""
+    tracker = AccessTracker(load_settings(redis_url=server.url(0)))
+    for key, n in reads.items():
+        for _ in range(n):
+            tracker.track(key)
+    assert tracker.flush() == sum(reads.values())
+    tracker.close()
+
+
+def test_the_suites_own_probes_of_absent_keys_count_for_nothing(
+    redis_server: RedisProcess, cache: redis.Redis, start_listen: Any
+) -> None:
+    # Hot keys with no data stay absent through every run: unknown:0..4. (The test
+    # source reads its knobs from a hash in the cache: one that exists, or each read
+    # would be a miss like any other.)
+    cache.hset(CONFIG_KEY, mapping={"hot_keys": 20, "unknown_keys": 5})
+    env = env_for(redis_server)
+    absent = [f"unknown:{i}" for i in range(5)]
+    track(redis_server, dict.fromkeys([*absent, *(f"key:{i}" for i in range(5))], 2))
+    before = scores(cache, ranked(cache))
+    start_listen(env)
+    misses_before = cache.info("stats")["keyspace_misses"]
+
+    for command in (["predict", "--limit", "10"], ["preload"], ["refresh"], ["predict"]):
+        done = cli(*command, "--local", "--json", env=env)
+        assert done.returncode == 0, done.stderr
+    predicted = json.loads(done.stdout)
+    assert predicted["candidates"] == 5, "the unknown keys were probed, absent, each time"
+    # Redis counted the probes' lookups of absent keys, and published none of them.
+    assert cache.info("stats")["keyspace_misses"] - misses_before >= 4 * 5
+    beats(cache)
+    assert scores(cache, list(before)) == before
+    assert state(cache)["counted"] == "0"
+
+    # The listener did listen all along: a miss by the application counts at once.
+    redis_cli(redis_server, "GET", "unknown:0")
+    wait_until(lambda: (scores(cache, ["unknown:0"])["unknown:0"] or 0) > 2.5, 10, "one more")
+
+
+# --- stopping, dying, standing by ----------------------------------------------------------
+
+
+def test_a_killed_listener_restarted_loses_only_what_was_missed_meanwhile(
+    redis_server: RedisProcess, cache: redis.Redis, start_listen: Any
+) -> None:
+    env = env_for(redis_server)
+    first = start_listen(env)
+    redis_cli(redis_server, "MGET", *(f"before:{i}" for i in range(5)))
+    wait_until(lambda: len(ranked(cache)) == 5, 10, "the misses before the kill counted")
+    beats(cache)
+    counted_before = scores(cache, [f"before:{i}" for i in range(5)])
+    first.kill()
+
+    during = [f"during:{i}" for i in range(5)]
+    redis_cli(redis_server, "MGET", *during)
+    redis_cli(redis_server, "MGET", *during)  # 10 misses with no listener
+    second = start_listen(env)  # it stands by until the dead one's heartbeat expires
+    after = [f"after:{i}" for i in range(5)]
+    redis_cli(redis_server, "MGET", *after)
+    wait_until(lambda: all(scores(cache, after).values()), 10, "the misses after counted")
+    beats(cache)
+
+    assert set(scores(cache, during).values()) == {None}, "what nobody heard is not counted"
+    assert scores(cache, [f"before:{i}" for i in range(5)]) == counted_before
+    lost = int(state(cache)["lost"])
+    # At least the 10 misses of the gap; beyond them only the dead listener's own
+    # probes and the suite's key lookups since its last checkpoint.
+    assert 10 <= lost <= 40, lost
+    assert f"{lost} misses estimated lost since the last listener stopped" in second.log()
+    assert exported(cache)["warming_listen_lost_total"] == lost
+    assert exported(cache)["warming_listen_misses_total"] == 10
+
+
+def test_a_second_listener_stands_by_and_takes_over_when_the_first_stops(
+    redis_server: RedisProcess, cache: redis.Redis, start_listen: Any
+) -> None:
+    env = env_for(redis_server, WARMING_REFRESH_UNREAD_AFTER=0)
+    first = start_listen(env)
+    assert "WARMING_REFRESH_UNREAD_AFTER" not in first.log()
+    second = start_listen(env, wait_for="standing by")
+    redis_cli(redis_server, "GET", "product:1")
+    wait_until(lambda: scores(cache, ["product:1"])["product:1"], 10, "the miss counted")
+    beats(cache)
+    assert round(scores(cache, ["product:1"])["product:1"] or 0) == 1, "counted once, not twice"
+
+    assert first.stop() == 0  # hands the heartbeat over: the other starts at once
+    second.wait_for(STARTED, timeout=5)
+    assert "0 misses estimated lost" in second.log()
+    redis_cli(redis_server, "GET", "product:1")
+    wait_until(lambda: round(scores(cache, ["product:1"])["product:1"] or 0) == 2, 10, "again")
+
+
+def test_a_restart_of_redis_is_ridden_out_and_its_gap_counted(
+    servers: Any, start_listen: Any
+) -> None:
+    server = servers("cache", ["--save", "", "--appendonly", "yes", "--appendfsync", "always"])
+    cache = server.client(0)
+    listen = start_listen(env_for(server))
+    redis_cli(server, "GET", "before:1")
+    wait_until(lambda: ranked(cache) == ["before:1"], 10, "the miss before the restart")
+    beats(cache)
+
+    server.stop(kill=True)
+    server.start()  # with its data, and notify-keyspace-events back to '' (not persisted)
+    gap = [f"gap:{i}" for i in range(5)]
+    redis_cli(server, "MGET", *gap)  # the listener may be back already, or not yet
+    listen.wait_for("listening for key misses again")
+    assert "notify-keyspace-events was '', now 'Em'" in listen.log().split(STARTED, 1)[1]
+    redis_cli(server, "GET", "after:1")
+    wait_until(lambda: scores(cache, ["after:1"])["after:1"], 20, "the miss after the restart")
+    beats(cache)
+    heard = sum(1 for score in scores(cache, gap).values() if score)
+    assert heard + int(state(cache)["lost"]) >= len(gap), "each miss of the gap heard or lost"
+    cache.close()
+
+
+# --- turning notifications on, and saying what to set -------------------------------------
+
+
+def test_notifications_are_turned_on_keeping_the_flags_set_and_check_says_when_off(
+    redis_server: RedisProcess, cache: redis.Redis, start_listen: Any
+) -> None:
+    env = env_for(redis_server)
+    done = cli("check", env=env)
+    assert "key-miss notifications" not in done.stdout + done.stderr, "no listener ever ran"
+
+    cache.config_set(NOTIFY, "Kx")
+    listen = start_listen(env)
+    assert set(as_text(cache.config_get(NOTIFY)[NOTIFY])) == set("KxEm")
+    assert "key-miss notifications: ok" in cli("check", env=env).stdout
+    health = cli("listen", "--health", env=env)
+    assert health.returncode == 0, health.stderr
+    assert health.stdout.startswith(f"a listener counts the key misses of {redis_server.url(0)}")
+    assert listen.stop() == 0
+
+    cache.config_set(NOTIFY, "")  # turned off by someone while no listener runs
+    done = cli("check", env=env)
+    assert done.returncode == 1
+    assert warming_lines(done.stderr) == [
+        "warming-tasks: key-miss notifications: off on the cache Redis "
+        "(notify-keyspace-events=''), so warming-tasks listen counts no misses: set "
+        "notify-keyspace-events to 'Em' in its configuration (a listener turns them on "
+        "when it starts and CONFIG SET is allowed)"
+    ]
+    health = cli("listen", "--health", env=env)
+    assert (health.returncode, warming_lines(health.stderr)) == (
+        1,
+        [
+            f"warming-tasks: no listener counts the key misses of {redis_server.url(0)}: "
+            "none holds its heartbeat"
+        ],
+    )
+
+
+def test_a_redis_that_refuses_config_set_is_told_what_to_set_exit_2(
+    servers: Any, start_listen: Any
+) -> None:
+    server = servers("cache")
+    admin = server.client(0)
+    admin.execute_command(
+        "ACL", "SETUSER", "app", "on", ">s3cret", "~*", "&*", "+@all", "-config|set"
+    )
+    url = f"redis://app:s3cret@127.0.0.1:{server.port}/0"
+    listen = start_listen(env_for(server, WARMING_REDIS_URL=url), wait_for=None)
+    assert listen.exit_code() == 2
+    assert warming_lines(listen.log()) == [
+        f"warming-tasks: key-miss notifications are off on the cache Redis at "
+        f"redis://app:***@127.0.0.1:{server.port}/0 (notify-keyspace-events='') and it "
+        "refuses CONFIG SET (this user has no permissions to run the 'config|set' command): "
+        "set notify-keyspace-events to 'Em' in its configuration (redis.conf, or your "
+        "provider's parameter group)"
+    ]
+    assert "s3cret" not in listen.log()
+    admin.close()
+
+
+def test_a_redis_without_config_is_probed_for_notifications(
+    servers: Any, start_listen: Any
+) -> None:
+    """A managed Redis renames CONFIG away: the listener reads a key that never exists
+    and waits for its notification."""
+    off = servers("off", ["--save", "", "--rename-command", "CONFIG", ""])
+    listen = start_listen(env_for(off), wait_for=None)
+    assert listen.exit_code() == 2
+    assert warming_lines(listen.log()) == [
+        f"warming-tasks: key-miss notifications do not arrive from the cache Redis at "
+        f"{off.url(0)}: set notify-keyspace-events to include E and m (e.g. 'Em') in its "
+        "configuration (redis.conf, or your provider's parameter group)"
+    ]
+
+    on = servers(
+        "on", ["--save", "", "--rename-command", "CONFIG", "", "--notify-keyspace-events", "Em"]
+    )
+    listen = start_listen(env_for(on))
+    assert "notify-keyspace-events=not readable (CONFIG refused)" in listen.log()
+    redis_cli(on, "GET", "product:1")
+    cache = on.client(0)
+    wait_until(lambda: ranked(cache) == ["product:1"], 10, "the miss counted")
+    cache.close()
+
+
+@pytest.mark.parametrize(
+    ("settings", "line"),
+    [
+        (
+            {"WARMING_FORMAT": "listen_formats:NoInverse"},
+            "warming-tasks: WARMING_FORMAT=listen_formats:NoInverse cannot map a Redis key back "
+            "to the application's key: add an app_key(redis_key) method to NoInverse, the "
+            "inverse of its redis_key() (None for a key that is not the application's)",
+        ),
+        (
+            {"WARMING_REDIS_CLUSTER": "true"},
+            "warming-tasks: WARMING_REDIS_CLUSTER=true: listen does not support Redis Cluster "
+            "yet (each primary publishes only its own key misses; a listener must follow every "
+            "primary through failovers and resharding, or it counts some nodes' misses and not "
+            "others'): run listen against a single Redis",
+        ),
+        (
+            {"WARMING_ENABLE_PREDICTION": "false"},
+            "warming-tasks: WARMING_ENABLE_PREDICTION=false: nothing would use the misses "
+            "listen counts (predictive loads are off)",
+        ),
+    ],
+    ids=["format-without-inverse", "cluster", "prediction-off"],
+)
+def test_what_listen_cannot_do_is_one_line_and_exit_2(
+    redis_server: RedisProcess, settings: dict[str, str], line: str
+) -> None:
+    done = cli("listen", env=env_for(redis_server, **settings))
+    assert (done.returncode, warming_lines(done.stderr)) == (2, [line])
+    assert "Traceback" not in done.stderr
+
+
+def test_an_unreachable_cache_at_start_is_one_line_and_exit_1(redis_server: RedisProcess) -> None:
+    done = cli("listen", env=env_for(redis_server, WARMING_REDIS_URL="redis://127.0.0.1:1/0"))
+    assert done.returncode == 1
+    assert warming_lines(done.stderr)[0].startswith(
+        "warming-tasks: cannot reach the cache Redis at redis://127.0.0.1:1/0: "
+    )
+
+
+def test_compose_runs_a_listener_health_checked_by_its_heartbeat() -> None:
+    services = yaml.safe_load((REPO / "docker" / "compose.yaml").read_text())["services"]
+    listen, worker = services["listen"], services["worker"]
+    assert listen["command"] == ["warming-tasks", "listen"]
+    assert listen["healthcheck"]["test"] == ["CMD", "warming-tasks", "listen", "--health"]
+    assert listen["environment"] == worker["environment"], "one image, the same settings"
+    assert listen["build"] == worker["build"]
+    assert listen["depends_on"] == {"redis": {"condition": "service_healthy"}}
+    assert "ports" not in listen, "it serves nothing"
