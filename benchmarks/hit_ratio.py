@@ -71,7 +71,7 @@ GOALS: dict[str, tuple[str, Callable[[float], bool]]] = {
 
 @dataclass(frozen=True)
 class Config:
-    """What to generate and what to measure; the defaults are the evaluation the README
+    """What to generate and what to measure; the defaults are the evaluation docs/effectiveness.md
     reports."""
 
     keys: int = 100_000

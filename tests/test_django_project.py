@@ -1,4 +1,4 @@
-"""A Django shop adds warming-tasks as the README says: configured only by its settings
+"""A Django shop adds warming-tasks as docs/django.md says: configured only by its settings
 module (a ``WARMING`` dict, its ``CACHES``), no ``WARMING_*`` variable anywhere. Every
 process is started as its team starts it, in the project's directory: the worker with
 ``celery -A warming_tasks``, the commands with ``manage.py warming`` and

@@ -73,9 +73,7 @@ class Settings(BaseSettings):
     refresh_threshold: int = Field(
         300, gt=0, description="refresh keys with fewer seconds than this left"
     )
-    batch_size: int = Field(
-        1000, ge=1, le=100_000, description="keys per batch task (1 to 100,000)"
-    )
+    batch_size: int = Field(1000, ge=1, le=100_000, description="keys per batch task")
     enable_prediction: bool = Field(True, description="record accesses and allow predictive loads")
     predictive_limit: int = Field(
         1000,

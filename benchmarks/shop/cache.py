@@ -1,4 +1,4 @@
-"""The shop's source, as its README section says to write it (the benchmark may set
+"""The shop's source, as docs/django.md says to write it (the benchmark may set
 its batch size through BENCH_DJANGO_BATCH_SIZE, to compare sizes)."""
 
 import os

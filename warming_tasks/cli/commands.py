@@ -77,7 +77,7 @@ def cli() -> None:
     """Keep a Redis cache warm with Celery: preload, refresh, predictive loads.
 
     Configured by WARMING_* and CELERY_* environment variables, or in a Django
-    project by the WARMING dict of its settings module (see docs/ in the repository).
+    project by the WARMING dict of its settings module (see the documentation).
 
     \b
     Exit codes:

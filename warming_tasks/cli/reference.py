@@ -65,22 +65,42 @@ def settings_markdown() -> str:
         shown = _default(field.default)
         default = shown if shown in ("none", "empty") else f"`{shown}`"
         variable = f"`{ENV_PREFIX}{name.upper()}`"
-        rows.append(f"| {variable} | {_cell(field.description)} | {default} |")
+        meaning = _cell(field.description) + _bounds(field.metadata)
+        rows.append(f"| {variable} | {meaning} | {default} |")
     return "\n\n".join(
         ("# Settings", GENERATED, SETTINGS_INTRO.strip(), "\n".join(rows), SETTINGS_OUTRO.strip())
     )
 
 
+_BOUNDS = (("ge", "at least"), ("gt", "more than"), ("le", "at most"), ("lt", "less than"))
+
+
+def _bounds(metadata: list[object]) -> str:
+    """The field's numeric bounds in words, as the settings model enforces them."""
+    said = [
+        f"{words} {_number(getattr(rule, name))}"
+        for rule in metadata
+        for name, words in _BOUNDS
+        if getattr(rule, name, None) is not None
+    ]
+    return f" ({', '.join(said)})" if said else ""
+
+
+def _number(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) or not value.is_integer() else f"{int(value):,}"
+
+
 def cli_markdown() -> str:
     """The command-line reference: the group's help, then each command's."""
     parts = ["# Command line", GENERATED]
-    root = click.Context(cli, info_name=PROG)
+    # Contexts made as click makes them, so each command inherits the group's -h.
+    root = cli.make_context(PROG, [], resilient_parsing=True)
     parts.append(_help_text(cli))
     parts.append(_options(cli, root))
     for name in cli.list_commands(root):
         command = cli.get_command(root, name)
         assert command is not None
-        ctx = click.Context(command, info_name=name, parent=root)
+        ctx = command.make_context(name, [], parent=root, resilient_parsing=True)
         if not command.help:
             raise ValueError(f"the command {name} has no help")
         parts.append(f"## {name}")

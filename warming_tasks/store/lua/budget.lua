@@ -1,7 +1,7 @@
 -- Reserve keys from the source budget, shared by every worker (GCRA: the budget
 -- is the time at which its next key may be loaded). Redis' clock is the one clock.
 -- Not the `limits` library: its windows let a whole window through at every start
--- and must be polled (README, "The source budget", has the measurement).
+-- and must be polled (docs/operations.md, "The source budget", says why).
 -- KEYS[1]: the budget. ARGV[1]: keys to load, ARGV[2]: keys per second.
 -- Returns the seconds the caller waits before loading them (0: at once), as text.
 local t = redis.call('TIME')
