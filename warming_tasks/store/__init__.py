@@ -4,7 +4,8 @@ run records (``runs``), the refresh lock (``lock``), pause, cancel and the sourc
 budget (``control``), what the metrics read (``snapshot``), values kept past expiry
 while the source fails (``stale``), warm requests waiting (``pending``), each script
 in ``lua/``; ``wire`` packs the
-batch path's commands by hand."""
+batch path's commands by hand. A copy reads another Redis (``origin``) and writes the
+cache only where it holds no key (``restore``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from .control import ControlCommands
 from .frequency import FrequencyCommands
 from .lock import LockCommands
 from .pending import PendingCommands
+from .restore import RestoreCommands
 from .runs import RunCommands, Warmed
 from .snapshot import Snapshot, SnapshotCommands
 from .stale import StaleCommands
@@ -41,5 +43,6 @@ class CacheStore(
     ControlCommands,
     PendingCommands,
     SnapshotCommands,
+    RestoreCommands,
 ):
     """The cache Redis as the suite sees it, with ``key_prefix`` applied to every key."""
