@@ -5,6 +5,7 @@ page of 1,000 keys at a time, pipeline ``DUMP`` and ``PTTL`` of the page, pipeli
 
     python -m benchmarks.copy                 # 100,000 keys of 200 bytes, 4 repetitions
     python -m benchmarks.copy --keys 20000 --repeat 2
+    python -m benchmarks.copy --concurrency 1 # one worker process against one script
 
 Three servers of the harness's own: the other server (the keys, each with a TTL),
 the cache, and the broker and result backend (so the cache Redis serves the copy
@@ -71,6 +72,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.copy", description=__doc__)
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=4, help="even: each side first as often")
+    parser.add_argument("--concurrency", type=int, default=2, help="the worker's -c")
     args = parser.parse_args()
     copies: list[float] = []
     scripts: list[float] = []
@@ -87,6 +89,7 @@ def main() -> int:
             with worker(
                 cache_server,
                 workdir,
+                args.concurrency,
                 CELERY_BROKER_URL=broker.url(1),
                 CELERY_RESULT_BACKEND=broker.url(2),
             ) as app:
@@ -128,11 +131,12 @@ def main() -> int:
         "keys": args.keys,
         "value_bytes": VALUE_BYTES,
         "repeat": args.repeat,
-        "workers": "1 worker, -c 2",
+        "workers": f"1 worker, -c {args.concurrency}",
         "redis_first_in_line": first,
         **per_s,
     }
-    print(f"written to {save(result, f'copy-{args.keys}')}")
+    name = f"copy-{args.keys}" + ("" if args.concurrency == 2 else f"-c{args.concurrency}")
+    print(f"written to {save(result, name)}")
     return 0
 
 
