@@ -151,6 +151,30 @@ MUTATIONS = (
         "                self._keep({}, at, counts)",
         ("tests/test_tracker.py", "-k", "fails_midway"),
     ),
+    Mutation(
+        "copy-replaces",
+        "a copy writes over a key the cache already holds",
+        "warming_tasks/store/restore.py",
+        'wire.pack("RESTORE", k.key, k.ttl_ms, k.value)',
+        'wire.pack("RESTORE", k.key, k.ttl_ms, k.value, "REPLACE")',
+        ("tests/test_copy.py", "-k", "hottest_keys_first"),
+    ),
+    Mutation(
+        "copy-lengthens-ttl",
+        "a copied key outlives the TTL it had left on the other server",
+        "warming_tasks/copier.py",
+        "                ttl_ms = pttl_ms - elapsed_ms",
+        "                ttl_ms = pttl_ms + 5000",
+        ("tests/test_copy.py", "-k", "expired or hottest_keys_first"),
+    ),
+    Mutation(
+        "copy-takes-persistent",
+        "a copy writes keys without a TTL although --persistent was not given",
+        "warming_tasks/copier.py",
+        "            elif read.pttl_ms == _NO_EXPIRY and not self.persistent:",
+        "            elif False:",
+        ("tests/test_copy.py", "-k", "hottest_keys_first"),
+    ),
 )
 
 

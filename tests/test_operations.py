@@ -114,7 +114,7 @@ def test_one_scrape_counts_the_keys_every_worker_warmed(
     assert samples[("warming_paused", ())] == 0
     assert samples[("warming_cache_up", ())] == 1
     labels = {value for _, pairs in samples for _, value in pairs}
-    kinds_and_outcomes = {"preload", "refresh", "predictive", "all", *OUTCOMES}
+    kinds_and_outcomes = {"preload", "refresh", "predictive", "copy", "all", *OUTCOMES}
     assert labels <= kinds_and_outcomes, "no label carries a key"
 
 

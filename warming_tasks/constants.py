@@ -45,6 +45,23 @@ RUN_HISTORY_LEN: Final = 100  # finished runs kept for `stats`
 RUN_STATE_TTL_S: Final = 7 * 86_400  # a run's progress record outlives any sane run
 ERROR_SAMPLE_LEN: Final = 10  # errors kept in a run's summary
 
+# A copy's other server's URL, password and all, kept for the run while it runs (the
+# command line's --from): the password never rides in a Celery message. + the run id.
+COPY_FROM_KEY_PREFIX: Final = f"{TAG}:copy:from:"
+# + the run id: where a copy tries one RESTORE of the other server's dump format.
+COPY_PROBE_KEY_PREFIX: Final = f"{TAG}:copy:probe:"
+COPY_PROBE_TTL_MS: Final = 10_000  # the probe key is deleted at once; this if that fails
+# The source budget that reads from the other server draw from: a budget of its own,
+# named so that no source can share it (a source's name starts with a letter or _).
+COPY_BUDGET: Final = "@copy"
+# The sizes of a copy's listing: SCAN returns about this many keys a call (0.16 ms of
+# Redis per call measured here at 500, 0.3 ms at 1,000); OBJECT FREQ ranks at most
+# this many keys of an LFU server (a sample, in hash order, on a larger one).
+COPY_SCAN_COUNT: Final = 500
+COPY_LFU_SAMPLE_KEYS: Final = 1_000_000
+# How many listed keys a copy tries for a value to probe the dump format with.
+COPY_PROBE_TRIES: Final = 20
+
 # Warmed keys a batch records for accounting: 1% of a default batch keeps its cost
 # to ~1% of the cache Redis' time (100 per batch cost 10% of preload throughput).
 WARMED_SAMPLE_PER_BATCH: Final = 10

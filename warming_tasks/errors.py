@@ -27,3 +27,13 @@ class SourceRefused(WarmingError):
     """The system behind the data source refused the whole batch (a query it
     rejects, a password it does not accept): every key of the batch fails with
     this reason at once, without trying each key alone."""
+
+
+class CopyError(WarmingError):
+    """A copy from another Redis cannot run as asked: the other server is the cache
+    itself, cannot be reached or refused us, or has no ranking for ``--top``."""
+
+
+class CopyArgumentError(CopyError):
+    """A copy asked for something its arguments or the other server rule out: change
+    the arguments (the command line exits 2)."""

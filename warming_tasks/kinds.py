@@ -12,11 +12,12 @@ from .settings import Strategy
 
 
 class Kind(StrEnum):
-    """The three kinds of run; each member carries every fact of its kind."""
+    """The kinds of run; each member carries every fact of its kind."""
 
     entry_task: str  # what callers enqueue
     batch_task: str  # what the entry task fans out
-    strategy: Strategy  # the setting that switches it off
+    # The setting that switches it off; None: no strategy does (only a pause stops it).
+    strategy: Strategy | None
     fields: tuple[Count, ...]  # the counts its summary always has
     progress_fields: tuple[Count, ...]  # the counts that say how many keys it dealt with so far
     considered: tuple[Count, ...]  # the counts that add up to the keys it set out to warm
@@ -27,7 +28,7 @@ class Kind(StrEnum):
         name: str,
         entry_task: str,
         batch_task: str,
-        strategy: Strategy,
+        strategy: Strategy | None,
         fields: tuple[Count, ...],
         progress_fields: tuple[Count, ...],
         considered: tuple[Count, ...],
@@ -77,6 +78,48 @@ class Kind(StrEnum):
         (Count.CANDIDATES,),
         2,
     )
+    # A copy from another Redis (``warming-tasks copy --from URL``) is an operator's
+    # one-off after a failover, a resize or a new region, and it never calls the data
+    # source: WARMING_STRATEGY, which says which ways of loading from the source run,
+    # does not switch it off; a pause stands it down like any run.
+    COPY = (
+        "copy",
+        "warming_tasks.copy",
+        "warming_tasks.copy_batch",
+        None,
+        (
+            Count.COPIED,
+            Count.SKIPPED_EXISTING,
+            Count.EXPIRED,
+            Count.FAILED,
+            Count.SKIPPED_PERSISTENT,
+            Count.MISSING,
+        ),
+        (
+            Count.COPIED,
+            Count.SKIPPED_EXISTING,
+            Count.EXPIRED,
+            Count.FAILED,
+            Count.SKIPPED_PERSISTENT,
+            Count.MISSING,
+            Count.CANCELLED,
+        ),
+        (
+            Count.COPIED,
+            Count.SKIPPED_EXISTING,
+            Count.EXPIRED,
+            Count.FAILED,
+            Count.SKIPPED_PERSISTENT,
+            Count.MISSING,
+            Count.CANCELLED,
+        ),
+        3,
+    )
+
+    @property
+    def uses_source(self) -> bool:
+        """Whether its runs load from the data source (a copy reads another Redis)."""
+        return self is not Kind.COPY
 
     @classmethod
     def named(cls, name: str) -> Kind:
@@ -142,6 +185,14 @@ def build_summary(
         summary["stalled"] = True
     if record.cancelled_at is not None:
         summary["cancelled_at"] = record.cancelled_at
+    # A copy's: where from (password masked), how values moved, how keys were listed.
+    for name, value in (
+        ("from", record.copy_from),
+        ("method", record.method),
+        ("listing", record.listing),
+    ):
+        if value is not None:
+            summary[name] = value
     return summary
 
 

@@ -41,6 +41,10 @@ class Meta(StrEnum):
     RECORDED = "recorded"  # in the history and the totals: a redelivered finish adds none
     CANCEL = "cancel"  # when the run was cancelled (s): its remaining batches stand down
     STALLED = "stalled"  # when it was closed for making no progress (s)
+    # A copy run's (kinds.Kind.COPY), written when its record opens:
+    COPY_FROM = "copy_from"  # the other server's URL, its password masked: never the password
+    METHOD = "method"  # how values move: CopyMethod
+    LISTING = "listing"  # how its keys were listed: Listing
     # Not in the hash: ``run_state`` adds how many batches finished (the done set's size).
     BATCHES_DONE = "batches_done"
 
@@ -58,7 +62,7 @@ class Count(StrEnum):
 
     # A batch's, by what it did with its keys:
     LOADED = "loaded"  # written by a preload or a predictive load
-    MISSING = "missing"  # the source has no data for them
+    MISSING = "missing"  # the source has no data for them (copy: ranked, not on the other server)
     FAILED = "failed"  # failed to load or to write
     SUPERSEDED = "superseded"  # left alone: the application wrote them meanwhile
     DUE = "due"  # refresh: close to expiry when the batch looked
@@ -69,6 +73,10 @@ class Count(StrEnum):
     ALREADY_CACHED = "already_cached"  # predictive: ranked keys the cache held already
     CANCELLED = "cancelled"  # its batch stood down (paused, cancelled, or closed)
     LOCK_LOST = "lock_lost"  # its batch stood down: another run holds the refresh lock
+    COPIED = "copied"  # copy: written with the remaining TTL the other server gave
+    SKIPPED_EXISTING = "skipped_existing"  # copy: the cache held the key already: left alone
+    EXPIRED = "expired"  # copy: listed, then gone from the other server (or its TTL ran out)
+    SKIPPED_PERSISTENT = "skipped_persistent"  # copy: no TTL on the other server, no --persistent
     # The dispatcher's:
     CHECKED = "checked"  # refresh: hot keys probed
     NOT_CACHED = "not_cached"  # refresh: probed keys the cache does not hold
@@ -76,6 +84,24 @@ class Count(StrEnum):
     UNROUTED = "unrouted"  # predictive: ranked keys that no source claims
     # The closer of stalled runs' (close_stalled.lua):
     LOST = "lost"  # batches sent that never reported
+
+
+class CopyMethod(StrEnum):
+    """How a copy moves values (``Meta.METHOD``): the same bytes with ``DUMP`` and
+    ``RESTORE``, or a string's value with ``GET`` and ``SET`` where the servers'
+    dump formats differ."""
+
+    DUMP = "dump"
+    GET_SET = "get_set"
+
+
+class Listing(StrEnum):
+    """How a copy listed its keys (``Meta.LISTING``)."""
+
+    SCAN = "scan"  # --all: every key of the other server
+    ORIGIN_FREQUENCY_SET = "origin_frequency_set"  # --top: the other server's {warming}:freq
+    FREQUENCY_SET = "frequency_set"  # --top: the cache's own {warming}:freq
+    OBJECT_FREQ = "object_freq"  # --top: the other server's LFU counters (OBJECT FREQ)
 
 
 # A run's record says ``source`` is this when the run covered every source.
@@ -143,6 +169,9 @@ class RunRecord:
     body_by: str | None = None
     cancelled_at: float | None = None
     stalled_at: float | None = None
+    copy_from: str | None = None  # a copy's: the other server, its password masked
+    method: str | None = None  # a copy's: CopyMethod
+    listing: str | None = None  # a copy's: Listing
     batches_done: int = 0
     counts: dict[Count, int] = field(default_factory=dict)  # in the record's order
     by_source: dict[str, dict[Count, int]] = field(default_factory=dict)
@@ -185,6 +214,9 @@ class RunRecord:
             body_by=meta.get(Meta.BODY_BY),
             cancelled_at=_float(meta, Meta.CANCEL),
             stalled_at=_float(meta, Meta.STALLED),
+            copy_from=meta.get(Meta.COPY_FROM),
+            method=meta.get(Meta.METHOD),
+            listing=meta.get(Meta.LISTING),
             batches_done=_int(meta, Meta.BATCHES_DONE) or 0,
             counts=counts,
             by_source=by_source,

@@ -1,20 +1,24 @@
 """One runtime per process: the settings, and the cache format, store, source and
-warmer built from them, each once, on first use. Every face of the suite (worker,
+warmer built from them, each once, on first use (and the other servers copies read
+from, one client each). Every face of the suite (worker,
 beat, the CLI and ``check``, ``manage.py warming``, the exporter) takes them from
 here, so a process validates its configuration once and writes keys one way."""
 
 from __future__ import annotations
 
+import contextlib
 from functools import lru_cache
 
 from .formats import CacheFormat, load_format
 from .settings import get_settings
 from .sources import NamedSource, load_sources, pick
 from .store import CacheStore, connect
+from .store.origin import Origin
 from .warmer import Warmer
 
 __all__ = [
     "get_format",
+    "get_origin",
     "get_own_store",
     "get_settings",
     "get_sources",
@@ -72,9 +76,27 @@ def get_warmer(name: str | None = None) -> Warmer:
     return warmer
 
 
+_origins: dict[str, Origin] = {}
+
+
+def get_origin(url: str) -> Origin:
+    """The other Redis at ``url`` that a copy reads from, one client per process and
+    server (a copy's batches come one after another to the same workers)."""
+    origin = _origins.get(url)
+    if origin is None:
+        origin = _origins[url] = Origin.from_url(url, get_settings().key_prefix)
+    return origin
+
+
 def reset() -> None:
     """Forget what was built, so the next call reads the configuration again (a
     forked pool child must not share its parent's connections)."""
+    for origin in _origins.values():
+        # redis-py shuts a socket down only in the process that opened it: a forked
+        # child closing its copy leaves the parent's connection alone.
+        with contextlib.suppress(Exception):
+            origin.close()
+    _origins.clear()
     get_settings.cache_clear()
     get_format.cache_clear()
     get_store.cache_clear()

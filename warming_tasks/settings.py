@@ -241,8 +241,11 @@ class Settings(BaseSettings):
     def _strategy(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
-    def allows(self, strategy: Strategy) -> str | None:
-        """Why ``strategy`` is switched off, or None when it may run."""
+    def allows(self, strategy: Strategy | None) -> str | None:
+        """Why ``strategy`` is switched off, or None when it may run (always, for
+        None: a kind of run that no strategy governs, a copy)."""
+        if strategy is None:
+            return None
         if strategy is Strategy.PREDICTIVE and not self.enable_prediction:
             return "prediction is disabled (WARMING_ENABLE_PREDICTION=false)"
         if self.strategy not in (Strategy.ALL, strategy):

@@ -1,5 +1,6 @@
-"""The ``warming-tasks`` command line (``commands``), how it looks (``render``),
-how it follows a run (``follow``), and the demo (``demo``, ``embedded``)."""
+"""The ``warming-tasks`` command line (``commands``; ``copying``: the copy from another
+Redis), how it looks (``render``), how it follows a run (``follow``), and the demo
+(``demo``, ``embedded``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from typing import NoReturn
 
 from ..ops.startup import find_project_modules
 from .commands import cli
+from .copying import copy_command
+
+cli.add_command(copy_command)
 
 __all__ = ["cli", "main"]
 

@@ -15,6 +15,8 @@ from typing import Any, NoReturn
 
 import click
 import redis
+from celery import Celery
+from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
 from .. import constants as c
@@ -97,6 +99,11 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
         default=None,
         help="Run the source of this name alone (WARMING_SOURCES) [default: every source].",
     )(func)
+    return follow_options(func)
+
+
+def follow_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of every run command: how it waits for the run, and where it runs."""
     func = click.option(
         "--timeout",
         type=click.FloatRange(min=0.1),
@@ -170,6 +177,9 @@ def predict(  # noqa: PLR0913, PLR0917 - the command's options
     run(Kind.PREDICTIVE, kwargs, no_wait, as_json, timeout, local, source)
 
 
+Send = Callable[[Celery, dict[str, Any]], AsyncResult]
+
+
 def run(  # noqa: PLR0913, PLR0917 - a run command's options
     kind: Kind,
     kwargs: dict[str, Any],
@@ -178,7 +188,11 @@ def run(  # noqa: PLR0913, PLR0917 - a run command's options
     timeout: float | None,
     local: bool = False,
     source: str | None = None,
+    send: Send | None = None,
 ) -> None:
+    """Enqueue a run (with ``send``, where it is not a plain ``enqueue``: a copy keeps
+    its other server's URL first) and follow it to its summary and exit code."""
+    send = send or _enqueue(kind)
     if local and no_wait:
         raise click.UsageError("--local runs in this process: it cannot --no-wait")
     settings = get_settings()
@@ -188,7 +202,8 @@ def run(  # noqa: PLR0913, PLR0917 - a run command's options
         timeout = max(DEFAULT_TIMEOUT_S, settings.run_stall_s + c.STALL_CHECK_MAX_S + 30)
     check_cache_url(settings)  # nothing is enqueued while a setting is wrong
     fmt = runtime.get_format()
-    sources = runtime.get_sources()  # the workers will need them: say now if one is wrong
+    # The workers will need them: say now if one is wrong (a copy reads no source).
+    sources = runtime.get_sources() if kind.uses_source else {}
     if source is not None:
         if source not in sources:
             fail(
@@ -199,7 +214,7 @@ def run(  # noqa: PLR0913, PLR0917 - a run command's options
 
     if local:
         with local_worker(app, run_queue(app)):
-            _follow_to_summary(enqueue(app, kind, kwargs), kind, as_json, timeout)
+            _follow_to_summary(send(app, kwargs), kind, as_json, timeout)
         return
     broker = redact_url(str(app.conf.broker_url))
     queue = run_queue(app)
@@ -220,7 +235,7 @@ def run(  # noqa: PLR0913, PLR0917 - a run command's options
     if problem:
         fail(problem, EXIT_USAGE)
     try:
-        result = enqueue(app, kind, kwargs)
+        result = send(app, kwargs)
     except OperationalError as exc:
         fail(f"cannot reach the broker at {broker}: {exc}")
     except RuntimeError as exc:  # Celery gives up on the result backend this way
@@ -230,6 +245,15 @@ def run(  # noqa: PLR0913, PLR0917 - a run command's options
         out.print(json.dumps({"task_id": result.id}) if as_json else result.id)
         return
     _follow_to_summary(result, kind, as_json, timeout)
+
+
+def _enqueue(kind: Kind) -> Send:
+    """The plain way to start a run of ``kind``: its entry task, sent."""
+
+    def send(app: Celery, kwargs: dict[str, Any]) -> AsyncResult:
+        return enqueue(app, kind, kwargs)
+
+    return send
 
 
 def _follow_to_summary(result: Any, kind: Kind, as_json: bool, timeout: float) -> None:

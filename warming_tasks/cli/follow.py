@@ -117,9 +117,14 @@ def disagreeing(app: Celery, workers: list[str], mine: dict[str, Any]) -> str | 
     return None
 
 
-def enqueue(app: Celery, kind: Kind, kwargs: dict[str, Any] | None = None) -> AsyncResult:
+def enqueue(
+    app: Celery, kind: Kind, kwargs: dict[str, Any] | None = None, task_id: str | None = None
+) -> AsyncResult:
+    """Send the run's entry task (``task_id``: the run's id, where the caller chose it)."""
     policy = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
-    return app.send_task(kind.entry_task, kwargs=kwargs or {}, retry=True, retry_policy=policy)
+    return app.send_task(
+        kind.entry_task, kwargs=kwargs or {}, task_id=task_id, retry=True, retry_policy=policy
+    )
 
 
 def wait(

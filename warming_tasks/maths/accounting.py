@@ -86,7 +86,9 @@ class StrategyAccount:
 
 
 def accounts(counters: Mapping[str, int]) -> list[StrategyAccount]:
-    """Per strategy, from the counters hash (fields ``<name>:<code>``)."""
+    """Per strategy, from the counters hash (fields ``<name>:<code>``): every kind a
+    strategy switches, and a copy once one has written or failed keys (a copy's keys
+    are not sampled: it moves Redis keys, not the application's)."""
     return [
         StrategyAccount(
             strategy=kind.value,
@@ -98,7 +100,12 @@ def accounts(counters: Mapping[str, int]) -> list[StrategyAccount]:
             kept_stale=counters.get(f"kept_stale:{kind.code}", 0),
         )
         for kind in Kind
+        if kind.strategy is not None or _counted(counters, kind)
     ]
+
+
+def _counted(counters: Mapping[str, int], kind: Kind) -> bool:
+    return any(counters.get(f"{name}:{kind.code}") for name in ("warmed", "failed"))
 
 
 def best(rows: Sequence[StrategyAccount]) -> str | None:

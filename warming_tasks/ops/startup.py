@@ -78,7 +78,8 @@ def warn_operator() -> None:
     if not settings.source_specs():
         log.warning(
             "warming-tasks: WARMING_SOURCE is not set: every warming run this worker "
-            "takes will fail until it is (name your data source as 'module:attribute')"
+            "takes will fail until it is (name your data source as 'module:attribute'); "
+            "a copy from another Redis needs none"
         )
     try:
         for warning in startup_warnings(get_own_store()):

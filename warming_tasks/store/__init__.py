@@ -4,7 +4,8 @@ run records (``runs``), the refresh lock (``lock``), pause, cancel and the sourc
 budget (``control``), what the metrics read (``snapshot``), values kept past expiry
 while the source fails (``stale``), warm requests waiting (``pending``), the key-miss
 listener's subscription and records (``listen``), each script in ``lua/``; ``wire``
-packs the batch path's commands by hand."""
+packs the batch path's commands by hand. A copy reads another Redis (``origin``) and
+writes the cache only where it holds no key (``restore``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from .frequency import FrequencyCommands
 from .listen import ListenCommands
 from .lock import LockCommands
 from .pending import PendingCommands
+from .restore import RestoreCommands
 from .runs import RunCommands, Warmed
 from .snapshot import Snapshot, SnapshotCommands
 from .stale import StaleCommands
@@ -43,5 +45,6 @@ class CacheStore(
     PendingCommands,
     SnapshotCommands,
     ListenCommands,
+    RestoreCommands,
 ):
     """The cache Redis as the suite sees it, with ``key_prefix`` applied to every key."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from celery import Task, shared_task
@@ -117,14 +118,18 @@ def _run_batch(  # noqa: PLR0913, PLR0917 - the batch message format, and its ki
     lock: str,
     outcome: RetryOutcome | None,
     source: str | None,
+    work: Callable[[], BatchResult] | None = None,
 ) -> dict[str, int]:
+    """Run one batch (``work``: what it does, where that is not the source's warming:
+    a copy's) and count it into its run, retrying what an outage interrupted."""
     retries = task.request.retries
     if outcome is not None:  # written on an earlier try; only its counting failed
         result = BatchResult.from_outcome(outcome)
     else:
         try:
             kept = list((task.request.kwargs or {}).get("kept") or [])
-            result = _warm(kind, run_id, keys, lock, retries >= task.max_retries, kept, source)
+            final = retries >= task.max_retries
+            result = work() if work else _warm(kind, run_id, keys, lock, final, kept, source)
         except REFUSED as exc:
             result = _failed(keys, f"the cache refused us: {type(exc).__name__}: {exc}")
         except TRANSIENT as exc:

@@ -61,12 +61,14 @@ def queue_options() -> dict[str, str]:
 
 class Part(NamedTuple):
     """The keys of one source in a run, batched by that source's batch size, and the
-    refresh lock its batches keep (none for the other kinds)."""
+    refresh lock its batches keep (none for the other kinds); ``options``: keyword
+    arguments every batch of it takes (a copy's: where from, and how)."""
 
     source: str
     keys: Callable[[], Iterable[str]]
     batch_size: int
     lock: str = ""
+    options: Mapping[str, Any] | None = None
 
 
 def dispatch(  # noqa: PLR0913, PLR0917 - what a run is made of
@@ -76,10 +78,12 @@ def dispatch(  # noqa: PLR0913, PLR0917 - what a run is made of
     parts: Sequence[Part],
     scope: str | None = None,
     dues: Mapping[str, DueKeys] | None = None,
+    facts: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Send the run's batches, source after source (``scope``: the one source the run
     was asked for, None for all); the summary at once if every batch already
-    finished, else ``Ignore`` (the last batch sends the body that returns it)."""
+    finished, else ``Ignore`` (the last batch sends the body that returns it).
+    ``facts``: more of the record's Meta fields, written when it opens (a copy's)."""
     store = get_store()
     record = store.run_record(run_id)
     if record.total is not None or record.finished_at is not None:
@@ -103,6 +107,7 @@ def dispatch(  # noqa: PLR0913, PLR0917 - what a run is made of
     }
     if named:
         fields[Meta.SOURCE] = scope or ALL_SOURCES
+    fields |= facts or {}
     store.start_run(run_id, fields)
     started = time.monotonic()
     sent = _send_batches(task, kind, store, run_id, parts)
@@ -144,7 +149,7 @@ def _send_batches(
             signatures = [
                 batch_task.signature(
                     (run_id, index, batch, part.lock),
-                    _source_kwargs(part.source),
+                    _source_kwargs(part.source) | dict(part.options or {}),
                     argsrepr=f"(run={run_id}, batch={index}, keys={len(batch)})",
                     **route,
                 )
@@ -224,6 +229,9 @@ def finish(run_id: str) -> dict[str, Any]:
         log.warning("run %s: fields left out of its summary, unknown: %s", run_id, record.unknown)
     summary = build_summary(kind, run_id, record, store.run_errors(run_id), time.time())
     best_effort(store.close_run, run_id, summary, outcome(summary))
+    if kind is Kind.COPY:
+        # The other server's URL was kept for the run's batches alone.
+        best_effort(store.forget_copy_from, run_id)
     for source, lock in record.locks.items():
         store.release_lock(lock, source)
     shown = (*kind.fields, *(name for name in ALWAYS_COUNTED if summary[name]), "batches")
