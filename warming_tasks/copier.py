@@ -10,6 +10,7 @@ application's keys) goes through the format's key naming.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import Counter
@@ -26,6 +27,8 @@ from .store import CacheStore
 from .store.origin import LFU_POLICIES, Origin, key_bytes, key_text
 from .store.restore import BAD_PAYLOAD, Copied, Written
 from .warmer import BatchResult
+
+log = logging.getLogger(__name__)
 
 AUTO = "auto"  # the method argument that probes the servers for one
 METHODS = (AUTO, *(m.value for m in CopyMethod))
@@ -81,11 +84,13 @@ def _top_of(
 def choose_method(origin: Origin, cache: CacheStore, run_id: str, asked: str) -> CopyMethod:
     """The method ``asked`` for, or for ``auto``: ``dump`` where the cache takes the
     other server's ``DUMP`` payload (one ``RESTORE`` of a value of the first keys
-    SCAN names into a probe key of the suite's own, deleted at once), else
+    SCAN names, none too large, into a probe key of the suite's own, deleted at
+    once), else
     ``get_set``. An empty server copies nothing either way: ``dump``."""
     if asked != AUTO:
         return CopyMethod(asked)
-    first = list(islice(origin.scan(), c.COPY_PROBE_TRIES))
+    listed = list(islice(origin.scan(), c.COPY_PROBE_TRIES))
+    first = [key for key, why in zip(listed, origin.oversized(listed), strict=True) if not why]
     payload = next((r.value for r in origin.read(first, CopyMethod.DUMP) if r.value), None)
     if payload is None or cache.restores(run_id, payload):
         return CopyMethod.DUMP
@@ -131,8 +136,11 @@ class Copier:
         does not hold with the TTL it has left (one round trip), count."""
         counts: Counter[str] = Counter()
         errors: list[dict[str, str]] = []
-        started = time.monotonic()
         try:
+            large = self.origin.oversized(keys)
+            self._skip_large(large, counts, keys)
+            keys = [key for key, why in zip(keys, large, strict=True) if why is None]
+            started = time.monotonic()
             reads = self.origin.read(keys, self.method)
         except REFUSED as exc:
             reason = f"the other server {self.origin.shown} refused us: {exc}"[:300]
@@ -149,6 +157,9 @@ class Copier:
                 counts[self.gone] += 1
             elif read.pttl_ms == _NO_EXPIRY and not self.persistent:
                 counts[Count.SKIPPED_PERSISTENT] += 1
+            elif len(read.value) > c.COPY_MAX_STRING_BYTES:
+                # An aggregate of few but large members: its RESTORE would be as slow.
+                self._skip_large([f"a value of {len(read.value):,} bytes"], counts, [key])
             else:
                 wanted.append((key, read.value, read.pttl_ms))
         entries, written_keys = self._with_ttl_left(wanted, started, counts)
@@ -158,6 +169,16 @@ class Copier:
             self._count(key, reply, counts, errors)
         result = {str(name): counts[name] for name in (*_COUNTS, self.gone)}
         return BatchResult(result, errors, written=counts[Count.COPIED], written_at=time.time())
+
+    @staticmethod
+    def _skip_large(
+        reasons: Sequence[str | None], counts: Counter[str], keys: Sequence[str]
+    ) -> None:
+        """Count the keys too large to copy (``skipped_large``), a log line each."""
+        for key, why in zip(keys, reasons, strict=True):
+            if why is not None:
+                counts[Count.SKIPPED_LARGE] += 1
+                log.warning("copy: %s not copied, too large: %s", shown_key(key), why)
 
     def _with_ttl_left(
         self, wanted: Sequence[tuple[str, bytes, int]], started: float, counts: Counter[str]
@@ -208,4 +229,5 @@ _COUNTS = (
     Count.EXPIRED,
     Count.FAILED,
     Count.SKIPPED_PERSISTENT,
+    Count.SKIPPED_LARGE,
 )

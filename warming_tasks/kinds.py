@@ -93,6 +93,7 @@ class Kind(StrEnum):
             Count.EXPIRED,
             Count.FAILED,
             Count.SKIPPED_PERSISTENT,
+            Count.SKIPPED_LARGE,
             Count.MISSING,
         ),
         (
@@ -101,6 +102,7 @@ class Kind(StrEnum):
             Count.EXPIRED,
             Count.FAILED,
             Count.SKIPPED_PERSISTENT,
+            Count.SKIPPED_LARGE,
             Count.MISSING,
             Count.CANCELLED,
         ),
@@ -110,6 +112,7 @@ class Kind(StrEnum):
             Count.EXPIRED,
             Count.FAILED,
             Count.SKIPPED_PERSISTENT,
+            Count.SKIPPED_LARGE,
             Count.MISSING,
             Count.CANCELLED,
         ),

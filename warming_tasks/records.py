@@ -77,6 +77,7 @@ class Count(StrEnum):
     SKIPPED_EXISTING = "skipped_existing"  # copy: the cache held the key already: left alone
     EXPIRED = "expired"  # copy: listed, then gone from the other server (or its TTL ran out)
     SKIPPED_PERSISTENT = "skipped_persistent"  # copy: no TTL on the other server, no --persistent
+    SKIPPED_LARGE = "skipped_large"  # copy: too large to DUMP or RESTORE within 1 ms of Redis
     # The dispatcher's:
     CHECKED = "checked"  # refresh: hot keys probed
     NOT_CACHED = "not_cached"  # refresh: probed keys the cache does not hold

@@ -36,6 +36,11 @@ from .client import Client
 _SCHEMES = ("redis", "rediss", "unix")
 LFU_POLICIES = ("allkeys-lfu", "volatile-lfu")
 OWN_KEYS = f"{c.TAG}:".encode()  # the suite's own records, locks and rankings
+# The name of the copy's connections to the other server (CLIENT LIST, SLOWLOG).
+CLIENT_NAME = "warming-tasks-copy"
+# Each aggregate type's O(1) length command.
+_LENGTH = {"hash": "HLEN", "list": "LLEN", "set": "SCARD", "zset": "ZCARD", "stream": "XLEN"}
+_MAX_BYTES = f"{c.COPY_MAX_STRING_BYTES // 1024:,} KB"
 
 
 def key_text(key: bytes) -> str:
@@ -69,6 +74,7 @@ def connect_origin(url: str) -> Client:
     options: dict[str, Any] = {
         "socket_connect_timeout": c.CACHE_SOCKET_TIMEOUT_S,
         "socket_timeout": c.CACHE_SOCKET_TIMEOUT_S,
+        "client_name": CLIENT_NAME,
     }
     try:
         single = redis.Redis.from_url(url, **options)
@@ -181,6 +187,40 @@ class Origin:
 
     # -- reading ---------------------------------------------------------------------
 
+    def oversized(self, keys: Sequence[str]) -> list[str | None]:
+        """For each key, why it is too large to copy (``DUMP``/``RESTORE`` of it would
+        hold a Redis for about a millisecond or more), None where it is not: a string
+        over ``COPY_MAX_STRING_BYTES``, an aggregate over ``COPY_MAX_ELEMENTS``. O(1)
+        commands only: ``TYPE`` and ``STRLEN`` per key in one round trip, then the
+        length command of each hash, list, set, sorted set or stream in another (none
+        where the batch holds only strings)."""
+        if not keys:
+            return []
+        names = [key_bytes(key) for key in keys]
+        replies = self._send([(cmd, name) for name in names for cmd in ("TYPE", "STRLEN")])
+        self._raise_transient(replies)
+        found: list[str | None] = [None] * len(keys)
+        aggregates: list[tuple[int, str, str]] = []
+        for i, (type_reply, strlen) in enumerate(zip(replies[::2], replies[1::2], strict=True)):
+            if isinstance(type_reply, Exception):
+                continue  # the read says what is wrong with it
+            kind = text(type_reply)
+            if kind == "string" and isinstance(strlen, int):
+                if strlen > c.COPY_MAX_STRING_BYTES:
+                    found[i] = f"a string of {strlen:,} bytes (a copy moves at most {_MAX_BYTES})"
+            elif kind in _LENGTH:
+                aggregates.append((i, kind, _LENGTH[kind]))
+        if aggregates:
+            lengths = self._send([(cmd, names[i]) for i, _, cmd in aggregates])
+            self._raise_transient(lengths)
+            for (i, kind, _), length in zip(aggregates, lengths, strict=True):
+                if isinstance(length, int) and length > c.COPY_MAX_ELEMENTS:
+                    found[i] = (
+                        f"a {kind} of {length:,} elements (a copy moves at most "
+                        f"{c.COPY_MAX_ELEMENTS:,})"
+                    )
+        return found
+
     def read(self, keys: Sequence[str], method: CopyMethod) -> list[Read]:
         """Each key's value and remaining TTL in one round trip: ``DUMP`` (or ``GET``)
         then ``PTTL`` for each key, each a command of its own."""
@@ -188,17 +228,7 @@ class Origin:
             return []
         fetch = "DUMP" if method is CopyMethod.DUMP else "GET"
         names = [key_bytes(key) for key in keys]
-        if self.cluster:
-            pipe: Any = self.client.pipeline()
-            for name in names:
-                pipe.execute_command(fetch, name)
-                pipe.pttl(name)
-            with self._topology_guard():
-                replies = pipe.execute(raise_on_error=False)
-        else:
-            commands = [wire.pack(cmd, name) for name in names for cmd in (fetch, "PTTL")]
-            with self._topology_guard():
-                replies = wire.send(cast(redis.Redis, self.client), commands)
+        replies = self._send([(cmd, name) for name in names for cmd in (fetch, "PTTL")])
         reads = []
         for value, pttl in zip(replies[::2], replies[1::2], strict=True):
             for reply in (value, pttl):
@@ -210,6 +240,25 @@ class Origin:
             else:
                 reads.append(Read(value, int(pttl)))
         return reads
+
+    def _send(self, commands: Sequence[tuple[str, bytes]]) -> list[Any]:
+        """The commands in one round trip (a pipeline on a cluster): each reply, an
+        error reply as its exception."""
+        if self.cluster:
+            pipe: Any = self.client.pipeline()
+            for command in commands:
+                pipe.execute_command(*command)
+            with self._topology_guard():
+                return cast(list[Any], pipe.execute(raise_on_error=False))
+        packed = [wire.pack(*command) for command in commands]
+        with self._topology_guard():
+            return wire.send(cast(redis.Redis, self.client), packed)
+
+    @staticmethod
+    def _raise_transient(replies: Sequence[Any]) -> None:
+        for reply in replies:
+            if isinstance(reply, TRANSIENT):
+                raise reply  # a node is down: the batch retries
 
     @contextlib.contextmanager
     def _topology_guard(self) -> Iterator[None]:
