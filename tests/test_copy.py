@@ -9,6 +9,8 @@ other server's password nowhere, and no command holding either Redis for 1 ms.""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import time
@@ -384,6 +386,51 @@ def test_the_other_server_s_password_is_never_shown_nor_sent(
     seen += [wrong.stdout, wrong.stderr, cli("stats", "--json", env=env).stdout, worker.log()]
     seen += stored_text(cache) + stored_text(stack.backend.client(2)) + stored_text(broker)
     assert not [text for text in seen if PASSWORD in text or WRONG in text]
+
+
+def _messages(broker: redis.Redis) -> list[str]:
+    """The broker's queued messages, each with its body decoded from base64."""
+    found = []
+    for raw in broker.lrange("celery", 0, -1):
+        message = json.loads(raw)
+        found.append(f"{raw!r}{base64.b64decode(message['body']).decode()}")
+    return found
+
+
+def test_a_task_sent_a_password_keeps_it_off_the_batch_messages(
+    stack: Stack, procs: Processes, servers: ServerFactory
+) -> None:
+    """A caller that sends the task a URL with its password: the task keeps it in the
+    cache Redis for the run (expiring WARMING_RUN_STALL_S after the run last moved)
+    and sends the batches the URL masked; nothing of it is left once the run is
+    over."""
+    other = servers("other")
+    there = other.client()
+    fill(there, 40)
+    there.config_set("requirepass", PASSWORD)
+    url = f"redis://:{PASSWORD}@127.0.0.1:{other.port}/0"
+    # One process taking one message at a time, paced: the batches wait in the broker.
+    env = stack.env(WARMING_BATCH_SIZE=10, WARMING_SOURCE_RATE=10, WARMING_RUN_STALL_S=120)
+    worker = procs.worker(env, concurrency=1)
+    broker, cache = stack.broker.client(1), stack.cache_client()
+    result = stack.caller().send_task("warming_tasks.copy", args=(url,), kwargs={"all_keys": True})
+    batches: list[str] = []
+
+    def batches_queued() -> bool:
+        batches.extend(m for m in _messages(broker) if "copy_batch" in m and m not in batches)
+        return len(batches) >= 2
+
+    wait_until(batches_queued, 30, "batch messages waiting in the broker")
+    kept = f"{COPY_FROM_KEY_PREFIX}{result.id}"
+    assert cache.get(kept) == url.encode(), "kept for the run"
+    assert 0 < cache.ttl(kept) <= 120, "for as long as the run may stall"
+    assert all(f"redis://:***@127.0.0.1:{other.port}/0" in m for m in batches)
+    summary = await_summary(result, 60, cache, worker)
+    assert (summary["copied"], summary["batches"]) == (40, 4)
+    assert not cache.exists(kept), "forgotten at the run's end"
+    seen = [*batches, worker.log(), *stored_text(cache), *stored_text(broker)]
+    seen += stored_text(stack.backend.client(2))
+    assert not [text for text in seen if PASSWORD in text]
 
 
 # -- no command holds either Redis for a millisecond -----------------------------------

@@ -149,7 +149,7 @@ def _keeping(url: str) -> Send:
         run_id = str(uuid.uuid4())
         store = runtime.get_store()
         try:
-            store.keep_copy_from(run_id, url)
+            store.keep_copy_from(run_id, url, runtime.get_settings().run_stall_s)
         except redis.RedisError as exc:
             cache = redact_url(runtime.get_settings().redis_url)
             fail(f"cannot keep the other server's URL in the cache Redis at {cache}: {exc}")

@@ -11,6 +11,7 @@ read the application missed.)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple, cast
 
@@ -100,11 +101,17 @@ class RestoreCommands(StoreBase):
 
     # -- the other server's URL, for the run ---------------------------------------
 
-    def keep_copy_from(self, run_id: str, url: str) -> None:
-        """Keep the other server's URL for the run ``run_id`` (its batches read it):
-        as long as the run's record may live, deleted when the run finishes."""
+    def keep_copy_from(self, run_id: str, url: str, ttl_s: float) -> None:
+        """Keep the other server's URL for the run ``run_id`` (its batches read it) for
+        ``ttl_s`` (WARMING_RUN_STALL_S): renewed as the run goes on
+        (``renew_copy_from``), deleted when it finishes; a run that stalls or never
+        starts leaves it to expire."""
         key = self._own(f"{c.COPY_FROM_KEY_PREFIX}{run_id}")
-        self.client.set(key, url, ex=c.RUN_STATE_TTL_S)
+        self.client.set(key, url, ex=max(1, math.ceil(ttl_s)))
+
+    def renew_copy_from(self, run_id: str, ttl_s: float) -> None:
+        """The run goes on: keep its other server's URL ``ttl_s`` longer."""
+        self.client.expire(self._own(f"{c.COPY_FROM_KEY_PREFIX}{run_id}"), max(1, math.ceil(ttl_s)))
 
     def copy_from(self, run_id: str) -> str | None:
         raw = self.client.get(self._own(f"{c.COPY_FROM_KEY_PREFIX}{run_id}"))

@@ -2,12 +2,14 @@
 hottest, or all) and fans them out as ``warming_tasks.copy_batch`` tasks, each a
 batch read there and written here (``copier``), a run like the others.
 
-The other server's password never rides in a Celery message (the broker, Flower,
-``celery inspect`` and error trackers show task arguments): the command line keeps
-the URL for the run in the cache Redis, which every worker and the command already
-hold the credentials of, and sends only the URL with its password masked and
-``from_kept=True``; the run's end deletes it. A caller of the task may pass a URL
-without a password directly.
+The other server's password never rides in a batch's Celery message (the broker,
+Flower, ``celery inspect`` and error trackers show task arguments): the command line
+keeps the URL for the run in the cache Redis, which every worker and the command
+already hold the credentials of, and sends only the URL with its password masked
+and ``from_kept=True``. A caller that sends the entry task a URL with its password
+has it kept the same way when the task starts, and the batches are sent it masked.
+The kept URL expires WARMING_RUN_STALL_S after the run last moved (each batch renews
+it) and the run's end deletes it.
 """
 
 from __future__ import annotations
@@ -60,7 +62,15 @@ def copy(  # noqa: PLR0913 - the task's arguments, by name
         best_effort(store.forget_copy_from, run_id)
         return empty_summary(Kind.COPY, run_id, skipped)
     try:
-        return _start(self, run_id, from_url, from_kept, top, method, persistent)
+        url = _url(store, run_id, from_url, from_kept)
+        if not from_kept and redact_url(from_url) != from_url:
+            # Passed with its password: kept for the run as the command line keeps it,
+            # so that the batch messages carry it masked.
+            from_url, from_kept = redact_url(from_url), True
+            store.keep_copy_from(run_id, url, get_settings().run_stall_s)
+        elif from_kept:
+            store.renew_copy_from(run_id, get_settings().run_stall_s)
+        return _start(self, run_id, url, from_url, from_kept, top, method, persistent)
     except _RUN_GOES_ON:
         raise
     except BaseException:
@@ -72,16 +82,18 @@ def copy(  # noqa: PLR0913 - the task's arguments, by name
 def _start(  # noqa: PLR0913, PLR0917 - the task's arguments
     task: Task,
     run_id: str,
+    url: str,
     from_url: str,
     from_kept: bool,
     top: int | None,
     method: str,
     persistent: bool,
 ) -> dict[str, Any]:
-    """List the other server's keys and fan them out, the run's record opened with
+    """List the other server's keys at ``url`` and fan them out (the batches are
+    sent ``from_url``, masked where ``from_kept``), the run's record opened with
     where from, how values move and how the keys were listed."""
     store = get_store()
-    origin = get_origin(_url(store, run_id, from_url, from_kept))
+    origin = get_origin(url)
     refuse_the_cache_itself(origin, store)
     listed = plan(origin, store, top, get_format().redis_key)
     chosen = choose_method(origin, store, run_id, method)
@@ -162,6 +174,9 @@ def copy_batch(  # noqa: PLR0913, PLR0917 - the batch message format
         if store.stand_down(run_id):
             # Paused, cancelled, or closed as stalled: the other server is not read.
             return BatchResult({Count.CANCELLED: len(keys)})
+        if from_kept:
+            # The run goes on: its URL is kept another WARMING_RUN_STALL_S.
+            best_effort(store.renew_copy_from, run_id, get_settings().run_stall_s)
         origin = get_origin(_kept_url(run_id, from_url) if from_kept else from_url)
         copier = Copier(
             store,
