@@ -69,6 +69,7 @@ def counts(summary: dict[str, Any]) -> dict[str, int]:
         "skipped_persistent",
         "skipped_large",
         "missing",
+        "ranked",
     )
     return {name: summary[name] for name in names if summary[name]}
 
@@ -94,7 +95,7 @@ def test_top_copies_the_hottest_keys_first_with_the_ttl_they_have_left(
     with arrivals(stack.cache.port) as order:
         summary = copy(env, "--from", other.url(0), "--top", "2")
     assert order == ["key:0", "key:1"], "the hottest first"
-    assert counts(summary) == {"copied": 2}
+    assert counts(summary) == {"copied": 2, "ranked": 2}
     assert (summary["listing"], summary["method"]) == ("origin_frequency_set", "dump")
     assert summary["from"] == other.url(0)
     assert same_contents(contents(cache, keys[:2]), contents(there, keys[:2])) == []
@@ -102,13 +103,18 @@ def test_top_copies_the_hottest_keys_first_with_the_ttl_they_have_left(
     assert not cache.exists("key:4"), "--top 2 copies two keys"
 
     summary = copy(env, "--from", other.url(0), "--top", "5")
-    assert counts(summary) == {"copied": 1, "skipped_existing": 3, "skipped_persistent": 1}
+    assert counts(summary) == {
+        "copied": 1,
+        "skipped_existing": 3,
+        "skipped_persistent": 1,
+        "ranked": 5,
+    }
     assert cache.get("key:2") == b"the cache's own", "a key the cache holds keeps its value"
     assert 0 < cache.ttl("key:2") <= 60
     assert not cache.exists("key:3"), "no TTL there: left behind"
 
     summary = copy(env, "--from", other.url(0), "--top", "5", "--persistent")
-    assert counts(summary) == {"copied": 1, "skipped_existing": 4}
+    assert counts(summary) == {"copied": 1, "skipped_existing": 4, "ranked": 5}
     assert (cache.get("key:3"), cache.ttl("key:3")) == (value_of("key:3"), -1)
 
     # The run is counted where every other kind of run is: the metrics say copy.
@@ -128,7 +134,8 @@ def test_top_on_an_lfu_server_ranks_by_its_own_access_counters(
     stack: Stack, procs: Processes, servers: ServerFactory
 ) -> None:
     """A server the suite never ran on, under an LFU maxmemory-policy: OBJECT FREQ
-    ranks its keys (log factor 0: every read counts one)."""
+    ranks its keys (log factor 0: every read counts one), though the cache, just
+    after a failover, has a frequency set of its own (the one key read since)."""
     other = servers("other", ["--save", "", "--maxmemory-policy", "allkeys-lfu"])
     there = other.client()
     there.config_set("lfu-log-factor", 0)
@@ -136,13 +143,37 @@ def test_top_on_an_lfu_server_ranks_by_its_own_access_counters(
     for key, reads in (("key:7", 40), ("key:250", 30), ("key:3", 20)):
         for _ in range(reads):
             there.get(key)
+    cache = stack.cache_client()
+    record_reads(cache, {"key:100": 1})
     env = stack.env()
     procs.worker(env)
     with arrivals(stack.cache.port) as order:
         summary = copy(env, "--from", other.url(0), "--top", "3")
     assert summary["listing"] == "object_freq"
-    assert counts(summary) == {"copied": 3}
+    assert counts(summary) == {"copied": 3, "ranked": 3}
     assert order == ["key:7", "key:250", "key:3"]
+
+
+def test_a_ranking_of_fewer_keys_than_top_is_said(
+    stack: Stack, procs: Processes, servers: ServerFactory
+) -> None:
+    """With no ranking on the other server (no frequency set, no LFU policy), the
+    cache's own ranks: it holds two keys, so --top 50 copies two, and says so in the
+    summary (ranked) and in one line."""
+    other = servers("other")
+    fill(other.client(), 100)
+    cache = stack.cache_client()
+    record_reads(cache, {"key:5": 2, "key:6": 1})
+    env = stack.env()
+    procs.worker(env)
+    done = cli("copy", "--from", other.url(0), "--top", "50", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    summary = summary_of(done)
+    assert (summary["listing"], counts(summary)) == ("frequency_set", {"copied": 2, "ranked": 2})
+    assert warming_lines(done.stderr) == [
+        "warming-tasks: --top 50: the ranking (frequency_set) held only 2 keys; copy the "
+        "rest with --all"
+    ]
 
 
 def test_what_would_stop_a_copy_is_one_line_and_an_exit_code(

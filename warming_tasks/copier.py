@@ -51,19 +51,22 @@ def plan(
     origin: Origin, cache: CacheStore, top: int | None, redis_key: Callable[[str], str | bytes]
 ) -> Plan:
     """Every key (``top`` None), or the ``top`` hottest, ranked by the first of: the
-    other server's frequency set (the suite ran there), the cache's own, the other
-    server's LFU counters. CopyArgumentError where there is no ranking to read.
+    other server's frequency set (the suite ran there), the other server's LFU
+    counters (``OBJECT FREQ``, under an LFU maxmemory-policy), the cache's own
+    frequency set (just after a failover it may rank only the few keys read since,
+    so it comes last). CopyArgumentError where there is no ranking to read.
 
     ``redis_key`` names an application key of a frequency set as the cache stores it."""
     if top is None:
         return Plan(Listing.SCAN, origin.scan, Count.EXPIRED)
     theirs = CacheStore(origin.client, origin.prefix)
-    for listing, ranked in ((Listing.ORIGIN_FREQUENCY_SET, theirs), (Listing.FREQUENCY_SET, cache)):
-        if ranked.frequency_size():
-            return Plan(listing, _top_of(ranked, top, redis_key), Count.MISSING)
+    if theirs.frequency_size():
+        return Plan(Listing.ORIGIN_FREQUENCY_SET, _top_of(theirs, top, redis_key), Count.MISSING)
     policy = origin.eviction_policy()
     if policy in LFU_POLICIES:
         return Plan(Listing.OBJECT_FREQ, lambda: origin.lfu_ranked(top), Count.EXPIRED)
+    if cache.frequency_size():
+        return Plan(Listing.FREQUENCY_SET, _top_of(cache, top, redis_key), Count.MISSING)
     raise CopyArgumentError(
         f"--top needs a ranking of the keys: neither the other server ({origin.shown}) nor "
         f"the cache has a frequency set ({c.FREQUENCY_KEY}), and the other server's "

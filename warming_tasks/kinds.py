@@ -95,6 +95,7 @@ class Kind(StrEnum):
             Count.SKIPPED_PERSISTENT,
             Count.SKIPPED_LARGE,
             Count.MISSING,
+            Count.RANKED,
         ),
         (
             Count.COPIED,

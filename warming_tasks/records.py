@@ -83,6 +83,7 @@ class Count(StrEnum):
     NOT_CACHED = "not_cached"  # refresh: probed keys the cache does not hold
     SKIPPED_UNREAD = "skipped_unread"  # refresh: due keys the application no longer reads
     UNROUTED = "unrouted"  # predictive: ranked keys that no source claims
+    RANKED = "ranked"  # copy --top: keys its ranking held (fewer than N where it held fewer)
     # The closer of stalled runs' (close_stalled.lua):
     LOST = "lost"  # batches sent that never reported
 

@@ -27,7 +27,7 @@ from ..ops.agreement import PROBE_KEY, describe, server_id
 from ..ops.startup import check_cache_url
 from ..runtime import get_settings
 from ..settings import redact_url
-from .console import EXIT_FAILED, EXIT_KEYS_FAILED, EXIT_USAGE, Failure, fail, out
+from .console import EXIT_FAILED, EXIT_KEYS_FAILED, EXIT_USAGE, Failure, err, fail, out
 from .follow import await_consumers, consumers, disagreeing, enqueue, follow, run_queue
 from .listen import listen
 from .local import local_worker
@@ -189,6 +189,7 @@ def run(  # noqa: PLR0913, PLR0917 - a run command's options
     local: bool = False,
     source: str | None = None,
     send: Send | None = None,
+    note: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> None:
     """Enqueue a run (with ``send``, where it is not a plain ``enqueue``: a copy keeps
     its other server's URL first) and follow it to its summary and exit code."""
@@ -214,7 +215,7 @@ def run(  # noqa: PLR0913, PLR0917 - a run command's options
 
     if local:
         with local_worker(app, run_queue(app)):
-            _follow_to_summary(send(app, kwargs), kind, as_json, timeout)
+            _follow_to_summary(send(app, kwargs), kind, as_json, timeout, note)
         return
     broker = redact_url(str(app.conf.broker_url))
     queue = run_queue(app)
@@ -244,7 +245,7 @@ def run(  # noqa: PLR0913, PLR0917 - a run command's options
     if no_wait:
         out.print(json.dumps({"task_id": result.id}) if as_json else result.id)
         return
-    _follow_to_summary(result, kind, as_json, timeout)
+    _follow_to_summary(result, kind, as_json, timeout, note)
 
 
 def _enqueue(kind: Kind) -> Send:
@@ -256,12 +257,22 @@ def _enqueue(kind: Kind) -> Send:
     return send
 
 
-def _follow_to_summary(result: Any, kind: Kind, as_json: bool, timeout: float) -> None:
+def _follow_to_summary(
+    result: Any,
+    kind: Kind,
+    as_json: bool,
+    timeout: float,
+    note: Callable[[dict[str, Any]], str | None] | None = None,
+) -> None:
+    """Follow the run, print its summary (and ``note``'s line on stderr, where it has
+    one to say), exit as it went."""
     summary = follow(result, kind, runtime.get_store(), timeout, show_progress=not as_json)
     if as_json:
         out.print(json.dumps(summary), markup=False)
     else:
         print_summary(summary)
+    if note is not None and (line := note(summary)):
+        err.print(f"warming-tasks: {line}", markup=False)
     exit_for(kind, summary)
 
 

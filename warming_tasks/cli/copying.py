@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -49,8 +50,8 @@ from .follow import enqueue
     default=None,
     metavar="N",
     help="Copy the N hottest keys, hottest first: ranked by the other server's frequency "
-    "set, else the cache's, else the other server's OBJECT FREQ under an LFU "
-    "maxmemory-policy.",
+    "set, else its OBJECT FREQ under an LFU maxmemory-policy, else the cache's frequency "
+    "set; a ranking of fewer keys is said (ranked in the summary).",
 )
 @click.option(
     "--all",
@@ -115,7 +116,23 @@ def copy_command(  # noqa: PLR0913, PLR0917 - the command's options
         timeout,
         local,
         send=_keeping(from_url) if keep else None,
+        note=None if top is None else _ranked_fewer(top),
     )
+
+
+def _ranked_fewer(top: int) -> Callable[[dict[str, Any]], str | None]:
+    """The line that says the ranking held fewer keys than --top asked for."""
+
+    def note(summary: dict[str, Any]) -> str | None:
+        ranked = int(summary.get("ranked", 0))
+        if summary.get("cancelled") or summary.get("stalled") or ranked >= top:
+            return None
+        return (
+            f"--top {top:,}: the ranking ({summary.get('listing')}) held only {ranked:,} "
+            "keys; copy the rest with --all"
+        )
+
+    return note
 
 
 def _preflight(url: str, top: int | None) -> None:

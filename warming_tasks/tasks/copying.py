@@ -14,6 +14,7 @@ it) and the run's end deletes it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -104,13 +105,30 @@ def _start(  # noqa: PLR0913, PLR0917 - the task's arguments
         "persistent": persistent,
         "gone": listed.gone.value,
     }
-    part = Part(DEFAULT_SOURCE, listed.keys, get_settings().batch_size, options=options)
+    keys = listed.keys if top is None else _counted(store, run_id, listed.keys)
+    part = Part(DEFAULT_SOURCE, keys, get_settings().batch_size, options=options)
     facts: dict[str, str] = {
         Meta.COPY_FROM: origin.shown,
         Meta.METHOD: chosen,
         Meta.LISTING: listed.listing,
     }
     return dispatch(task, Kind.COPY, run_id, [part], None, facts=facts)
+
+
+def _counted(
+    store: CacheStore, run_id: str, keys: Callable[[], Iterable[str]]
+) -> Callable[[], Iterator[str]]:
+    """The ranked keys, their number recorded (``ranked``) once all are listed: fewer
+    than ``--top`` asked for where the ranking held fewer."""
+
+    def counting() -> Iterator[str]:
+        ranked = 0
+        for key in keys():
+            ranked += 1
+            yield key
+        store.set_run_count(run_id, Count.RANKED, ranked)
+
+    return counting
 
 
 def _check_arguments(  # noqa: PLR0913, PLR0917 - the task's arguments
