@@ -22,6 +22,7 @@ from .helpers import process_env
 
 Client = redis.Redis | RedisCluster
 STOP = "copy-test-stop-watching"
+READY = "copy-test-watching"
 OWN = "{warming}:"
 
 
@@ -87,13 +88,16 @@ def arrivals(port: int, command: bytes = b"RESTORE") -> Iterator[list[str]]:
     seen: list[str] = []
     watcher = redis.Redis(port=port)
     ready = threading.Event()
+    client = redis.Redis(port=port)
 
     def watch() -> None:
         with watcher.monitor() as monitor:  # type: ignore[no-untyped-call]
-            ready.set()
             while True:
                 entry = monitor.next_command()
                 words = entry["command"].split()
+                if READY in entry["command"]:
+                    ready.set()
+                    continue
                 if STOP in entry["command"]:
                     return
                 # The suite's own probe of the dump format is not a copied key.
@@ -102,12 +106,14 @@ def arrivals(port: int, command: bytes = b"RESTORE") -> Iterator[list[str]]:
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
-    ready.wait(5)
-    time.sleep(0.2)  # MONITOR is on before the block's first command
+    # MONITOR is on once it shows a marker sent after it: echo one until it does.
+    deadline = time.monotonic() + 10
+    while not ready.wait(0.02):
+        assert time.monotonic() < deadline, "MONITOR never started"
+        client.echo(READY)
     try:
         yield seen
     finally:
-        client = redis.Redis(port=port)
         client.echo(STOP)
         client.close()
         thread.join(10)
