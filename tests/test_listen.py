@@ -6,6 +6,7 @@ killed and started again loses only what was missed meanwhile, and says how many
 from __future__ import annotations
 
 import json
+import random
 import signal
 import subprocess
 import sys
@@ -25,8 +26,10 @@ from warming_tasks.ops.metrics import registry_for
 from warming_tasks.settings import load_settings
 from warming_tasks.store import CacheStore
 from warming_tasks.tracker import AccessTracker
+from warming_tasks.warmer import Warmer
 
 from .helpers import REPO, as_text, celery_env, cli, process_env, wait_until, warming_lines
+from .support.dict_source import DictSource
 from .support.fixture_sources import CONFIG_KEY, value_for
 
 pytestmark = pytest.mark.integration
@@ -289,6 +292,53 @@ def test_the_suites_own_probes_of_absent_keys_count_for_nothing(
     # The listener did listen all along: a miss by the application counts at once.
     redis_cli(redis_server, "GET", "unknown:0")
     wait_until(lambda: (scores(cache, ["unknown:0"])["unknown:0"] or 0) > 2.5, 10, "one more")
+
+
+def test_a_refresh_whose_due_keys_expire_before_its_batch_adds_nothing(
+    redis_server: RedisProcess, cache: redis.Redis, start_listen: Any
+) -> None:
+    """A refresh looks at keys its dispatcher found about to expire: some are gone by
+    the time its batch runs, others expire while it loads them. Its looks, its
+    compare-and-sets (small values and a large one) and its keep-stale publish no
+    key miss for them, so the ranking stays as the application made it."""
+    start_listen(env_for(redis_server))
+    gone = [f"gone:{i}" for i in range(40)]  # expired between the dispatch and the batch
+    expiring = [f"expiring:{i}" for i in range(40)]  # expire while the batch loads
+    large = "large:0"  # a value over LARGE_VALUE_BYTES: read and written alone
+    keys = [*gone, *expiring, large]
+
+    def expire_all() -> None:
+        for key in [*expiring, large]:
+            cache.pexpire(key, 1)
+        time.sleep(0.05)
+
+    def refresh(data: dict[str, Any], **settings: object) -> Any:
+        for key in expiring:
+            cache.set(key, "old", px=5000)
+        cache.set(large, b"x" * 40_000, px=5000)
+        conf = load_settings(redis_url=redis_server.url(0), refresh_threshold=60, **settings)
+        store = CacheStore(cache, conf.key_prefix)
+        source = DictSource(data, during_load=expire_all)
+        warmer = Warmer(store, source, conf, random.Random(1))  # type: ignore[arg-type]
+        return warmer.refresh(keys)
+
+    misses_before = cache.info("stats")["keyspace_misses"]
+    fresh: dict[str, tuple[object, object]] = {key: ("new", 3600) for key in keys}
+    done = refresh(fresh)
+    assert (done.counts["due"], done.counts["refreshed"]) == (41, 0)
+    failing: dict[str, Any] = dict.fromkeys(keys, RuntimeError("db down"))
+    done = refresh(failing, stale_if_error=60)  # keep_stale.lua, and one key WATCHed
+    assert (done.counts["due"], done.counts["kept_stale"]) == (41, 0)
+    # Gone, asked without a miss of the test's own (EXISTS of an absent key publishes one).
+    assert CacheStore(cache).pttls(keys) == [-2] * len(keys)
+    # Redis looked the absent keys up (without publishing a miss for any).
+    assert cache.info("stats")["keyspace_misses"] - misses_before >= 2 * 41
+
+    beats(cache)
+    assert ranked(cache) == []
+    assert state(cache)["counted"] == "0"
+    redis_cli(redis_server, "GET", "gone:0")  # the listener did listen all along
+    wait_until(lambda: ranked(cache) == ["gone:0"], 10, "the application's miss counted")
 
 
 # --- stopping, dying, standing by ----------------------------------------------------------
