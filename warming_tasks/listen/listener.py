@@ -150,6 +150,13 @@ class Listener:
             self._started, self._failures = True, 0
             self._said_started(flags, lost, away_s)
             self._count_until_due(feed)
+            if self.stopped and not feed.drain(self._count, c.LISTEN_DRAIN_S):
+                log.warning(
+                    "%s did not confirm the unsubscribe within %.0f s: what it still had for "
+                    "this listener is counted as lost",
+                    self.where,
+                    c.LISTEN_DRAIN_S,
+                )
         finally:
             feed.close()
 
@@ -321,11 +328,17 @@ class Listener:
 
     def _finish(self) -> None:
         """Deliver what is counted, save it, and give the heartbeat up for another
-        listener to take at once. Best effort: Redis may be gone."""
+        listener to take at once. Best effort: Redis may be gone.
+
+        On a stop the session unsubscribed and counted what was still on its way
+        (``MissFeed.drain``); the misses since the last checkpoint it did not receive
+        (after the unsubscribe, or all of them if the drain or the connection failed)
+        are estimated lost, as a listener starting later would: none is dropped."""
         try:
             if self._holding and self._last is not None:
                 counted = self.tracker.flush()
-                self._save(self.store.server_misses(), counted, 0)
+                now = self.store.server_misses()
+                self._save(now, counted, lost_between(self._last, now, self._received))
             if self._holding:
                 self.store.release_listener(self.token)
         except redis.RedisError as exc:
