@@ -150,7 +150,7 @@ class Listener:
             self._started, self._failures = True, 0
             self._said_started(flags, lost, away_s)
             self._count_until_due(feed)
-            if self.stopped and not feed.drain(self._count, c.LISTEN_DRAIN_S):
+            if self.stopped and self._holding and not feed.drain(self._count, c.LISTEN_DRAIN_S):
                 log.warning(
                     "%s did not confirm the unsubscribe within %.0f s: what it still had for "
                     "this listener is counted as lost",
@@ -250,10 +250,26 @@ class Listener:
             self._notify_off = False
 
     def _checkpoint(self) -> bool:
-        """Flush the counts and save them with Redis' miss count now; keep the heartbeat.
-        False when another listener holds it."""
-        # Flushed first: the flush's own lookups come before the miss count saved, so a
-        # listener that takes over later does not estimate them lost.
+        """Keep the heartbeat, then flush the counts and save them with Redis' miss
+        count now. False when another listener holds the heartbeat: this one stalled
+        past its TTL (a long pause, a frozen VM) and the other took over, counting
+        from then (and estimating lost what came before); what this one received
+        since its last checkpoint is dropped unsaved, or it would be counted twice."""
+        if self.store.hold_listener(self.token, self.alive_ttl_s) != self.token:
+            self._holding = False
+            dropped = self.tracker.discard()
+            self.totals.ignored += dropped + self._ignored
+            self._ignored = 0
+            log.warning(
+                "this listener's heartbeat expired (it stalled for over %.0f s): dropped the "
+                "%d misses it received since its last checkpoint, which the listener now "
+                "holding it counts or estimates lost",
+                self.alive_ttl_s,
+                dropped,
+            )
+            return False
+        # Flushed before Redis' miss count is read: the flush's own lookups come before
+        # the count saved, so a listener that takes over later does not estimate them lost.
         counted = self.tracker.flush()
         off = self._notifications_off()
         now = self.store.server_misses()
@@ -263,7 +279,7 @@ class Listener:
         # The next checkpoint sees whether this probe's notification came back.
         self._probe_seen = False
         self.store.miss_probe()
-        return self.store.hold_listener(self.token, self.alive_ttl_s) == self.token
+        return True
 
     def _notifications_off(self) -> bool:
         """Whether the misses since the last checkpoint went unpublished: the last probe
