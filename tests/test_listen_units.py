@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any, cast
 
 import pytest
 
@@ -17,6 +18,7 @@ from warming_tasks.formats.django_format import DjangoFormat
 from warming_tasks.formats.raw import RawFormat
 from warming_tasks.listen.flags import missing, with_key_misses
 from warming_tasks.listen.keys import KeyMap, key_map_for
+from warming_tasks.listen.listener import Listener
 from warming_tasks.listen.lost import lost_between
 from warming_tasks.store.listen import ServerMisses
 
@@ -209,3 +211,76 @@ def test_misses_lost_are_redis_misses_nobody_received(
     saved: ServerMisses | None, now: ServerMisses, received_since: int, lost: int
 ) -> None:
     assert lost_between(saved, now, received_since) == lost
+
+
+# --- the checkpoint's order ---------------------------------------------------------------
+
+
+class _Recorded:
+    """A store and a tracker in one, writing down what the listener asks of them."""
+
+    def __init__(self, holder: str | None) -> None:
+        self.holder = holder  # who holds the heartbeat; None: whoever asks
+        self.calls: list[str] = []
+
+    def probe_key(self) -> bytes:
+        return b"{warming}:listen:probe"
+
+    def hold_listener(self, token: str, ttl_s: float) -> str:
+        self.calls.append("hold")
+        return self.holder or token
+
+    def flush(self) -> int:
+        self.calls.append("flush")
+        return 3
+
+    def discard(self) -> int:
+        self.calls.append("discard")
+        return 3
+
+    def notify_flags(self) -> str:
+        return "Em"
+
+    def server_misses(self) -> ServerMisses:
+        self.calls.append("server_misses")
+        return ServerMisses("run", 10)
+
+    def save_listen(self, **fields: object) -> None:
+        self.calls.append("save")
+
+    def miss_probe(self) -> None:
+        self.calls.append("probe")
+
+
+def _listener(recorded: _Recorded) -> Listener:
+    listener = Listener(
+        store=cast(Any, recorded),
+        feed_client=cast(Any, None),
+        key_map=cast(Any, None),
+        tracker=cast(Any, recorded),
+        interval_s=1.0,
+        where="redis://cache:6379/0",
+    )
+    listener._holding = True
+    listener._last = ServerMisses("run", 5)
+    return listener
+
+
+def test_a_checkpoint_keeps_the_heartbeat_before_it_flushes() -> None:
+    recorded = _Recorded(holder=None)
+    assert _listener(recorded)._checkpoint()
+    assert recorded.calls[:2] == ["hold", "flush"]
+    assert "save" in recorded.calls
+
+
+def test_a_listener_that_lost_its_heartbeat_drops_what_it_holds_and_saves_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Stalled past the heartbeat's TTL, it was replaced: the other listener counts the
+    misses it still holds (or estimates them lost), so it flushes and saves none."""
+    recorded = _Recorded(holder='{"id": "other"}')
+    listener = _listener(recorded)
+    assert not listener._checkpoint()
+    assert recorded.calls == ["hold", "discard"]
+    assert not listener._holding, "it stands by, and does not give the other's heartbeat up"
+    assert "dropped the 3 misses" in caplog.text

@@ -128,5 +128,6 @@ METRICS_PORT: Final = 9849
 LISTEN_ALIVE_CHECKPOINTS: Final = 3
 LISTEN_ALIVE_MIN_S: Final = 3.0
 LISTEN_PROBE_WAIT_S: Final = 2.0  # for the listener's own key-miss notification to arrive
+LISTEN_DRAIN_S: Final = 10.0  # on stop, for the backlog before the UNSUBSCRIBE to arrive
 LISTEN_BACKOFF_CAP_S: Final = 30.0  # the longest wait between reconnection attempts
 LISTEN_SEEN_S: Final = 86_400  # `check` speaks of notifications if a listener ran this recently

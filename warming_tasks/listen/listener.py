@@ -150,6 +150,13 @@ class Listener:
             self._started, self._failures = True, 0
             self._said_started(flags, lost, away_s)
             self._count_until_due(feed)
+            if self.stopped and self._holding and not feed.drain(self._count, c.LISTEN_DRAIN_S):
+                log.warning(
+                    "%s did not confirm the unsubscribe within %.0f s: what it still had for "
+                    "this listener is counted as lost",
+                    self.where,
+                    c.LISTEN_DRAIN_S,
+                )
         finally:
             feed.close()
 
@@ -243,10 +250,26 @@ class Listener:
             self._notify_off = False
 
     def _checkpoint(self) -> bool:
-        """Flush the counts and save them with Redis' miss count now; keep the heartbeat.
-        False when another listener holds it."""
-        # Flushed first: the flush's own lookups come before the miss count saved, so a
-        # listener that takes over later does not estimate them lost.
+        """Keep the heartbeat, then flush the counts and save them with Redis' miss
+        count now. False when another listener holds the heartbeat: this one stalled
+        past its TTL (a long pause, a frozen VM) and the other took over, counting
+        from then (and estimating lost what came before); what this one received
+        since its last checkpoint is dropped unsaved, or it would be counted twice."""
+        if self.store.hold_listener(self.token, self.alive_ttl_s) != self.token:
+            self._holding = False
+            dropped = self.tracker.discard()
+            self.totals.ignored += dropped + self._ignored
+            self._ignored = 0
+            log.warning(
+                "this listener's heartbeat expired (it stalled for over %.0f s): dropped the "
+                "%d misses it received since its last checkpoint, which the listener now "
+                "holding it counts or estimates lost",
+                self.alive_ttl_s,
+                dropped,
+            )
+            return False
+        # Flushed before Redis' miss count is read: the flush's own lookups come before
+        # the count saved, so a listener that takes over later does not estimate them lost.
         counted = self.tracker.flush()
         off = self._notifications_off()
         now = self.store.server_misses()
@@ -256,7 +279,7 @@ class Listener:
         # The next checkpoint sees whether this probe's notification came back.
         self._probe_seen = False
         self.store.miss_probe()
-        return self.store.hold_listener(self.token, self.alive_ttl_s) == self.token
+        return True
 
     def _notifications_off(self) -> bool:
         """Whether the misses since the last checkpoint went unpublished: the last probe
@@ -321,11 +344,17 @@ class Listener:
 
     def _finish(self) -> None:
         """Deliver what is counted, save it, and give the heartbeat up for another
-        listener to take at once. Best effort: Redis may be gone."""
+        listener to take at once. Best effort: Redis may be gone.
+
+        On a stop the session unsubscribed and counted what was still on its way
+        (``MissFeed.drain``); the misses since the last checkpoint it did not receive
+        (after the unsubscribe, or all of them if the drain or the connection failed)
+        are estimated lost, as a listener starting later would: none is dropped."""
         try:
             if self._holding and self._last is not None:
                 counted = self.tracker.flush()
-                self._save(self.store.server_misses(), counted, 0)
+                now = self.store.server_misses()
+                self._save(now, counted, lost_between(self._last, now, self._received))
             if self._holding:
                 self.store.release_listener(self.token)
         except redis.RedisError as exc:

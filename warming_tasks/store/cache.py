@@ -28,7 +28,7 @@ Entry = tuple[str, Value, int]  # the application's key, value, ttl in seconds
 Seen = bytes | None  # a key's bytes before the batch loaded it; None: absent
 Reply = bool | str  # written, left alone, or the error Redis gave for that key
 Guarded = tuple[int, Entry, bytes]  # an entry's place in the batch, it, the bytes seen
-_ABSENT = -2  # the PTTL of a key that does not exist
+_LIVES_A_WHILE_MS = 1000  # a key with this long left is still there a round trip later
 
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -118,16 +118,17 @@ class CacheCommands(StoreBase):
         """What the cache holds for ``keys`` now, before a batch loads them: each
         key's bytes (None: absent or not a string) and, ``with_ttl``, its PTTL.
 
-        Values come one ``GET`` each, so a large one never makes a long command;
-        without ``with_ttl`` (a preload, often of a cold cache) ``pttls`` says first
-        which keys exist, and only those are read. A ``GET`` (or ``EXISTS``) of an
-        absent key would publish a key-miss notification, counted by ``warming-tasks
-        listen`` as if the application had missed it; ``pttls`` looks keys up
-        without one. (A refresh looks only at keys its dispatcher found cached.)"""
+        A ``GET``, ``PTTL`` or ``EXISTS`` of an absent key would publish a key-miss
+        notification, counted by ``warming-tasks listen`` as if the application had
+        missed it, and a refresh looks at keys about to expire, some gone by the
+        time its batch runs. So ``look.lua`` looks each key up with ``OBJECT
+        ENCODING`` first and reads only those there, a few dozen keys a call in one
+        round trip, at most ``SCRIPT_CHUNK_BYTES`` of values a call (what does not
+        fit takes one more round trip), so no call holds Redis long."""
         if not keys:
             return [], []
         names = [self.key(k) for k in keys]
-        if self.cluster:
+        if self.cluster:  # ``listen`` refuses a cluster: plain commands, in one pipeline
             pipe = self.client.pipeline()
             for name in names:
                 pipe.get(name)
@@ -138,15 +139,37 @@ class CacheCommands(StoreBase):
             if with_ttl:
                 return replies[::2], [int(t or 0) for t in replies[1::2]]
             return replies, []
-        if with_ttl:
-            commands = [wire.pack(cmd, n) for n in names for cmd in ("GET", "PTTL")]
-            replies = [_held(r) for r in self._send(commands, allow_errors=True)]
-            return replies[::2], [int(t or 0) for t in replies[1::2]]
-        found = self.pttls(keys)
-        held = [name for name, t in zip(names, found, strict=True) if t != _ABSENT]
-        gets = self._send([wire.pack("GET", n) for n in held], allow_errors=True)
-        values = dict(zip(held, map(_held, gets), strict=True))
-        return [values.get(name) for name in names], []
+        values, ttls = self._look_packed(names)
+        return values, ttls if with_ttl else []
+
+    def _look_packed(self, names: Sequence[str | bytes]) -> tuple[list[Seen], list[int]]:
+        """``look.lua`` over a few dozen keys a call, reading at most
+        ``SCRIPT_CHUNK_BYTES`` of values a call; the values that did not fit are
+        read in one more round trip: a call each, or, for a large value that lives
+        a while yet, a plain ``GET`` (it copies nothing into a script)."""
+        script = script_text("look")
+        commands = [
+            wire.pack("EVAL", script, len(chunk), *chunk, c.SCRIPT_CHUNK_BYTES)
+            for chunk in chunks(names, c.SCRIPT_CHUNK_KEYS)
+        ]
+        flat = [item for chunk in self._send(commands) for item in chunk]
+        values: list[Any] = flat[::2]
+        ttls = [int(t) for t in flat[1::2]]
+        later = [i for i, value in enumerate(values) if isinstance(value, int)]
+        if later:
+            again = [self._read_alone(script, names[i], values[i], ttls[i]) for i in later]
+            for i, reply in zip(later, self._send(again, allow_errors=True), strict=True):
+                values[i] = _held(reply[0] if isinstance(reply, list) else reply)
+        return [v if isinstance(v, bytes) else None for v in values], ttls
+
+    @staticmethod
+    def _read_alone(script: str, name: str | bytes, size: int, pttl: int) -> bytes:
+        """A value ``look.lua`` left for a call of its own: in the script (a key about
+        to expire is not read if gone: no key miss), unless large and with a second
+        or more to live, when a plain ``GET`` spares the script the copy."""
+        if size > c.LARGE_VALUE_BYTES and (pttl == -1 or pttl >= _LIVES_A_WHILE_MS):
+            return wire.pack("GET", name)
+        return wire.pack("EVAL", script, 1, name, -1)
 
     def write(
         self, entries: Sequence[Entry], seen: Sequence[Seen], need_ttl: bool = False
@@ -227,6 +250,8 @@ class CacheCommands(StoreBase):
         with self._topology_guard(), self.client.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(name)
+                if pipe.object("encoding", name) is None:
+                    return False  # gone (a GET would publish a key miss: see look)
                 if pipe.get(name) != held or (need_ttl and int(pipe.pttl(name)) <= 0):
                     return False
                 pipe.multi()

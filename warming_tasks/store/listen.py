@@ -12,7 +12,7 @@ later can say how many misses nobody received meanwhile.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -26,6 +26,7 @@ from ..settings import Settings, redact_url
 from .base import StoreBase, text
 
 NOTIFY_CONFIG = "notify-keyspace-events"
+_MOST = 10_000  # notifications handed on at a time
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class MissFeed:
                 return
         raise redis.TimeoutError(f"Redis did not confirm the subscription to {self.channel!r}")
 
-    def read(self, timeout_s: float, most: int = 10_000) -> list[bytes]:
+    def read(self, timeout_s: float, most: int = _MOST) -> list[bytes]:
         """The keys of the notifications that arrive within ``timeout_s`` (those
         already received at once, up to ``most``): empty if none did."""
         parse = self._parse
@@ -125,6 +126,27 @@ class MissFeed:
                     break
             reply = parse(0)
         return keys
+
+    def drain(self, count: Callable[[list[bytes]], None], timeout_s: float) -> bool:
+        """Unsubscribe and ``count`` the keys of the notifications still on their way
+        (in Redis' output buffer and the socket) until Redis confirms: what it
+        published before the ``UNSUBSCRIBE`` comes before that confirmation. False
+        when it did not come within ``timeout_s``."""
+        self._pubsub.unsubscribe(self.channel)  # type: ignore[no-untyped-call]
+        deadline = time.monotonic() + timeout_s
+        keys: list[bytes] = []
+        done = False
+        while not done and (left := deadline - time.monotonic()) > 0:
+            reply = self._parse(min(left, 0.1))
+            if isinstance(reply, list) and reply[0] == b"message":
+                keys.append(reply[2])
+            elif isinstance(reply, list) and reply[:2] == [b"unsubscribe", self.channel]:
+                done = True
+            if len(keys) >= _MOST:
+                count(keys)
+                keys = []
+        count(keys)
+        return done
 
     def close(self) -> None:
         self._pubsub.reset()

@@ -49,6 +49,8 @@ class StaleCommands(StoreBase):
         with self._topology_guard(), self.client.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(name)
+                if pipe.object("encoding", name) is None:
+                    return NOT_KEPT  # gone (a GET would publish a key miss)
                 if pipe.get(name) != held:
                     return NOT_KEPT
                 pttl = int(pipe.pttl(name))

@@ -115,6 +115,16 @@ class AccessTracker:
     def count_read(self, hit: bool) -> None:
         (self.hits if hit else self.misses).add()
 
+    def discard(self) -> int:
+        """Drop what was tracked since the last flush (accesses and read counts): the
+        number of accesses dropped. What a failed flush kept stays owed."""
+        with self._flush_lock:
+            dropped = len(self.buffer)
+            self.buffer.clear()
+            self.hits.take()
+            self.misses.take()
+            return dropped
+
     def buffered(self) -> int:
         """Accesses and distinct pending keys held in this process."""
         return len(self.buffer) + len(self.pending)

@@ -10,7 +10,12 @@ local need_ttl = ARGV[1] == '1'
 local written = {}
 for i, key in ipairs(KEYS) do
   local at = 3 * i - 1
-  local held = redis.pcall('GET', key)
+  -- OBJECT ENCODING first: a GET of a key gone since the batch looked (expired)
+  -- would publish a key miss, counted by `warming-tasks listen` (see look.lua).
+  local held = false
+  if redis.call('OBJECT', 'ENCODING', key) then
+    held = redis.pcall('GET', key)
+  end
   local same = held == ARGV[at]
   if same and need_ttl then
     same = redis.call('PTTL', key) > 0

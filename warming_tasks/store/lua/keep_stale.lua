@@ -22,7 +22,9 @@ local kept = {}
 for i = 1, n do
   kept[i] = 0
   local key, member = KEYS[i + 1], ARGV[2 + i]
-  if redis.pcall('GET', key) == ARGV[2 + n + i] then
+  -- OBJECT ENCODING first: a GET of a key gone since the batch looked would
+  -- publish a key miss, counted by `warming-tasks listen` (see look.lua).
+  if redis.call('OBJECT', 'ENCODING', key) and redis.pcall('GET', key) == ARGV[2 + n + i] then
     -- The key's own expiry, exact: TIME runs on while the script's PTTL reads a
     -- clock frozen at its start, so now + PTTL can be a millisecond late.
     local expires = redis.call('PEXPIRETIME', key)
