@@ -39,6 +39,20 @@ class ScriptCall(Protocol):
     def argv(self) -> list[Any]: ...
 
 
+@contextlib.contextmanager
+def topology_guard(client: Any) -> Iterator[None]:
+    """On a cluster, a node that stopped answering makes the client re-learn the
+    slot map from the nodes still up, so the batch's retry finds the promoted
+    replica instead of knocking on the dead master again."""
+    try:
+        yield
+    except TRANSIENT:
+        if isinstance(client, RedisCluster):
+            with contextlib.suppress(Exception):
+                client.nodes_manager.initialize()
+        raise
+
+
 class StoreBase:
     """The cache Redis as the suite sees it, with ``key_prefix`` applied to every key."""
 
@@ -68,18 +82,8 @@ class StoreBase:
     def _call(self, call: ScriptCall) -> Any:
         return self._run(call.script, [self._own(key) for key in call.key_names()], call.argv())
 
-    @contextlib.contextmanager
-    def _topology_guard(self) -> Iterator[None]:
-        """On a cluster, a node that stopped answering makes the client re-learn the
-        slot map from the nodes still up, so the batch's retry finds the promoted
-        replica instead of knocking on the dead master again."""
-        try:
-            yield
-        except TRANSIENT:
-            if isinstance(self.client, RedisCluster):
-                with contextlib.suppress(Exception):
-                    self.client.nodes_manager.initialize()
-            raise
+    def _topology_guard(self) -> contextlib.AbstractContextManager[None]:
+        return topology_guard(self.client)
 
     def _own(self, name: str) -> str:
         return f"{self.prefix}{name}"

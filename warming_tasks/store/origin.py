@@ -30,7 +30,7 @@ from ..records import CopyMethod
 from ..retries import TRANSIENT
 from ..settings import redact_url
 from . import wire
-from .base import text
+from .base import text, topology_guard
 from .client import Client
 
 _SCHEMES = ("redis", "rediss", "unix")
@@ -260,14 +260,5 @@ class Origin:
             if isinstance(reply, TRANSIENT):
                 raise reply  # a node is down: the batch retries
 
-    @contextlib.contextmanager
-    def _topology_guard(self) -> Iterator[None]:
-        """On a cluster, a node that stopped answering makes the client re-learn the
-        slot map, so the batch's retry finds the promoted replica."""
-        try:
-            yield
-        except TRANSIENT:
-            if isinstance(self.client, RedisCluster):
-                with contextlib.suppress(Exception):
-                    self.client.nodes_manager.initialize()
-            raise
+    def _topology_guard(self) -> contextlib.AbstractContextManager[None]:
+        return topology_guard(self.client)
