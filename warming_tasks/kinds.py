@@ -10,6 +10,18 @@ from typing import Any
 from .records import Count, Outcome, RunRecord
 from .settings import Strategy
 
+# What a copy's keys come to: its progress and the keys it considered.
+_COPY_DEALT_WITH = (
+    Count.COPIED,
+    Count.SKIPPED_EXISTING,
+    Count.EXPIRED,
+    Count.FAILED,
+    Count.SKIPPED_PERSISTENT,
+    Count.SKIPPED_LARGE,
+    Count.MISSING,
+    Count.CANCELLED,
+)
+
 
 class Kind(StrEnum):
     """The kinds of run; each member carries every fact of its kind."""
@@ -97,26 +109,8 @@ class Kind(StrEnum):
             Count.MISSING,
             Count.RANKED,
         ),
-        (
-            Count.COPIED,
-            Count.SKIPPED_EXISTING,
-            Count.EXPIRED,
-            Count.FAILED,
-            Count.SKIPPED_PERSISTENT,
-            Count.SKIPPED_LARGE,
-            Count.MISSING,
-            Count.CANCELLED,
-        ),
-        (
-            Count.COPIED,
-            Count.SKIPPED_EXISTING,
-            Count.EXPIRED,
-            Count.FAILED,
-            Count.SKIPPED_PERSISTENT,
-            Count.SKIPPED_LARGE,
-            Count.MISSING,
-            Count.CANCELLED,
-        ),
+        _COPY_DEALT_WITH,
+        _COPY_DEALT_WITH,
         3,
     )
 
