@@ -128,11 +128,7 @@ class Copier:
     def pace(self, keys: int) -> float:
         """Wait for ``keys`` of WARMING_SOURCE_RATE, here a budget of reads from the
         other server that every worker shares: the seconds waited."""
-        rate = self.settings.source_rate
-        wait_s = self.cache.reserve(keys, rate, c.COPY_BUDGET) if rate and keys else 0.0
-        if wait_s > 0:
-            time.sleep(wait_s)
-        return wait_s
+        return self.cache.pace(keys, self.settings.source_rate, c.COPY_BUDGET)
 
     def copy(self, keys: Sequence[str]) -> BatchResult:
         """Read the keys from the other server (one round trip), write each the cache

@@ -247,11 +247,7 @@ class Warmer:
     def pace(self, keys: int) -> float:
         """Wait for ``keys`` of WARMING_SOURCE_RATE, a budget every worker shares, so a
         cold start cannot overload the database behind the source: the seconds waited."""
-        rate = self.settings.source_rate
-        wait_s = self.store.reserve(keys, rate, self.budget) if rate and keys else 0.0
-        if wait_s > 0:
-            time.sleep(wait_s)
-        return wait_s
+        return self.store.pace(keys, self.settings.source_rate, self.budget)
 
     def preload(self, keys: Sequence[str]) -> BatchResult:
         """Load every key and write it where the cache still holds what it held

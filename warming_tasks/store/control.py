@@ -57,3 +57,11 @@ class ControlCommands(StoreBase):
         shared by every worker; the seconds to wait before loading them."""
         key = c.BUDGET_KEY if source == DEFAULT_SOURCE else f"{c.BUDGET_KEY}:{source}"
         return float(self._run("budget", [self._own(key)], [keys, rate]))
+
+    def pace(self, keys: int, rate: float, source: str = DEFAULT_SOURCE) -> float:
+        """Wait for ``keys`` of the budget of ``source`` (none when ``rate`` is 0): the
+        seconds waited."""
+        wait_s = self.reserve(keys, rate, source) if rate and keys else 0.0
+        if wait_s > 0:
+            time.sleep(wait_s)
+        return wait_s
