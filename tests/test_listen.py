@@ -294,6 +294,85 @@ def test_the_suites_own_probes_of_absent_keys_count_for_nothing(
     wait_until(lambda: (scores(cache, ["unknown:0"])["unknown:0"] or 0) > 2.5, 10, "one more")
 
 
+def probe_until(store: CacheStore, keys: list[str], listener: ListenProcess, logged: str) -> None:
+    """Probe ``keys`` as batches do, over and over, until ``logged`` is in the
+    listener's log and the store knows that a listener runs."""
+    deadline = time.monotonic() + 30
+    rounds = 0
+    while logged not in listener.log() or not store.listening():
+        assert listener.process is not None
+        assert listener.process.poll() is None, listener.log()
+        assert time.monotonic() < deadline, f"not within 30 s: {logged!r}\n{listener.log()}"
+        store.pttls(keys)
+        store.look(keys)
+        store.look(keys, with_ttl=True)
+        rounds += 1
+        time.sleep(0.02)  # pace: the probes go on all along, they wait for nothing
+    assert rounds > 10, f"only {rounds} rounds of probes before {logged!r}"
+
+
+def test_probes_while_a_listener_starts_count_for_nothing(
+    redis_server: RedisProcess, cache: redis.Redis, start_listen: Any
+) -> None:
+    """Without a listener, probes take the cheaper way, which publishes key misses;
+    a process learns that a listener runs within a second, and the listener waits
+    that long before it subscribes: probes sent all through its start count for
+    nothing."""
+    env = env_for(redis_server)
+    absent = [f"gone:{i}" for i in range(20)]
+    track(redis_server, dict.fromkeys(absent, 2))
+    before = scores(cache, absent)
+    store = CacheStore(redis.Redis.from_url(redis_server.url(0)))
+    pubsub = cache.pubsub()
+    pubsub.psubscribe("__keyevent@0__:keymiss")
+    cache.config_set(NOTIFY, "Em")
+    assert store.listening() is False
+    store.pttls(absent[:1])
+    published: list[str] = []
+
+    def missed() -> bool:
+        message = pubsub.get_message(timeout=0.1, ignore_subscribe_messages=True)
+        if message is not None:
+            published.append(as_text(message["data"]))
+        return "gone:0" in published
+
+    wait_until(missed, 10, f"no listener: the plain PTTL publishes its miss ({published})")
+    pubsub.close()
+
+    listener = start_listen(env, wait_for=None)
+    probe_until(store, absent, listener, STARTED)
+    beats(cache)
+    assert scores(cache, absent) == before
+    assert state(cache)["counted"] == "0"
+
+    redis_cli(redis_server, "GET", "gone:0")  # the application's miss counts at once
+    wait_until(lambda: (scores(cache, ["gone:0"])["gone:0"] or 0) > 2.5, 10, "one more")
+
+
+def test_probes_after_the_heartbeat_is_lost_count_for_nothing(
+    redis_server: RedisProcess, cache: redis.Redis, start_listen: Any
+) -> None:
+    """Redis loses the heartbeat while the listener listens (an eviction, a restart):
+    processes that warm find no listener and probe the cheaper way; the listener, on
+    taking the heartbeat anew, drops what it received and listens again once they
+    know, so none of those probes counts."""
+    env = env_for(redis_server)
+    absent = [f"gone:{i}" for i in range(20)]
+    track(redis_server, dict.fromkeys(absent, 2))
+    before = scores(cache, absent)
+    listener = start_listen(env)
+    cache.delete("{warming}:listen:alive")
+    store = CacheStore(redis.Redis.from_url(redis_server.url(0)))
+    assert store.listening() is False
+    probe_until(store, absent, listener, "listening for key misses again")
+    assert "heartbeat had expired" in listener.log()
+    beats(cache)
+    assert scores(cache, absent) == before
+
+    redis_cli(redis_server, "GET", "gone:0")  # the application's miss counts at once
+    wait_until(lambda: (scores(cache, ["gone:0"])["gone:0"] or 0) > 2.5, 10, "one more")
+
+
 def test_a_refresh_whose_due_keys_expire_before_its_batch_adds_nothing(
     redis_server: RedisProcess, cache: redis.Redis, start_listen: Any
 ) -> None:

@@ -219,16 +219,17 @@ def test_misses_lost_are_redis_misses_nobody_received(
 class _Recorded:
     """A store and a tracker in one, writing down what the listener asks of them."""
 
-    def __init__(self, holder: str | None) -> None:
+    def __init__(self, holder: str | None, fresh: bool = False) -> None:
         self.holder = holder  # who holds the heartbeat; None: whoever asks
+        self.fresh = fresh  # whether the heartbeat had expired and the call took it anew
         self.calls: list[str] = []
 
     def probe_key(self) -> bytes:
         return b"{warming}:listen:probe"
 
-    def hold_listener(self, token: str, ttl_s: float) -> str:
+    def hold_listener(self, token: str, ttl_s: float) -> tuple[str, bool]:
         self.calls.append("hold")
-        return self.holder or token
+        return self.holder or token, self.fresh
 
     def flush(self) -> int:
         self.calls.append("flush")
@@ -284,3 +285,22 @@ def test_a_listener_that_lost_its_heartbeat_drops_what_it_holds_and_saves_nothin
     assert recorded.calls == ["hold", "discard"]
     assert not listener._holding, "it stands by, and does not give the other's heartbeat up"
     assert "dropped the 3 misses" in caplog.text
+
+
+def test_a_listener_whose_heartbeat_lapsed_drops_what_it_holds_and_waits(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Its heartbeat expired while it listened (a stall with nobody standing by, a
+    restart of Redis) and the checkpoint took it anew: processes that warm found no
+    listener meanwhile and may have probed the cheaper way, publishing misses it
+    received. It drops them, keeps the heartbeat, and listens again only after the
+    settle (every miss since its last checkpoint then estimated lost)."""
+    recorded = _Recorded(holder=None, fresh=True)
+    listener = _listener(recorded)
+    listener._received = 12
+    assert not listener._checkpoint()
+    assert recorded.calls == ["hold", "discard"]
+    assert listener._holding, "it keeps the heartbeat it took"
+    assert listener._received == 0, "the next start estimates every miss since lost"
+    assert "dropped the 3 misses" in caplog.text
+    assert not listener._hold(), "it settles before it listens again"

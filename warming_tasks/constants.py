@@ -105,8 +105,8 @@ CACHE_SOCKET_TIMEOUT_S: Final = 10.0
 # more than a millisecond (the application's reads wait meanwhile). Scripts and
 # multi-key commands are cut to these sizes, each about a tenth of that.
 LOOK_CHUNK_KEYS: Final = 100  # keys per ZREM, per ZMSCORE of a refresh's read floor
-# Keys per call of pttl.lua (a refresh's probe, a predictive load's, a preload's
-# look): about 0.1-0.2 ms.
+# Keys per call of pttl.lua (a refresh's probe, a predictive load's): about
+# 0.1-0.2 ms.
 PTTL_CHUNK_KEYS: Final = 200
 SCRIPT_CHUNK_KEYS: Final = 32  # keys per compare-and-set (or keep-stale) script call
 SCRIPT_CHUNK_BYTES: Final = 64 * 1024  # values carried by one such call, at most
@@ -130,4 +130,13 @@ LISTEN_ALIVE_MIN_S: Final = 3.0
 LISTEN_PROBE_WAIT_S: Final = 2.0  # for the listener's own key-miss notification to arrive
 LISTEN_DRAIN_S: Final = 10.0  # on stop, for the backlog before the UNSUBSCRIBE to arrive
 LISTEN_BACKOFF_CAP_S: Final = 30.0  # the longest wait between reconnection attempts
+# How often a process that warms asks whether a listener runs (its heartbeat): only
+# then do its probes take the slower way that publishes no key miss.
+LISTEN_CHECK_S: Final = 1.0
+# A listener that takes the heartbeat anew waits this long before it listens: every
+# process that warms has asked by then, and sent what it probed before it knew.
+LISTEN_SETTLE_S: Final = LISTEN_CHECK_S + 2.0
+# Keys per EXISTS of a preload's look while no listener runs: a cold cache answers
+# 0 and none of them is read.
+EXISTS_CHUNK_KEYS: Final = 500
 LISTEN_SEEN_S: Final = 86_400  # `check` speaks of notifications if a listener ran this recently

@@ -75,6 +75,7 @@ class Listener:
         self._failures = 0  # connection failures in a row
         self._holding = False
         self._standing_by = False
+        self._settle_until = 0.0  # a heartbeat taken anew: no listening before (monotonic)
         self._last: ServerMisses | None = None  # this process's last checkpoint
         self._last_at = 0.0  # when it was read (monotonic)
         self._received = 0  # notifications received since then
@@ -101,7 +102,7 @@ class Listener:
         try:
             while not self.stopped:
                 try:
-                    if self._hold():
+                    if self._hold() and not self.stopped:
                         self._session()
                     else:
                         self._stop.wait(min(1.0, self.alive_ttl_s / 3))
@@ -121,16 +122,22 @@ class Listener:
             self._finish()
 
     def _hold(self) -> bool:
-        """Hold the heartbeat, or stand by while another listener holds it."""
-        holder = self.store.hold_listener(self.token, self.alive_ttl_s)
+        """Hold the heartbeat, or stand by while another listener holds it. False also
+        while a heartbeat this listener took anew settles: processes that warm ask
+        whether a listener runs only every ``LISTEN_CHECK_S`` and probe the cheaper way
+        until they learn it, publishing key misses for absent keys; listening starts
+        once they all know, so none of their probes is counted."""
+        holder, fresh = self.store.hold_listener(self.token, self.alive_ttl_s)
         self._reached = True
         self._holding = holder == self.token
+        if fresh:
+            self._settle_until = time.monotonic() + c.LISTEN_SETTLE_S
         if not self._holding and not self._standing_by:
             log.info(
                 "another listener counts the key misses of %s (%s): standing by", self.where, holder
             )
         self._standing_by = not self._holding
-        return self._holding
+        return self._holding and time.monotonic() >= self._settle_until
 
     def _session(self) -> None:
         """One subscription, from its start to a stop, a lost heartbeat or an error."""
@@ -168,7 +175,6 @@ class Listener:
                 self._count(keys)
             if time.monotonic() >= next_at:
                 if not self._checkpoint():
-                    log.warning("another listener took over the key misses of %s", self.where)
                     return
                 next_at = time.monotonic() + self.interval_s
 
@@ -251,21 +257,43 @@ class Listener:
 
     def _checkpoint(self) -> bool:
         """Keep the heartbeat, then flush the counts and save them with Redis' miss
-        count now. False when another listener holds the heartbeat: this one stalled
-        past its TTL (a long pause, a frozen VM) and the other took over, counting
-        from then (and estimating lost what came before); what this one received
-        since its last checkpoint is dropped unsaved, or it would be counted twice."""
-        if self.store.hold_listener(self.token, self.alive_ttl_s) != self.token:
-            self._holding = False
+        count now. False, ending the subscription, where the heartbeat was not kept:
+
+        - another listener holds it: this one stalled past its TTL (a long pause, a
+          frozen VM) and the other took over, counting from then (and estimating
+          lost what came before); what this one received since its last checkpoint
+          is dropped unsaved, or it would be counted twice;
+        - it had expired and this call took it anew (a stall with no listener standing
+          by, a restart of Redis, an eviction): processes that warm found no listener
+          meanwhile and may have probed the cheaper way, so what arrived since the last
+          checkpoint is dropped (estimated lost, with the misses until this listener
+          listens again, once they know it runs)."""
+        holder, fresh = self.store.hold_listener(self.token, self.alive_ttl_s)
+        if holder != self.token or fresh:
+            self._holding = holder == self.token
             dropped = self.tracker.discard()
             self.totals.ignored += dropped + self._ignored
             self._ignored = 0
+            if self._holding:
+                self._settle_until = time.monotonic() + c.LISTEN_SETTLE_S
+                self._received = 0  # the next start estimates all since the checkpoint lost
+                log.warning(
+                    "this listener's heartbeat had expired (it stalled for over %.0f s, or Redis "
+                    "lost the key): dropped the %d misses it received since its last checkpoint, "
+                    "some perhaps the warming's own probes, and listens again in %.0f s",
+                    self.alive_ttl_s,
+                    dropped,
+                    c.LISTEN_SETTLE_S,
+                )
+                return False
             log.warning(
                 "this listener's heartbeat expired (it stalled for over %.0f s): dropped the "
                 "%d misses it received since its last checkpoint, which the listener now "
-                "holding it counts or estimates lost",
+                "holding it counts or estimates lost; another listener took over the key "
+                "misses of %s",
                 self.alive_ttl_s,
                 dropped,
+                self.where,
             )
             return False
         # Flushed before Redis' miss count is read: the flush's own lookups come before

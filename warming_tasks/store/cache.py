@@ -11,6 +11,7 @@ replaced by the source's older one.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -93,10 +94,28 @@ def _reply(reply: Any) -> Reply:
 class CacheCommands(StoreBase):
     """Writes and probes of cache entries."""
 
+    # Whether a listener ran when last asked, and until when (monotonic s) that holds.
+    _listened: tuple[bool, float] = (False, -1.0)
+
+    def listening(self) -> bool:
+        """Whether ``warming-tasks listen`` runs on this cache (its heartbeat), asked
+        at most once every ``LISTEN_CHECK_S``: only then must a probe of an absent key
+        publish no key miss, which costs the probes an ``OBJECT ENCODING`` a key. (A
+        listener that takes the heartbeat waits ``LISTEN_SETTLE_S`` before it listens,
+        so what was probed before this process knew is not counted.)"""
+        if self.cluster:
+            return False  # ``listen`` refuses a cluster
+        held, until = self._listened
+        now = time.monotonic()
+        if now >= until:
+            held = bool(self.client.exists(self._own(c.LISTEN_ALIVE_KEY)))
+            self._listened = (held, now + c.LISTEN_CHECK_S)
+        return held
+
     def pttls(self, keys: Sequence[str]) -> list[int]:
         """Milliseconds left for each key (-2 missing, -1 no expiry), one round trip;
-        an absent key publishes no key-miss notification (``pttl.lua``). On a
-        cluster, a ``PTTL`` a key (which does; ``listen`` refuses a cluster)."""
+        while a listener runs, an absent key publishes no key-miss notification
+        (``pttl.lua``). On a cluster, a ``PTTL`` a key."""
         if not keys:
             return []
         if self.cluster:
@@ -107,8 +126,9 @@ class CacheCommands(StoreBase):
                 return [int(t) for t in pipe.execute()]
         script = script_text("pttl")
         names = [self.key(k) for k in keys]
+        quiet = int(self.listening())
         commands = [
-            wire.pack("EVAL", script, len(chunk), *chunk)
+            wire.pack("EVAL", script, len(chunk), *chunk, quiet)
             for chunk in chunks(names, c.PTTL_CHUNK_KEYS)
         ]
         replies = self._send(commands)
@@ -118,17 +138,20 @@ class CacheCommands(StoreBase):
         """What the cache holds for ``keys`` now, before a batch loads them: each
         key's bytes (None: absent or not a string) and, ``with_ttl``, its PTTL.
 
-        A ``GET``, ``PTTL`` or ``EXISTS`` of an absent key would publish a key-miss
-        notification, counted by ``warming-tasks listen`` as if the application had
-        missed it, and a refresh looks at keys about to expire, some gone by the
-        time its batch runs. So ``look.lua`` looks each key up with ``OBJECT
-        ENCODING`` first and reads only those there, a few dozen keys a call in one
-        round trip, at most ``SCRIPT_CHUNK_BYTES`` of values a call (what does not
-        fit takes one more round trip), so no call holds Redis long."""
+        Plain commands in one round trip: a ``GET`` (and ``PTTL``) a key, so a large
+        value never makes a long command; without ``with_ttl`` (a preload, often of
+        a cold cache) an ``EXISTS`` per ``EXISTS_CHUNK_KEYS`` first, and a ``GET``
+        only where it counted some. While a listener runs, a ``GET``, ``PTTL`` or
+        ``EXISTS`` of an absent key would publish a key-miss notification, counted
+        by ``warming-tasks listen`` as if the application had missed it (a refresh
+        looks at keys about to expire, some gone by the time its batch runs): then
+        ``look.lua`` looks each key up with ``OBJECT ENCODING`` first and reads only
+        those there, a few dozen keys a call, at most ``SCRIPT_CHUNK_BYTES`` of
+        values a call (what does not fit takes one more round trip)."""
         if not keys:
             return [], []
         names = [self.key(k) for k in keys]
-        if self.cluster:  # ``listen`` refuses a cluster: plain commands, in one pipeline
+        if self.cluster:
             pipe = self.client.pipeline()
             for name in names:
                 pipe.get(name)
@@ -139,8 +162,19 @@ class CacheCommands(StoreBase):
             if with_ttl:
                 return replies[::2], [int(t or 0) for t in replies[1::2]]
             return replies, []
-        values, ttls = self._look_packed(names)
-        return values, ttls if with_ttl else []
+        if self.listening():
+            seen, ttls = self._look_packed(names)
+            return seen, ttls if with_ttl else []
+        if with_ttl:
+            commands = [wire.pack(cmd, n) for n in names for cmd in ("GET", "PTTL")]
+            replies = [_held(r) for r in self._send(commands, allow_errors=True)]
+            return replies[::2], [int(t or 0) for t in replies[1::2]]
+        groups = chunks(names, c.EXISTS_CHUNK_KEYS)
+        counts = self._send([wire.pack("EXISTS", *group) for group in groups])
+        held = [name for group, n in zip(groups, counts, strict=True) if n for name in group]
+        gets = self._send([wire.pack("GET", n) for n in held], allow_errors=True)
+        values = dict(zip(held, map(_held, gets), strict=True))
+        return [values.get(name) for name in names], []
 
     def _look_packed(self, names: Sequence[str | bytes]) -> tuple[list[Seen], list[int]]:
         """``look.lua`` over a few dozen keys a call, reading at most

@@ -209,11 +209,12 @@ class ListenCommands(StoreBase):
         )
         pipe.execute()
 
-    def hold_listener(self, token: str, ttl_s: float) -> str:
-        """Take or keep the listener's heartbeat for ``token``; the holder's token (another
-        listener's while it beats)."""
+    def hold_listener(self, token: str, ttl_s: float) -> tuple[str, bool]:
+        """Take or keep the listener's heartbeat for ``token``: the holder's token
+        (another listener's while it beats), and whether this call took it anew."""
         key = self._own(c.LISTEN_ALIVE_KEY)
-        return text(self._run("listen_hold", [key], [token, int(ttl_s * 1000)]))
+        holder, fresh = self._run("listen_hold", [key], [token, int(ttl_s * 1000)])
+        return text(holder), bool(fresh)
 
     def release_listener(self, token: str) -> None:
         self._run("lock_release", [self._own(c.LISTEN_ALIVE_KEY)], [token])

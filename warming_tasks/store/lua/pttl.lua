@@ -2,14 +2,16 @@
 -- Called on a few hundred keys at a time (a refresh's dispatcher probes every hot
 -- key, a predictive load its candidates, a preload what it is about to write):
 -- cheaper for Redis and the client than one PTTL command a key.
--- Each key is looked up with OBJECT ENCODING first: Redis does not report that
--- lookup as a key miss (it is LOOKUP_NONOTIFY), while a PTTL of an absent key
--- publishes __keyevent@<db>__:keymiss, which `warming-tasks listen` would count as
--- the application's miss. So only keys that exist get their PTTL read (within one
--- script the clock stands still: a key OBJECT finds does not expire before PTTL).
+-- ARGV[1]: 1 while `warming-tasks listen` runs. Then each key is looked up with
+-- OBJECT ENCODING first: Redis does not report that lookup as a key miss (it is
+-- LOOKUP_NONOTIFY), while a PTTL of an absent key publishes
+-- __keyevent@<db>__:keymiss, which the listener would count as the application's
+-- miss. So only keys that exist get their PTTL read (within one script the clock
+-- stands still: a key OBJECT finds does not expire before PTTL).
+local quiet = ARGV[1] == '1'
 local ttls = {}
 for i, key in ipairs(KEYS) do
-  if redis.call('OBJECT', 'ENCODING', key) then
+  if not quiet or redis.call('OBJECT', 'ENCODING', key) then
     ttls[i] = redis.call('PTTL', key)
   else
     ttls[i] = -2
