@@ -20,6 +20,7 @@ from itertools import islice
 
 from . import constants as c
 from .errors import CopyArgumentError, SourceUnavailable
+from .kinds import COPY_BATCH_COUNTS
 from .records import CopyMethod, Count, Listing
 from .retries import REFUSED, TRANSIENT
 from .settings import Settings
@@ -166,7 +167,7 @@ class Copier:
         write = self.cache.restore_absent if dump else self.cache.set_absent
         for key, reply in zip(written_keys, write(entries), strict=True):
             self._count(key, reply, counts, errors)
-        result = {str(name): counts[name] for name in (*_COUNTS, self.gone)}
+        result = {str(name): counts[name] for name in (*COPY_BATCH_COUNTS, self.gone)}
         return BatchResult(result, errors, written=counts[Count.COPIED], written_at=time.time())
 
     @staticmethod
@@ -219,14 +220,3 @@ class Copier:
             hint = " (the servers' dump formats differ: copy with --method get_set)"
             reason = f"the cache refused it: {reply}{hint if BAD_PAYLOAD in reply else ''}"
             errors.append({"key": shown_key(key), "reason": reason[:300]})
-
-
-# A batch's counts, each written (0 where none) so the record has every field.
-_COUNTS = (
-    Count.COPIED,
-    Count.SKIPPED_EXISTING,
-    Count.EXPIRED,
-    Count.FAILED,
-    Count.SKIPPED_PERSISTENT,
-    Count.SKIPPED_LARGE,
-)

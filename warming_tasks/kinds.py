@@ -10,17 +10,18 @@ from typing import Any
 from .records import Count, Outcome, RunRecord
 from .settings import Strategy
 
-# What a copy's keys come to: its progress and the keys it considered.
-_COPY_DEALT_WITH = (
+# What each copy batch counts (every one written, 0 where none, so the record has
+# every field).
+COPY_BATCH_COUNTS = (
     Count.COPIED,
     Count.SKIPPED_EXISTING,
     Count.EXPIRED,
     Count.FAILED,
     Count.SKIPPED_PERSISTENT,
     Count.SKIPPED_LARGE,
-    Count.MISSING,
-    Count.CANCELLED,
 )
+# What a copy's keys come to: its progress and the keys it considered.
+_COPY_DEALT_WITH = (*COPY_BATCH_COUNTS, Count.MISSING, Count.CANCELLED)
 
 
 class Kind(StrEnum):
@@ -99,16 +100,7 @@ class Kind(StrEnum):
         "warming_tasks.copy",
         "warming_tasks.copy_batch",
         None,
-        (
-            Count.COPIED,
-            Count.SKIPPED_EXISTING,
-            Count.EXPIRED,
-            Count.FAILED,
-            Count.SKIPPED_PERSISTENT,
-            Count.SKIPPED_LARGE,
-            Count.MISSING,
-            Count.RANKED,
-        ),
+        (*COPY_BATCH_COUNTS, Count.MISSING, Count.RANKED),
         _COPY_DEALT_WITH,
         _COPY_DEALT_WITH,
         3,
