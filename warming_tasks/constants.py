@@ -108,6 +108,9 @@ LOOK_CHUNK_KEYS: Final = 100  # keys per ZREM, per ZMSCORE of a refresh's read f
 # Keys per call of pttl.lua (a refresh's probe, a predictive load's): about
 # 0.1-0.2 ms.
 PTTL_CHUNK_KEYS: Final = 200
+# Keys per EXISTS of a preload's look while no listener runs: a cold cache answers
+# 0 and none of them is read.
+EXISTS_CHUNK_KEYS: Final = 500
 SCRIPT_CHUNK_KEYS: Final = 32  # keys per compare-and-set (or keep-stale) script call
 SCRIPT_CHUNK_BYTES: Final = 64 * 1024  # values carried by one such call, at most
 # A value larger than this is never carried by a script: its compare-and-set goes
@@ -136,7 +139,4 @@ LISTEN_CHECK_S: Final = 1.0
 # A listener that takes the heartbeat anew waits this long before it listens: every
 # process that warms has asked by then, and sent what it probed before it knew.
 LISTEN_SETTLE_S: Final = LISTEN_CHECK_S + 2.0
-# Keys per EXISTS of a preload's look while no listener runs: a cold cache answers
-# 0 and none of them is read.
-EXISTS_CHUNK_KEYS: Final = 500
 LISTEN_SEEN_S: Final = 86_400  # `check` speaks of notifications if a listener ran this recently

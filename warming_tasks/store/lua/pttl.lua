@@ -1,6 +1,6 @@
 -- The PTTL of every key in KEYS, in order: -2 missing, -1 no expiry, else ms left.
 -- Called on a few hundred keys at a time (a refresh's dispatcher probes every hot
--- key, a predictive load its candidates, a preload what it is about to write):
+-- key, a predictive load its candidates):
 -- cheaper for Redis and the client than one PTTL command a key.
 -- ARGV[1]: 1 while `warming-tasks listen` runs. Then each key is looked up with
 -- OBJECT ENCODING first: Redis does not report that lookup as a key miss (it is
